@@ -1,0 +1,90 @@
+//! Request/reply messaging between the API and the workers.
+//!
+//! [`Broker`] moves bytes: [`Broker::call`] sends a request to a named queue
+//! and waits, up to a timeout, for its reply; [`Broker::serve`] hands each
+//! request on a queue to an [`RpcHandler`] and sends back what it returns.
+//! Two implementations:
+//!
+//! - [`AmqpBroker`]: RabbitMQ with direct reply-to, correlation ids,
+//!   publisher confirms, per-message expiration and reconnection.
+//! - [`InProcessBroker`]: channels inside one process, for the embedded mode.
+//!
+//! Typed requests and replies live one layer up, in [`crate::rpc`].
+
+mod amqp;
+mod in_process;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+pub use amqp::AmqpBroker;
+pub use in_process::InProcessBroker;
+
+use crate::rpc::RpcFailure;
+
+/// Why a call got no usable reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// No reply within the caller's timeout (the API answers 504).
+    #[error("no reply from {queue} within {timeout:?}")]
+    Timeout { queue: String, timeout: Duration },
+    /// The broker cannot be reached or refused the request (the API answers 503).
+    #[error("message broker unavailable: {0}")]
+    Unavailable(String),
+    /// The worker answered with a coded failure, which the API passes on.
+    #[error("{}", .0.msg)]
+    Failed(RpcFailure),
+    /// The reply did not decode: a worker of another version, or a bug.
+    #[error("undecodable reply: {0}")]
+    BadReply(String),
+}
+
+/// What a handler made of one request.
+#[derive(Debug)]
+pub enum Handled {
+    /// Send this reply.
+    Reply(Vec<u8>),
+    /// The request did not decode: send `reply` (a coded failure) so the
+    /// caller does not wait for nothing, and dead-letter the request.
+    Rejected { reply: Vec<u8>, reason: String },
+}
+
+/// The work behind one queue. Called concurrently, up to the prefetch count.
+#[async_trait]
+pub trait RpcHandler: Send + Sync + 'static {
+    async fn handle(&self, request: &[u8]) -> Handled;
+}
+
+/// Request/reply transport; see the module documentation.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Sends `request` to `queue` and waits for the reply. A request still
+    /// queued when `timeout` runs out is dropped, so no worker spends time
+    /// on a caller that has left.
+    async fn call(&self, queue: &str, request: Vec<u8>, timeout: Duration)
+    -> Result<Vec<u8>, RpcError>;
+
+    /// Consumes `queue` until `shutdown`, running up to `prefetch` requests
+    /// at once. Connection losses are retried here, forever; on shutdown the
+    /// requests in hand are finished and acknowledged before it returns.
+    async fn serve(
+        &self,
+        queue: &str,
+        handler: std::sync::Arc<dyn RpcHandler>,
+        prefetch: u16,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()>;
+
+    /// Whether calls can be sent right now (for `/readyz`).
+    async fn check(&self) -> Result<(), RpcError>;
+
+    /// A short name for logs and `/readyz`: `rabbitmq` or `in-process`.
+    fn kind(&self) -> &'static str;
+}
+
+/// The queue that receives what a consumer of `queue` could not decode.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}.dead")
+}

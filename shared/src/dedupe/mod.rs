@@ -1,0 +1,48 @@
+//! The ingestion dedupe window: the first complete copy of a feed body
+//! claims its hash for a while; any identical body within that time, on any
+//! replica, is a duplicate told how long to wait.
+//!
+//! The window starts at the first accepted claim and is not extended by
+//! rejected ones: a hash claimed at `t` is claimable again at exactly
+//! `t + window`.
+//!
+//! - [`RedisWindow`]: one atomic `SET key value NX PX ms`, shared by every replica.
+//! - [`MemoryWindow`]: a map in the process, for the embedded mode.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::memory::MemoryWindow;
+pub use self::redis::RedisWindow;
+
+/// What a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller is the first within the window: go ahead.
+    Claimed,
+    /// Someone claimed the same hash earlier; it frees up after `retry_after`.
+    Duplicate { retry_after: Duration },
+}
+
+/// The window's store cannot be reached. Never read as "claimed": a feed
+/// that cannot be checked is not accepted (the API answers 503).
+#[derive(Debug, thiserror::Error)]
+#[error("dedupe window unavailable: {0}")]
+pub struct DedupeError(pub String);
+
+/// See the module documentation.
+#[async_trait]
+pub trait DedupeWindow: Send + Sync + 'static {
+    /// Claims `hash` for `window`, atomically across every process sharing the store.
+    async fn claim(&self, hash: &str, window: Duration) -> Result<Claim, DedupeError>;
+
+    /// Whether claims can be made right now (for `/readyz`).
+    async fn check(&self) -> Result<(), DedupeError>;
+
+    /// A short name for logs and `/readyz`: `redis` or `in-memory`.
+    fn kind(&self) -> &'static str;
+}

@@ -1,0 +1,250 @@
+//! The API error type, its stable codes, and the JSON body every failure
+//! is answered with: `{"code": "NOT_FOUND", "msg": "product 0190… not found"}`.
+//!
+//! The codes are shared by HTTP and RPC: a worker replies with an
+//! [`ErrorCode`], and the API answers with that code's status, so a stooq
+//! outage is a 502 at the edge without any string matching.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::broker::RpcError;
+use crate::dedupe::DedupeError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The machine-readable half of every error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    Duplicate,
+    PayloadTooLarge,
+    UpstreamError,
+    UpstreamTimeout,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::Duplicate => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UpstreamError => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400 `BAD_REQUEST`: the request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 `UNAUTHORIZED`: missing or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `FORBIDDEN`: the account's role is not enough.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 `NOT_FOUND`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `CONFLICT`: a unique key is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// 403 `DUPLICATE` with `Retry-After`: the same body was accepted within the window.
+    #[error("{msg}")]
+    Duplicate { msg: String, retry_after: Duration },
+    /// 413 `PAYLOAD_TOO_LARGE`.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 502 `UPSTREAM_ERROR`: a third-party service failed or answered nonsense.
+    #[error("{0}")]
+    UpstreamError(String),
+    /// 504 `UPSTREAM_TIMEOUT`: a worker or upstream did not answer in time.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// 503 `UNAVAILABLE`: a backend (broker, Redis) cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500 `INTERNAL`: a database failure. The cause is logged, never shown.
+    #[error("database error")]
+    Database(#[from] sea_orm::DbErr),
+    /// 500 `INTERNAL`: anything else unexpected. The cause is logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Duplicate { .. } => ErrorCode::Duplicate,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UpstreamError(_) => ErrorCode::UpstreamError,
+            Self::UpstreamTimeout(_) => ErrorCode::UpstreamTimeout,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The error a worker's coded failure stands for at the edge.
+    pub fn from_code(code: ErrorCode, msg: String) -> Self {
+        match code {
+            ErrorCode::BadRequest => Self::BadRequest(msg),
+            ErrorCode::Unauthorized => Self::Unauthorized(msg),
+            ErrorCode::Forbidden => Self::Forbidden(msg),
+            ErrorCode::NotFound => Self::NotFound(msg),
+            ErrorCode::Conflict => Self::Conflict(msg),
+            ErrorCode::Duplicate => Self::Duplicate { msg, retry_after: Duration::ZERO },
+            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(msg),
+            ErrorCode::UpstreamError => Self::UpstreamError(msg),
+            ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
+            ErrorCode::Unavailable => Self::Unavailable(msg),
+            ErrorCode::Internal => Self::Internal(anyhow::anyhow!(msg)),
+        }
+    }
+}
+
+impl From<RpcError> for Error {
+    fn from(e: RpcError) -> Self {
+        match e {
+            RpcError::Timeout { .. } => Self::UpstreamTimeout(e.to_string()),
+            RpcError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            RpcError::Failed(failure) => Self::from_code(failure.code, failure.msg),
+            RpcError::BadReply(_) => Self::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<DedupeError> for Error {
+    fn from(e: DedupeError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// Left in a response's extensions by [`Error::into_response`] so that
+/// [`log_errors`], which runs inside the request span, can log the cause.
+#[derive(Debug, Clone)]
+pub struct LoggedError {
+    pub code: ErrorCode,
+    /// The whole cause chain, for the log only.
+    pub detail: String,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let msg = match code {
+            ErrorCode::Internal => "internal error".to_owned(),
+            _ => self.to_string(),
+        };
+        let detail = match &self {
+            Self::Database(e) => format!("database error: {e}"),
+            Self::Internal(e) => format!("{e:#}"),
+            other => other.to_string(),
+        };
+        let mut response = (code.status(), Json(ErrorBody { code, msg })).into_response();
+        if let Self::Duplicate { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response.extensions_mut().insert(LoggedError { code, detail });
+        response
+    }
+}
+
+/// Middleware that logs every error response with its cause: 5xx at
+/// `error`, 4xx at `debug`. Layer it inside the trace layer so the line
+/// carries the request id.
+pub async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(error) = response.extensions().get::<LoggedError>() {
+        if response.status().is_server_error() {
+            tracing::error!(code = ?error.code, error = %error.detail, "request failed");
+        } else {
+            tracing::debug!(code = ?error.code, error = %error.detail, "request rejected");
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: Error) -> (StatusCode, Option<HeaderValue>, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        (status, retry_after, serde_json::from_slice(&bytes).expect("json body"))
+    }
+
+    #[tokio::test]
+    async fn client_errors_show_their_message() {
+        let (status, _, body) = body_of(Error::NotFound("product 42 not found".into())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body, serde_json::json!({"code": "NOT_FOUND", "msg": "product 42 not found"}));
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let cause = anyhow::anyhow!("password=hunter2 in connection string");
+        let (status, _, body) = body_of(Error::Internal(cause)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, serde_json::json!({"code": "INTERNAL", "msg": "internal error"}));
+    }
+
+    #[tokio::test]
+    async fn duplicates_say_when_to_retry_rounded_up() {
+        let error = Error::Duplicate {
+            msg: "already accepted".into(),
+            retry_after: Duration::from_millis(1_500),
+        };
+        let (status, retry_after, body) = body_of(error).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(retry_after, Some(HeaderValue::from(2u64)));
+        assert_eq!(body["code"], "DUPLICATE");
+    }
+
+    #[test]
+    fn rpc_failures_keep_their_code_at_the_edge() {
+        assert_eq!(Error::from(RpcError::Unavailable("down".into())).code(), ErrorCode::Unavailable);
+        let timeout = RpcError::Timeout { queue: "quotes.rpc".into(), timeout: Duration::from_secs(1) };
+        assert_eq!(Error::from(timeout).code(), ErrorCode::UpstreamTimeout);
+        let failed = RpcError::Failed(crate::rpc::RpcFailure::new(ErrorCode::UpstreamError, "stooq"));
+        assert_eq!(Error::from(failed).code(), ErrorCode::UpstreamError);
+        assert_eq!(ErrorCode::UpstreamError.status(), StatusCode::BAD_GATEWAY);
+    }
+}

@@ -1,0 +1,35 @@
+//! What every Mercato process shares: configuration, telemetry, the API
+//! error type, the database connection, the message broker and the dedupe
+//! window.
+//!
+//! The broker and the dedupe window each have two implementations, one for
+//! the embedded mode (everything in one process) and one for a cluster
+//! (RabbitMQ, Redis). [`Settings`] chooses; the code that uses them only ever
+//! sees the traits.
+//!
+//! # Layout
+//!
+//! - [`settings`]: the environment variables of the README, parsed once.
+//! - [`telemetry`]: tracing set-up (`LOG_FORMAT=pretty|json`).
+//! - [`error`]: the API error enum, its stable codes and its JSON body.
+//! - [`db`]: SQLite or PostgreSQL through sea-orm.
+//! - [`broker`]: RPC over RabbitMQ or in-process, behind [`broker::Broker`].
+//! - [`rpc`]: typed requests and replies on top of the byte-level broker.
+//! - [`messages`]: the request enums of each queue.
+//! - [`dedupe`]: the ingestion dedupe window, Redis or in-memory.
+//! - [`shutdown`]: SIGTERM and Ctrl-C as a cancellation token.
+
+pub mod broker;
+pub mod db;
+pub mod dedupe;
+pub mod error;
+pub mod messages;
+pub mod rpc;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+
+mod backoff;
+
+pub use error::{Error, ErrorCode, Result};
+pub use settings::Settings;

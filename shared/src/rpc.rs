@@ -1,0 +1,161 @@
+//! Typed RPC on top of the byte-level [`Broker`].
+//!
+//! A request type names its queue and its reply type ([`RpcRequest`]).
+//! On the wire a request is the JSON of its queue's message enum, tagged
+//! with `type` and a version `v`; a reply is `{"ok": …}` or
+//! `{"error": {"code", "msg"}}`, the code being the [`ErrorCode`] the API
+//! answers with.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCode;
+use crate::broker::{Broker, Handled, RpcError, RpcHandler};
+
+/// The message version this build speaks. A request of another version is
+/// undecodable here and dead-lettered.
+pub const VERSION: u16 = 1;
+
+/// A request that can be sent over the broker.
+pub trait RpcRequest: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The queue the request goes to.
+    const QUEUE: &'static str;
+    /// What a successful reply carries.
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+}
+
+/// A failure a worker replies with; the API answers with its code's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcFailure {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+impl RpcFailure {
+    pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
+        Self { code, msg: msg.into() }
+    }
+}
+
+/// A request on the wire: the message and the version it was written in.
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u16,
+    #[serde(flatten)]
+    message: T,
+}
+
+/// A reply on the wire.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Reply<T> {
+    Ok(T),
+    Error(RpcFailure),
+}
+
+/// Sends `request` and decodes its reply.
+pub async fn call<R: RpcRequest>(
+    broker: &dyn Broker,
+    request: &R,
+    timeout: Duration,
+) -> Result<R::Reply, RpcError> {
+    let body = serde_json::to_vec(&Envelope { v: VERSION, message: request })
+        .map_err(|e| RpcError::BadReply(format!("encoding the request: {e}")))?;
+    let reply = broker.call(R::QUEUE, body, timeout).await?;
+    match serde_json::from_slice::<Reply<R::Reply>>(&reply) {
+        Ok(Reply::Ok(value)) => Ok(value),
+        Ok(Reply::Error(failure)) => Err(RpcError::Failed(failure)),
+        Err(e) => Err(RpcError::BadReply(e.to_string())),
+    }
+}
+
+/// Turns an async function of a typed request into the [`RpcHandler`] of
+/// its queue: it decodes the request (rejecting what does not decode),
+/// runs the function and encodes the reply.
+pub fn handler<R, F, Fut>(handle: F) -> Arc<dyn RpcHandler>
+where
+    R: RpcRequest,
+    F: Fn(R) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R::Reply, RpcFailure>> + Send,
+{
+    Arc::new(TypedHandler { handle, request: PhantomData })
+}
+
+struct TypedHandler<R, F> {
+    handle: F,
+    request: PhantomData<fn(R)>,
+}
+
+#[async_trait]
+impl<R, F, Fut> RpcHandler for TypedHandler<R, F>
+where
+    R: RpcRequest,
+    F: Fn(R) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R::Reply, RpcFailure>> + Send,
+{
+    async fn handle(&self, request: &[u8]) -> Handled {
+        let request = match decode::<R>(request) {
+            Ok(request) => request,
+            Err(reason) => {
+                let failure = RpcFailure::new(ErrorCode::BadRequest, format!("undecodable request: {reason}"));
+                return Handled::Rejected { reply: encode::<R::Reply>(Reply::Error(failure)), reason };
+            }
+        };
+        let reply = match (self.handle)(request).await {
+            Ok(value) => Reply::Ok(value),
+            Err(failure) => Reply::Error(failure),
+        };
+        Handled::Reply(encode(reply))
+    }
+}
+
+fn decode<R: RpcRequest>(body: &[u8]) -> Result<R, String> {
+    let envelope: Envelope<R> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if envelope.v != VERSION {
+        return Err(format!("message version {} (this worker speaks {VERSION})", envelope.v));
+    }
+    Ok(envelope.message)
+}
+
+fn encode<T: Serialize>(reply: Reply<T>) -> Vec<u8> {
+    serde_json::to_vec(&reply).unwrap_or_else(|e| {
+        let failure = RpcFailure::new(ErrorCode::Internal, format!("encoding the reply: {e}"));
+        serde_json::to_vec(&Reply::<()>::Error(failure)).unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::QuoteRequest;
+
+    #[test]
+    fn requests_carry_their_type_and_version() {
+        let request = QuoteRequest::Get { symbol: "aapl.us".into() };
+        let json = serde_json::to_value(Envelope { v: VERSION, message: &request }).expect("encode");
+        assert_eq!(json, serde_json::json!({"v": 1, "type": "quote.get", "symbol": "aapl.us"}));
+        assert!(decode::<QuoteRequest>(json.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn other_versions_and_unknown_types_do_not_decode() {
+        let v2 = br#"{"v": 2, "type": "quote.get", "symbol": "aapl.us"}"#;
+        assert!(decode::<QuoteRequest>(v2).expect_err("v2").contains("version 2"));
+        assert!(decode::<QuoteRequest>(br#"{"v": 1, "type": "quote.sell"}"#).is_err());
+        assert!(decode::<QuoteRequest>(b"\xff not json").is_err());
+    }
+
+    #[test]
+    fn failures_travel_with_their_code() {
+        let failure = RpcFailure::new(ErrorCode::NotFound, "no such symbol");
+        let bytes = encode::<()>(Reply::Error(failure.clone()));
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(json, serde_json::json!({"error": {"code": "NOT_FOUND", "msg": "no such symbol"}}));
+    }
+}

@@ -1,0 +1,409 @@
+//! Configuration: compiled-in defaults, then an optional TOML file named by
+//! `MERCATO_CONFIG`, then environment variables, each under its plain name
+//! (`DATABASE_URL`, not `MERCATO__DATABASE_URL`).
+//!
+//! Every value is parsed here, once, into a typed [`Settings`]. A bad value
+//! stops the process at start with a [`SettingsError`] naming the variable;
+//! nothing downstream ever sees a raw string. The README's configuration
+//! table lists the same variables with the same defaults.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use url::Url;
+
+/// Everything a Mercato process can be told, already validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `PUBLIC_ADDR`: the public HTTP listener.
+    pub public_addr: SocketAddr,
+    /// `INTERNAL_ADDR`: the listener of the listing and user services.
+    pub internal_addr: SocketAddr,
+    /// `LISTING_SERVICE_URL`; `None` means "the internal listener of this process".
+    pub listing_service_url: Option<Url>,
+    /// `USER_SERVICE_URL`; `None` means "the internal listener of this process".
+    pub user_service_url: Option<Url>,
+    /// `DATABASE_URL`: SQLite or PostgreSQL.
+    pub database_url: DatabaseUrl,
+    /// `MIGRATE_ON_START`: apply pending migrations before serving.
+    pub migrate_on_start: bool,
+    /// `AMQP_URL`; `None` selects the in-process broker.
+    pub amqp_url: Option<Url>,
+    /// `REDIS_URL`; `None` selects the in-memory dedupe window.
+    pub redis_url: Option<Url>,
+    /// `OFFERS_BASE_URL`: the third-party Offers service.
+    pub offers_base_url: Url,
+    /// `STOOQ_BASE_URL`: where quotes come from.
+    pub stooq_base_url: Url,
+    /// `JWT_SECRET`; `None` lets the process pick a random one (embedded mode).
+    pub jwt_secret: Option<String>,
+    /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`, set together or not at all.
+    pub bootstrap_admin: Option<(String, String)>,
+    /// `DEDUPE_WINDOW_SECS`: how long an accepted feed body blocks its twins.
+    pub dedupe_window: Duration,
+    /// `OFFERS_POLL_INTERVAL_SECS`: how often each product's offers are refreshed.
+    pub offers_poll_interval: Duration,
+    /// `RPC_TIMEOUT_MS`: how long the API waits for a worker's reply.
+    pub rpc_timeout: Duration,
+    /// `WORKER_PREFETCH`: how many requests a worker handles at once.
+    pub worker_prefetch: u16,
+    /// `RUN_WORKERS`: whether `api` also runs the workers in-process.
+    pub run_workers: bool,
+    /// `INGEST_MAX_BYTES`: the largest accepted feed body.
+    pub ingest_max_bytes: u64,
+    /// `INGEST_SPOOL_DIR`: where feed bodies are written while they arrive.
+    pub ingest_spool_dir: PathBuf,
+    /// `INGEST_ALLOW_ANONYMOUS`: accept feeds without credentials.
+    pub ingest_allow_anonymous: bool,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// A configuration value that cannot be used, with the variable it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("MERCATO_CONFIG: cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when the output is a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pretty" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            other => Err(format!("expected `pretty` or `json`, got `{other}`")),
+        }
+    }
+}
+
+/// A database URL Mercato knows how to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+/// The two SQL databases Mercato runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        if self.0.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else {
+            DatabaseKind::Postgres
+        }
+    }
+
+    /// The file a SQLite URL points at, `None` for in-memory SQLite and PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.0.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = Url::parse(s).map_err(|e| format!("not a URL ({e}): `{s}`"))?;
+        match url.scheme() {
+            "sqlite" | "postgres" | "postgresql" => Ok(Self(s.to_owned())),
+            other => Err(format!(
+                "unsupported scheme `{other}`: expected sqlite:// or postgres://"
+            )),
+        }
+    }
+}
+
+/// Where the variables come from: the process environment, or a map in tests.
+pub type Vars = HashMap<String, String>;
+
+impl Settings {
+    /// Reads the optional `MERCATO_CONFIG` file and the process environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Builds settings from explicit variables, as if they were the
+    /// environment. `MERCATO_CONFIG` among them names the optional file.
+    pub fn from_vars(vars: Vars) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = vars.get("MERCATO_CONFIG").filter(|p| !p.is_empty()) {
+            builder = builder.add_source(config::File::new(path, config::FileFormat::Toml));
+        }
+        let source = builder
+            .add_source(config::Environment::default().source(Some(vars.clone())))
+            .build()
+            .map_err(|e| SettingsError::File {
+                path: vars.get("MERCATO_CONFIG").cloned().unwrap_or_default(),
+                reason: e.to_string(),
+            })?;
+        Source(source).settings()
+    }
+
+    /// True when every backend is embedded: SQLite, in-process broker, in-memory window.
+    pub fn is_embedded(&self) -> bool {
+        self.amqp_url.is_none()
+            && self.redis_url.is_none()
+            && self.database_url.kind() == DatabaseKind::Sqlite
+    }
+}
+
+/// The merged configuration, read one variable at a time.
+struct Source(config::Config);
+
+impl Source {
+    fn settings(&self) -> Result<Settings, SettingsError> {
+        let database_url: DatabaseUrl =
+            self.parse_or("DATABASE_URL", "sqlite://data/mercato.db?mode=rwc")?;
+        let amqp_url = self.url("AMQP_URL", &["amqp", "amqps"])?;
+        let admin_username = self.string("ADMIN_USERNAME")?;
+        let admin_password = self.string("ADMIN_PASSWORD")?;
+        let bootstrap_admin = match (admin_username, admin_password) {
+            (Some(user), Some(password)) => Some((user, password)),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("ADMIN_PASSWORD", "required with ADMIN_USERNAME")),
+            (None, Some(_)) => return Err(invalid("ADMIN_USERNAME", "required with ADMIN_PASSWORD")),
+        };
+        Ok(Settings {
+            public_addr: self.parse_or("PUBLIC_ADDR", "0.0.0.0:8080")?,
+            internal_addr: self.parse_or("INTERNAL_ADDR", "127.0.0.1:8081")?,
+            listing_service_url: self.url("LISTING_SERVICE_URL", &["http", "https"])?,
+            user_service_url: self.url("USER_SERVICE_URL", &["http", "https"])?,
+            migrate_on_start: self
+                .parse::<bool>("MIGRATE_ON_START")?
+                .unwrap_or(database_url.kind() == DatabaseKind::Sqlite),
+            database_url,
+            run_workers: self.parse::<bool>("RUN_WORKERS")?.unwrap_or(amqp_url.is_none()),
+            amqp_url,
+            redis_url: self.url("REDIS_URL", &["redis", "rediss"])?,
+            offers_base_url: self
+                .url("OFFERS_BASE_URL", &["http", "https"])?
+                .unwrap_or_else(default_offers_base_url),
+            stooq_base_url: self
+                .url("STOOQ_BASE_URL", &["http", "https"])?
+                .unwrap_or_else(default_stooq_base_url),
+            jwt_secret: self.string("JWT_SECRET")?,
+            bootstrap_admin,
+            dedupe_window: Duration::from_secs(self.positive("DEDUPE_WINDOW_SECS", 600)?),
+            offers_poll_interval: Duration::from_secs(
+                self.positive("OFFERS_POLL_INTERVAL_SECS", 60)?,
+            ),
+            rpc_timeout: Duration::from_millis(self.positive("RPC_TIMEOUT_MS", 5000)?),
+            worker_prefetch: self.positive("WORKER_PREFETCH", 32)?,
+            ingest_max_bytes: self.positive("INGEST_MAX_BYTES", 16 * 1024 * 1024 * 1024)?,
+            ingest_spool_dir: self.parse_or("INGEST_SPOOL_DIR", "data/spool")?,
+            ingest_allow_anonymous: self.parse_or("INGEST_ALLOW_ANONYMOUS", "false")?,
+            log_format: self.parse_or("LOG_FORMAT", "pretty")?,
+        })
+    }
+
+    /// The raw value; an empty one counts as unset.
+    fn string(&self, var: &'static str) -> Result<Option<String>, SettingsError> {
+        match self.0.get_string(&var.to_ascii_lowercase()) {
+            Ok(value) if value.is_empty() => Ok(None),
+            Ok(value) => Ok(Some(value)),
+            Err(config::ConfigError::NotFound(_)) => Ok(None),
+            Err(e) => Err(invalid(var, e)),
+        }
+    }
+
+    fn parse<T>(&self, var: &'static str) -> Result<Option<T>, SettingsError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.string(var)?
+            .map(|raw| {
+                raw.parse()
+                    .map_err(|e| invalid(var, format!("{e} (got `{raw}`)")))
+            })
+            .transpose()
+    }
+
+    fn parse_or<T>(&self, var: &'static str, default: &str) -> Result<T, SettingsError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let raw = self.string(var)?.unwrap_or_else(|| default.to_owned());
+        raw.parse()
+            .map_err(|e| invalid(var, format!("{e} (got `{raw}`)")))
+    }
+
+    fn positive<T>(&self, var: &'static str, default: T) -> Result<T, SettingsError>
+    where
+        T: FromStr + PartialOrd + Default,
+        T::Err: Display,
+    {
+        let value = self.parse::<T>(var)?.unwrap_or(default);
+        if value <= T::default() {
+            return Err(invalid(var, "must be greater than 0"));
+        }
+        Ok(value)
+    }
+
+    fn url(&self, var: &'static str, schemes: &[&str]) -> Result<Option<Url>, SettingsError> {
+        let Some(url) = self.parse::<Url>(var)? else {
+            return Ok(None);
+        };
+        if !schemes.contains(&url.scheme()) {
+            return Err(invalid(
+                var,
+                format!(
+                    "unsupported scheme `{}`: expected one of {}",
+                    url.scheme(),
+                    schemes.join(", ")
+                ),
+            ));
+        }
+        Ok(Some(url))
+    }
+}
+
+fn invalid(var: &'static str, reason: impl Display) -> SettingsError {
+    SettingsError::Invalid { var, reason: reason.to_string() }
+}
+
+fn default_offers_base_url() -> Url {
+    Url::parse("https://applifting-python-excercise-ms.herokuapp.com/api/v1")
+        .expect("the compiled-in Offers URL is valid")
+}
+
+fn default_stooq_base_url() -> Url {
+    Url::parse("https://stooq.com").expect("the compiled-in stooq URL is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn failing_var(vars: &[(&str, &str)]) -> &'static str {
+        match settings(vars) {
+            Err(SettingsError::Invalid { var, .. }) => var,
+            other => panic!("expected an invalid variable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_select_the_embedded_mode() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert!(s.is_embedded());
+        assert!(s.run_workers);
+        assert!(s.migrate_on_start);
+        assert_eq!(s.public_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.internal_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(s.dedupe_window, Duration::from_secs(600));
+        assert_eq!(s.rpc_timeout, Duration::from_millis(5000));
+        assert_eq!(s.ingest_max_bytes, 17_179_869_184);
+        assert_eq!(s.worker_prefetch, 32);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.database_url.sqlite_file(), Some(PathBuf::from("data/mercato.db")));
+    }
+
+    #[test]
+    fn an_amqp_url_turns_the_in_process_workers_off() {
+        let s = settings(&[("AMQP_URL", "amqp://127.0.0.1:5672/%2f")]).expect("valid");
+        assert!(!s.run_workers);
+        let s = settings(&[("AMQP_URL", "amqp://127.0.0.1:5672/%2f"), ("RUN_WORKERS", "true")])
+            .expect("valid");
+        assert!(s.run_workers);
+    }
+
+    #[test]
+    fn postgres_is_not_migrated_on_start_unless_asked() {
+        let url = ("DATABASE_URL", "postgres://u@127.0.0.1/db");
+        assert!(!settings(&[url]).expect("valid").migrate_on_start);
+        assert!(settings(&[url, ("MIGRATE_ON_START", "true")]).expect("valid").migrate_on_start);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(failing_var(&[("DATABASE_URL", "mysql://x/y")]), "DATABASE_URL");
+        assert_eq!(failing_var(&[("DATABASE_URL", "not a url")]), "DATABASE_URL");
+        assert_eq!(failing_var(&[("DEDUPE_WINDOW_SECS", "0")]), "DEDUPE_WINDOW_SECS");
+        assert_eq!(failing_var(&[("DEDUPE_WINDOW_SECS", "-5")]), "DEDUPE_WINDOW_SECS");
+        assert_eq!(failing_var(&[("RPC_TIMEOUT_MS", "soon")]), "RPC_TIMEOUT_MS");
+        assert_eq!(failing_var(&[("PUBLIC_ADDR", "localhost")]), "PUBLIC_ADDR");
+        assert_eq!(failing_var(&[("AMQP_URL", "http://rabbit")]), "AMQP_URL");
+        assert_eq!(failing_var(&[("REDIS_URL", "::")]), "REDIS_URL");
+        assert_eq!(failing_var(&[("LOG_FORMAT", "xml")]), "LOG_FORMAT");
+        assert_eq!(failing_var(&[("RUN_WORKERS", "maybe")]), "RUN_WORKERS");
+        assert_eq!(failing_var(&[("ADMIN_USERNAME", "root")]), "ADMIN_PASSWORD");
+    }
+
+    #[test]
+    fn the_message_names_the_variable_and_the_value() {
+        let err = settings(&[("DEDUPE_WINDOW_SECS", "0")]).expect_err("zero window");
+        assert_eq!(err.to_string(), "DEDUPE_WINDOW_SECS: must be greater than 0");
+        let err = settings(&[("RPC_TIMEOUT_MS", "soon")]).expect_err("not a number");
+        assert!(err.to_string().starts_with("RPC_TIMEOUT_MS: "), "{err}");
+        assert!(err.to_string().contains("`soon`"), "{err}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let s = settings(&[("AMQP_URL", ""), ("REDIS_URL", "")]).expect("valid");
+        assert!(s.amqp_url.is_none() && s.redis_url.is_none());
+    }
+
+    #[test]
+    fn a_config_file_is_overridden_by_the_environment() {
+        let dir = std::env::temp_dir().join(format!("mercato-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("mercato.toml");
+        std::fs::write(&file, "rpc_timeout_ms = 750\ndedupe_window_secs = 30\n").expect("write");
+        let path = file.to_string_lossy().into_owned();
+        let s = settings(&[("MERCATO_CONFIG", &path), ("DEDUPE_WINDOW_SECS", "45")])
+            .expect("valid");
+        assert_eq!(s.rpc_timeout, Duration::from_millis(750));
+        assert_eq!(s.dedupe_window, Duration::from_secs(45));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_naming_mercato_config() {
+        let err = settings(&[("MERCATO_CONFIG", "/nonexistent/mercato.toml")]).expect_err("missing");
+        assert!(err.to_string().starts_with("MERCATO_CONFIG: "), "{err}");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        let url: DatabaseUrl = "sqlite:///tmp/x/m.db?mode=rwc".parse().expect("valid");
+        assert_eq!(url.sqlite_file(), Some(PathBuf::from("/tmp/x/m.db")));
+        let url: DatabaseUrl = "sqlite::memory:".parse().expect("valid");
+        assert_eq!(url.sqlite_file(), None);
+        let url: DatabaseUrl = "postgres://u@h/db".parse().expect("valid");
+        assert_eq!(url.kind(), DatabaseKind::Postgres);
+        assert_eq!(url.sqlite_file(), None);
+    }
+}
