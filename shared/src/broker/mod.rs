@@ -88,3 +88,17 @@ pub trait Broker: Send + Sync + 'static {
 pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dead")
 }
+
+/// The broker of a standalone worker process: RabbitMQ, which it needs,
+/// since an in-process broker would leave it with nobody to talk to.
+pub fn for_worker(
+    settings: &crate::Settings,
+    name: &str,
+) -> anyhow::Result<std::sync::Arc<dyn Broker>> {
+    let url = settings.amqp_url.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "AMQP_URL: required by a standalone {name} (in embedded mode `api` runs it in-process)"
+        )
+    })?;
+    Ok(std::sync::Arc::new(AmqpBroker::new(url, name)))
+}

@@ -1,0 +1,77 @@
+//! The two HTTP applications of an `api` process.
+//!
+//! - The **public** app (`PUBLIC_ADDR`): the product API, operations
+//!   endpoints (`/healthz`, `/readyz`, `/metrics`) and the API docs.
+//! - The **internal** app (`INTERNAL_ADDR`, loopback by default): services
+//!   that only other Mercato processes call.
+//!
+//! Each resource has its own module exposing `router()`; the functions here
+//! merge them and add the layers every request goes through: request id,
+//! request log, error log and metrics. They return plain `Router`s so tests
+//! can drive them with `oneshot` as well as over a socket.
+
+pub mod docs;
+pub mod health;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderName;
+use axum::middleware;
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::metrics;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The app served on `PUBLIC_ADDR`.
+pub fn public_app(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(health::router())
+        .merge(docs::router())
+        .route("/metrics", get(metrics::render));
+    with_layers(routes, state)
+}
+
+/// The app served on `INTERNAL_ADDR`.
+pub fn internal_app(state: AppState) -> Router {
+    with_layers(health::liveness_router(), state)
+}
+
+/// Adds the fallback and the layers shared by both apps. The last layer
+/// added is the outermost: the request id is set first, so the request
+/// log, the error log and the metrics all see it.
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(middleware::from_fn(shared::error::log_errors))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|id| id.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Unknown paths get the JSON error body too, not an empty 404.
+async fn not_found(request: Request) -> shared::Error {
+    shared::Error::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
+}

@@ -1,0 +1,88 @@
+//! Request metrics in the Prometheus text format, served on `/metrics`.
+//!
+//! Each application has its own registry (no global state), so several
+//! apps in one test process count separately.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// Counts and latencies of HTTP requests by method, route and status.
+pub struct HttpMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+/// The label of requests that matched no route, so random paths cannot
+/// create unbounded label values.
+const UNMATCHED: &str = "unmatched";
+
+impl HttpMetrics {
+    pub fn new() -> Self {
+        let labels = ["method", "route", "status"];
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered"),
+            &labels,
+        )
+        .expect("a valid counter definition");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &labels,
+        )
+        .expect("a valid histogram definition");
+        let registry = Registry::new();
+        registry.register(Box::new(requests.clone())).expect("registered once");
+        registry.register(Box::new(latency.clone())).expect("registered once");
+        Self { registry, requests, latency }
+    }
+
+    /// Everything recorded so far, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware recording every request. Layered with `Router::layer`, it
+/// sees the matched route template (`/products/{id}`), not the raw path.
+pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED.to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    metrics.requests.with_label_values(&labels).inc();
+    metrics.latency.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
+pub async fn render(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+}

@@ -1,0 +1,154 @@
+//! Building an `api` process, then running it until it is told to stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use migrations::{Migrator, MigratorTrait};
+use offer_poller::OfferPoller;
+use quote_worker::QuoteWorker;
+use shared::Settings;
+use shared::broker::{AmqpBroker, Broker, InProcessBroker};
+use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::http;
+use crate::metrics::HttpMetrics;
+use crate::state::AppState;
+
+/// A built `api` process: connections open, listeners bound, nothing served yet.
+pub struct Application {
+    state: AppState,
+    public: TcpListener,
+    internal: TcpListener,
+}
+
+impl Application {
+    /// Opens the database (migrating it if `MIGRATE_ON_START`), prepares
+    /// the broker and the dedupe window, and binds both listeners. Port 0
+    /// picks a free port; [`Application::public_addr`] tells which.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = shared::db::connect(&settings.database_url)
+            .await
+            .context("DATABASE_URL: cannot connect to the database")?;
+        if settings.migrate_on_start {
+            Migrator::up(&db, None).await.context("applying database migrations")?;
+        }
+        let broker: Arc<dyn Broker> = match &settings.amqp_url {
+            Some(url) => Arc::new(AmqpBroker::new(url, "api")),
+            None => Arc::new(InProcessBroker::new()),
+        };
+        let dedupe: Arc<dyn DedupeWindow> = match &settings.redis_url {
+            Some(url) => Arc::new(RedisWindow::new(url).context("REDIS_URL")?),
+            None => Arc::new(MemoryWindow::new()),
+        };
+        let public = bind("PUBLIC_ADDR", settings.public_addr).await?;
+        let internal = bind("INTERNAL_ADDR", settings.internal_addr).await?;
+        let state = AppState {
+            settings: Arc::new(settings),
+            db,
+            broker,
+            dedupe,
+            metrics: Arc::new(HttpMetrics::new()),
+        };
+        Ok(Self { state, public, internal })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.internal.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves both listeners, and runs the workers in-process when
+    /// `RUN_WORKERS` is on, until `shutdown` is cancelled: then stops
+    /// accepting, finishes the requests and messages in flight, and returns.
+    /// If any part stops on its own, the others are stopped too and the
+    /// failure is returned.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { state, public, internal } = self;
+        let settings = state.settings.clone();
+        tracing::info!(
+            public = %public.local_addr()?,
+            internal = %internal.local_addr()?,
+            broker = state.broker.kind(),
+            dedupe_window = state.dedupe.kind(),
+            workers = settings.run_workers,
+            "listening"
+        );
+        let mut tasks = Tasks::new(shutdown.clone());
+        tasks.spawn("public listener", serve(public, http::public_app(state.clone()), shutdown.clone()));
+        tasks.spawn("internal listener", serve(internal, http::internal_app(state.clone()), shutdown.clone()));
+        if settings.run_workers {
+            let quotes = QuoteWorker::with_broker(state.broker.clone(), &settings);
+            tasks.spawn("quote-worker", quotes.run_until_stopped(shutdown.clone()));
+            let offers = OfferPoller::with_broker(state.broker.clone(), &settings);
+            tasks.spawn("offer-poller", offers.run_until_stopped(shutdown.clone()));
+        }
+        tasks.supervise().await
+    }
+}
+
+async fn bind(var: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("{var}: cannot listen on {addr}"))
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    Ok(())
+}
+
+/// The long-running parts of a process, each with a name for the log.
+struct Tasks {
+    set: JoinSet<anyhow::Result<()>>,
+    names: HashMap<tokio::task::Id, &'static str>,
+    shutdown: CancellationToken,
+}
+
+impl Tasks {
+    fn new(shutdown: CancellationToken) -> Self {
+        Self { set: JoinSet::new(), names: HashMap::new(), shutdown }
+    }
+
+    fn spawn(&mut self, name: &'static str, task: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
+        let handle = self.set.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    /// Waits for every task. The first one to stop before shutdown was
+    /// asked for (by error, panic or just returning) triggers the shutdown
+    /// of the rest, and its failure is what the process reports.
+    async fn supervise(mut self) -> anyhow::Result<()> {
+        let mut failure: Option<anyhow::Error> = None;
+        while let Some(done) = self.set.join_next_with_id().await {
+            let (id, outcome) = match done {
+                Ok((id, outcome)) => (id, outcome),
+                Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
+            };
+            let name = self.names.get(&id).copied().unwrap_or("a task");
+            let outcome = match outcome {
+                Ok(()) if self.shutdown.is_cancelled() => continue,
+                Ok(()) => anyhow::anyhow!("{name} stopped on its own"),
+                Err(e) => e.context(format!("{name} failed")),
+            };
+            tracing::error!(error = format!("{outcome:#}"), "stopping the process");
+            self.shutdown.cancel();
+            failure.get_or_insert(outcome);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,22 @@
+//! The `offer-poller` process: see the library documentation.
+
+use std::process::ExitCode;
+
+use offer_poller::OfferPoller;
+use shared::{Settings, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("offer-poller: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let outcome = async {
+        OfferPoller::build(&settings)?.run_until_stopped(shutdown::on_signal()).await
+    };
+    shutdown::report_exit("offer-poller", outcome.await)
+}

@@ -1,0 +1,22 @@
+//! The `quote-worker` process: see the library documentation.
+
+use std::process::ExitCode;
+
+use quote_worker::QuoteWorker;
+use shared::{Settings, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("quote-worker: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let outcome = async {
+        QuoteWorker::build(&settings)?.run_until_stopped(shutdown::on_signal()).await
+    };
+    shutdown::report_exit("quote-worker", outcome.await)
+}
