@@ -1,1 +1,33 @@
+//! Helpers for Mercato's black-box system tests, and (with the features
+//! that need them) fakes of the third-party services Mercato calls.
+//!
+//! `scripts/test` runs the suite twice and says which backends to use
+//! through the environment:
+//!
+//! - `MERCATO_TEST_BACKEND=embedded` (also the default, so a plain
+//!   `cargo nextest run` works): SQLite in a temp dir, the in-process
+//!   broker, the in-memory dedupe window.
+//! - `MERCATO_TEST_BACKEND=cluster`: the PostgreSQL, RabbitMQ and Redis
+//!   servers it started, named by `MERCATO_TEST_POSTGRES_URL`,
+//!   `MERCATO_TEST_AMQP_URL`, `MERCATO_TEST_RABBITMQ_MANAGEMENT_URL` and
+//!   `MERCATO_TEST_REDIS_URL`.
+//!
+//! Every test gets its own database (a temp file, or a uuid-named
+//! PostgreSQL database) and its own RabbitMQ virtual host, so tests run in
+//! parallel without seeing each other. Tests that stop a server start a
+//! private one ([`servers`]), so they never disturb the shared ones.
+//!
+//! # Layout
+//!
+//! - [`backend`]: which backends this run uses, and fresh isolated ones.
+//! - [`app`]: `spawn_app()` and `TestApp`.
+//! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.
+//! - [`process`]: running Mercato's own binaries as child processes.
 
+pub mod app;
+pub mod backend;
+pub mod process;
+pub mod servers;
+
+pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use backend::{Backend, backend};

@@ -261,6 +261,12 @@ impl Broker for AmqpBroker {
             }
         }
 
+        // The request must not outlive its caller, who leaves at `deadline`
+        // whatever connecting and declaring cost.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(RpcError::Timeout { queue: queue.to_owned(), timeout });
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let replied = caller.pending.insert(id.clone());
         let _entry = PendingEntry { pending: &caller.pending, id: id.clone() };
@@ -268,7 +274,7 @@ impl Broker for AmqpBroker {
             .with_content_type("application/json".into())
             .with_correlation_id(id.into())
             .with_reply_to(REPLY_TO.into())
-            .with_expiration(timeout.as_millis().max(1).to_string().into());
+            .with_expiration(left.as_millis().max(1).to_string().into());
         let timed_out = || RpcError::Timeout { queue: queue.to_owned(), timeout };
 
         let publish = async {

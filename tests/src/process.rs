@@ -1,0 +1,82 @@
+//! Mercato's own binaries as child processes, for what only a real process
+//! shows: exit codes, signals, start-up failures.
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// The path of a workspace binary (`api`, `quote-worker`, …), built by
+/// `cargo nextest run --workspace` next to the test binaries.
+pub fn binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().expect("the test binary's path");
+    let dir = deps.parent().and_then(|d| d.parent()).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: build the workspace first", path.display());
+    path
+}
+
+/// A command running `name` with a clean environment plus `vars`, so
+/// nothing from the developer's shell leaks into the test. Output is piped.
+pub fn command(name: &str, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary(name));
+    command.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Sends SIGTERM to a child.
+pub async fn terminate(child: &Child) {
+    let pid = child.id().expect("the child is running");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
+/// Waits for a child to exit; fails the test after `limit`.
+pub async fn wait_for_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("the process did not exit within {limit:?}"))
+        .expect("wait for the child")
+}
+
+/// Reads JSON log lines (`LOG_FORMAT=json`) until one whose message is
+/// `message`, and returns it.
+pub async fn wait_for_log(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    message: &str,
+    limit: Duration,
+) -> serde_json::Value {
+    let search = async {
+        while let Some(line) = lines.next_line().await.expect("read the child's output") {
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                if event["message"] == message {
+                    return event;
+                }
+            }
+        }
+        panic!("the process ended without logging `{message}`");
+    };
+    tokio::time::timeout(limit, search)
+        .await
+        .unwrap_or_else(|_| panic!("no `{message}` log line within {limit:?}"))
+}
+
+/// The child's stdout, line by line.
+pub fn stdout_lines(child: &mut Child) -> Lines<BufReader<ChildStdout>> {
+    BufReader::new(child.stdout.take().expect("stdout is piped")).lines()
+}

@@ -1,0 +1,6 @@
+//! Tests that need the real servers: they stop and restart a broker or a
+//! Redis (their own private ones), or run the standalone workers.
+
+mod broker_restart;
+mod redis_outage;
+mod workers;

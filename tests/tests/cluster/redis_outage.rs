@@ -1,0 +1,84 @@
+//! The Redis dedupe window: exact expiry, and outages that are errors, never claims.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use shared::dedupe::{Claim, DedupeWindow, RedisWindow};
+use tests::backend::cluster;
+use tests::servers::RedisServer;
+use tests::spawn_app_with;
+
+fn unique_hash() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[tokio::test]
+async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_extend_it() {
+    let window = RedisWindow::new(&cluster().redis_url).expect("a valid URL");
+    let hash = unique_hash();
+    let length = Duration::from_millis(400);
+    let claimed_at = Instant::now();
+    assert_eq!(window.claim(&hash, length).await.expect("claim"), Claim::Claimed);
+
+    // Keep asking: if rejections extended the window it would never free up.
+    let mut rejections = 0;
+    let freed_after = loop {
+        match window.claim(&hash, length).await.expect("claim") {
+            Claim::Claimed => break claimed_at.elapsed(),
+            Claim::Duplicate { retry_after } => {
+                assert!(retry_after <= length, "{retry_after:?}");
+                rejections += 1;
+            }
+        }
+        assert!(claimed_at.elapsed() < Duration::from_secs(5), "the claim never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    assert!(rejections > 0);
+    assert!(freed_after >= length, "freed after {freed_after:?}, before the window ended");
+}
+
+#[tokio::test]
+async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it_returns() {
+    let mut redis = RedisServer::start().await;
+    let window = RedisWindow::new(&redis.url()).expect("a valid URL");
+    let length = Duration::from_secs(600);
+    assert_eq!(window.claim(&unique_hash(), length).await.expect("claim"), Claim::Claimed);
+
+    redis.stop().await;
+    let started = Instant::now();
+    let during = window.claim(&unique_hash(), length).await;
+    let answered_in = started.elapsed();
+    redis.restart().await;
+    let hash = unique_hash();
+    let started = Instant::now();
+    let after = loop {
+        match window.claim(&hash, length).await {
+            Ok(claim) => break claim,
+            Err(e) if started.elapsed() > Duration::from_secs(10) => panic!("Redis is back but: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+
+    assert!(during.is_err(), "a claim while Redis is down must fail, got {during:?}");
+    assert!(answered_in < Duration::from_secs(3), "the failure took {answered_in:?}");
+    assert_eq!(after, Claim::Claimed);
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_redis_while_it_is_down() {
+    let mut redis = RedisServer::start().await;
+    let app = spawn_app_with(HashMap::from([("REDIS_URL".into(), redis.url().to_string())])).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+
+    redis.stop().await;
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["dedupe_window"]["ok"], false);
+    assert_eq!(body["checks"]["dedupe_window"]["backend"], "redis");
+    assert_eq!(body["checks"]["database"]["ok"], true);
+}

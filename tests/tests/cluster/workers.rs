@@ -1,0 +1,56 @@
+//! The standalone worker binaries, against RabbitMQ.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use shared::ErrorCode;
+use shared::broker::{AmqpBroker, RpcError};
+use shared::messages::{OfferRequest, QuoteRequest};
+use shared::rpc;
+use tests::backend::cluster;
+use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
+use tests::spawn_app_with;
+
+#[tokio::test]
+async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
+    let url = cluster().fresh_vhost().await;
+    let caller = AmqpBroker::new(&url, "test caller");
+    let vars = [("AMQP_URL", url.as_str()), ("LOG_FORMAT", "json")];
+    let mut quote_worker = command("quote-worker", &vars).spawn().expect("start quote-worker");
+    let mut offer_poller = command("offer-poller", &vars).spawn().expect("start offer-poller");
+    for worker in [&mut quote_worker, &mut offer_poller] {
+        let mut log = stdout_lines(worker);
+        wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    }
+    let timeout = Duration::from_secs(5);
+
+    let quote = rpc::call(&caller, &QuoteRequest::Get { symbol: "aapl.us".into() }, timeout).await;
+    let registration =
+        rpc::call(&caller, &OfferRequest::Register { product_id: uuid::Uuid::now_v7() }, timeout).await;
+
+    for reply in [quote.map(|_| ()), registration.map(|_| ())] {
+        match reply {
+            Err(RpcError::Failed(failure)) => assert_eq!(failure.code, ErrorCode::Unavailable),
+            other => panic!("expected the worker's answer, got {other:?}"),
+        }
+    }
+    for worker in [&mut quote_worker, &mut offer_poller] {
+        terminate(worker).await;
+        assert_eq!(wait_for_exit(worker, Duration::from_secs(15)).await.code(), Some(0));
+    }
+}
+
+#[tokio::test]
+async fn with_no_worker_running_a_call_times_out() {
+    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+
+    let reply = rpc::call(
+        &*app.state.broker,
+        &QuoteRequest::Get { symbol: "aapl.us".into() },
+        Duration::from_millis(500),
+    )
+    .await;
+
+    assert!(matches!(reply, Err(RpcError::Timeout { .. })), "got {reply:?}");
+}

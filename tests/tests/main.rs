@@ -1,0 +1,11 @@
+//! Mercato's system tests, one binary (linking is the slow part on two cores).
+//!
+//! Modules run on this run's backends (see the `tests` crate docs), except
+//! `cluster`, which needs the real servers and is skipped by the embedded
+//! pass of `scripts/test`.
+
+mod api;
+mod broker;
+mod cluster;
+mod dedupe;
+mod settings;
