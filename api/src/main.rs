@@ -16,6 +16,11 @@ async fn main() -> ExitCode {
     };
     telemetry::init(settings.log_format);
     let stop = shutdown::on_signal();
-    let outcome = async { Application::build(settings).await?.run_until_stopped(stop).await };
+    let outcome = async {
+        Application::build(settings)
+            .await?
+            .run_until_stopped(stop)
+            .await
+    };
     shutdown::report_exit("api", outcome.await)
 }

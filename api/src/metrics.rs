@@ -10,7 +10,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Counts and latencies of HTTP requests by method, route and status.
 pub struct HttpMetrics {
@@ -32,15 +34,26 @@ impl HttpMetrics {
         )
         .expect("a valid counter definition");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
             &labels,
         )
         .expect("a valid histogram definition");
         let registry = Registry::new();
-        registry.register(Box::new(requests.clone())).expect("registered once");
-        registry.register(Box::new(latency.clone())).expect("registered once");
-        Self { registry, requests, latency }
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("registered once");
+        Self {
+            registry,
+            requests,
+            latency,
+        }
     }
 
     /// Everything recorded so far, in the Prometheus text format.
@@ -61,7 +74,11 @@ impl Default for HttpMetrics {
 
 /// Middleware recording every request. Layered with `Router::layer`, it
 /// sees the matched route template (`/products/{id}`), not the raw path.
-pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -72,7 +89,10 @@ pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, ne
     let status = response.status().as_u16().to_string();
     let labels = [method.as_str(), route.as_str(), status.as_str()];
     metrics.requests.with_label_values(&labels).inc();
-    metrics.latency.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    metrics
+        .latency
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -84,5 +104,8 @@ pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, ne
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
 pub async fn render(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics.render(),
+    )
 }

@@ -36,7 +36,9 @@ impl Application {
             .await
             .context("DATABASE_URL: cannot connect to the database")?;
         if settings.migrate_on_start {
-            Migrator::up(&db, None).await.context("applying database migrations")?;
+            Migrator::up(&db, None)
+                .await
+                .context("applying database migrations")?;
         }
         let broker: Arc<dyn Broker> = match &settings.amqp_url {
             Some(url) => Arc::new(AmqpBroker::new(url, "api")),
@@ -55,15 +57,23 @@ impl Application {
             dedupe,
             metrics: Arc::new(HttpMetrics::new()),
         };
-        Ok(Self { state, public, internal })
+        Ok(Self {
+            state,
+            public,
+            internal,
+        })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
-        self.public.local_addr().expect("a bound listener has an address")
+        self.public
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn internal_addr(&self) -> SocketAddr {
-        self.internal.local_addr().expect("a bound listener has an address")
+        self.internal
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -76,7 +86,11 @@ impl Application {
     /// If any part stops on its own, the others are stopped too and the
     /// failure is returned.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { state, public, internal } = self;
+        let Self {
+            state,
+            public,
+            internal,
+        } = self;
         let settings = state.settings.clone();
         tracing::info!(
             public = %public.local_addr()?,
@@ -87,8 +101,18 @@ impl Application {
             "listening"
         );
         let mut tasks = Tasks::new(shutdown.clone());
-        tasks.spawn("public listener", serve(public, http::public_app(state.clone()), shutdown.clone()));
-        tasks.spawn("internal listener", serve(internal, http::internal_app(state.clone()), shutdown.clone()));
+        tasks.spawn(
+            "public listener",
+            serve(public, http::public_app(state.clone()), shutdown.clone()),
+        );
+        tasks.spawn(
+            "internal listener",
+            serve(
+                internal,
+                http::internal_app(state.clone()),
+                shutdown.clone(),
+            ),
+        );
         if settings.run_workers {
             let quotes = QuoteWorker::with_broker(state.broker.clone(), &settings);
             tasks.spawn("quote-worker", quotes.run_until_stopped(shutdown.clone()));
@@ -100,7 +124,9 @@ impl Application {
 }
 
 async fn bind(var: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("{var}: cannot listen on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{var}: cannot listen on {addr}"))
 }
 
 async fn serve(
@@ -108,7 +134,9 @@ async fn serve(
     app: axum::Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     Ok(())
 }
 
@@ -121,10 +149,18 @@ struct Tasks {
 
 impl Tasks {
     fn new(shutdown: CancellationToken) -> Self {
-        Self { set: JoinSet::new(), names: HashMap::new(), shutdown }
+        Self {
+            set: JoinSet::new(),
+            names: HashMap::new(),
+            shutdown,
+        }
     }
 
-    fn spawn(&mut self, name: &'static str, task: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
+    fn spawn(
+        &mut self,
+        name: &'static str,
+        task: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
         let handle = self.set.spawn(task);
         self.names.insert(handle.id(), name);
     }

@@ -49,12 +49,19 @@ pub struct OfferPoller {
 impl OfferPoller {
     /// A standalone poller: connects to RabbitMQ at `AMQP_URL`.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Ok(Self::with_broker(shared::broker::for_worker(settings, "offer-poller")?, settings))
+        Ok(Self::with_broker(
+            shared::broker::for_worker(settings, "offer-poller")?,
+            settings,
+        ))
     }
 
     /// A poller on a broker the caller already has (the embedded mode).
     pub fn with_broker(broker: Arc<dyn Broker>, settings: &Settings) -> Self {
-        Self { broker, context: Arc::new(Context::default()), prefetch: settings.worker_prefetch }
+        Self {
+            broker,
+            context: Arc::new(Context::default()),
+            prefetch: settings.worker_prefetch,
+        }
     }
 
     /// Consumes until `shutdown`, then finishes the requests in hand.
@@ -64,6 +71,13 @@ impl OfferPoller {
             let context = context.clone();
             async move { handle_offer_request(&context, request).await }
         });
-        self.broker.serve(shared::messages::OFFERS_REGISTER, handler, self.prefetch, shutdown).await
+        self.broker
+            .serve(
+                shared::messages::OFFERS_REGISTER,
+                handler,
+                self.prefetch,
+                shutdown,
+            )
+            .await
     }
 }

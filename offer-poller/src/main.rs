@@ -16,7 +16,9 @@ async fn main() -> ExitCode {
     };
     telemetry::init(settings.log_format);
     let outcome = async {
-        OfferPoller::build(&settings)?.run_until_stopped(shutdown::on_signal()).await
+        OfferPoller::build(&settings)?
+            .run_until_stopped(shutdown::on_signal())
+            .await
     };
     shutdown::report_exit("offer-poller", outcome.await)
 }

@@ -47,12 +47,19 @@ pub struct QuoteWorker {
 impl QuoteWorker {
     /// A standalone worker: connects to RabbitMQ at `AMQP_URL`.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Ok(Self::with_broker(shared::broker::for_worker(settings, "quote-worker")?, settings))
+        Ok(Self::with_broker(
+            shared::broker::for_worker(settings, "quote-worker")?,
+            settings,
+        ))
     }
 
     /// A worker on a broker the caller already has (the embedded mode).
     pub fn with_broker(broker: Arc<dyn Broker>, settings: &Settings) -> Self {
-        Self { broker, context: Arc::new(Context::default()), prefetch: settings.worker_prefetch }
+        Self {
+            broker,
+            context: Arc::new(Context::default()),
+            prefetch: settings.worker_prefetch,
+        }
     }
 
     /// Consumes until `shutdown`, then finishes the requests in hand.
@@ -62,6 +69,13 @@ impl QuoteWorker {
             let context = context.clone();
             async move { handle_quote_request(&context, request).await }
         });
-        self.broker.serve(shared::messages::QUOTES_RPC, handler, self.prefetch, shutdown).await
+        self.broker
+            .serve(
+                shared::messages::QUOTES_RPC,
+                handler,
+                self.prefetch,
+                shutdown,
+            )
+            .await
     }
 }

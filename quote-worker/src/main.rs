@@ -16,7 +16,9 @@ async fn main() -> ExitCode {
     };
     telemetry::init(settings.log_format);
     let outcome = async {
-        QuoteWorker::build(&settings)?.run_until_stopped(shutdown::on_signal()).await
+        QuoteWorker::build(&settings)?
+            .run_until_stopped(shutdown::on_signal())
+            .await
     };
     shutdown::report_exit("quote-worker", outcome.await)
 }

@@ -9,7 +9,11 @@ use crate::settings::{DatabaseKind, DatabaseUrl};
 /// Opens a connection pool. For a SQLite file, its directory is created
 /// first, so `cargo run -p api` works from a fresh checkout.
 pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
-    if let Some(parent) = url.sqlite_file().as_deref().and_then(std::path::Path::parent) {
+    if let Some(parent) = url
+        .sqlite_file()
+        .as_deref()
+        .and_then(std::path::Path::parent)
+    {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 anyhow::anyhow!("creating the SQLite directory {}: {e}", parent.display())

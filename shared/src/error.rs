@@ -126,7 +126,10 @@ impl Error {
             ErrorCode::Forbidden => Self::Forbidden(msg),
             ErrorCode::NotFound => Self::NotFound(msg),
             ErrorCode::Conflict => Self::Conflict(msg),
-            ErrorCode::Duplicate => Self::Duplicate { msg, retry_after: Duration::ZERO },
+            ErrorCode::Duplicate => Self::Duplicate {
+                msg,
+                retry_after: Duration::ZERO,
+            },
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(msg),
             ErrorCode::UpstreamError => Self::UpstreamError(msg),
             ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
@@ -177,9 +180,13 @@ impl IntoResponse for Error {
         let mut response = (code.status(), Json(ErrorBody { code, msg })).into_response();
         if let Self::Duplicate { retry_after, .. } = &self {
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        response.extensions_mut().insert(LoggedError { code, detail });
+        response
+            .extensions_mut()
+            .insert(LoggedError { code, detail });
         response
     }
 }
@@ -207,15 +214,24 @@ mod tests {
         let response = error.into_response();
         let status = response.status();
         let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
-        (status, retry_after, serde_json::from_slice(&bytes).expect("json body"))
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (
+            status,
+            retry_after,
+            serde_json::from_slice(&bytes).expect("json body"),
+        )
     }
 
     #[tokio::test]
     async fn client_errors_show_their_message() {
         let (status, _, body) = body_of(Error::NotFound("product 42 not found".into())).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body, serde_json::json!({"code": "NOT_FOUND", "msg": "product 42 not found"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "NOT_FOUND", "msg": "product 42 not found"})
+        );
     }
 
     #[tokio::test]
@@ -223,7 +239,10 @@ mod tests {
         let cause = anyhow::anyhow!("password=hunter2 in connection string");
         let (status, _, body) = body_of(Error::Internal(cause)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(body, serde_json::json!({"code": "INTERNAL", "msg": "internal error"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "INTERNAL", "msg": "internal error"})
+        );
     }
 
     #[tokio::test]
@@ -240,10 +259,19 @@ mod tests {
 
     #[test]
     fn rpc_failures_keep_their_code_at_the_edge() {
-        assert_eq!(Error::from(RpcError::Unavailable("down".into())).code(), ErrorCode::Unavailable);
-        let timeout = RpcError::Timeout { queue: "quotes.rpc".into(), timeout: Duration::from_secs(1) };
+        assert_eq!(
+            Error::from(RpcError::Unavailable("down".into())).code(),
+            ErrorCode::Unavailable
+        );
+        let timeout = RpcError::Timeout {
+            queue: "quotes.rpc".into(),
+            timeout: Duration::from_secs(1),
+        };
         assert_eq!(Error::from(timeout).code(), ErrorCode::UpstreamTimeout);
-        let failed = RpcError::Failed(crate::rpc::RpcFailure::new(ErrorCode::UpstreamError, "stooq"));
+        let failed = RpcError::Failed(crate::rpc::RpcFailure::new(
+            ErrorCode::UpstreamError,
+            "stooq",
+        ));
         assert_eq!(Error::from(failed).code(), ErrorCode::UpstreamError);
         assert_eq!(ErrorCode::UpstreamError.status(), StatusCode::BAD_GATEWAY);
     }

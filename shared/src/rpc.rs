@@ -39,7 +39,10 @@ pub struct RpcFailure {
 
 impl RpcFailure {
     pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
-        Self { code, msg: msg.into() }
+        Self {
+            code,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -65,8 +68,11 @@ pub async fn call<R: RpcRequest>(
     request: &R,
     timeout: Duration,
 ) -> Result<R::Reply, RpcError> {
-    let body = serde_json::to_vec(&Envelope { v: VERSION, message: request })
-        .map_err(|e| RpcError::BadReply(format!("encoding the request: {e}")))?;
+    let body = serde_json::to_vec(&Envelope {
+        v: VERSION,
+        message: request,
+    })
+    .map_err(|e| RpcError::BadReply(format!("encoding the request: {e}")))?;
     let reply = broker.call(R::QUEUE, body, timeout).await?;
     match serde_json::from_slice::<Reply<R::Reply>>(&reply) {
         Ok(Reply::Ok(value)) => Ok(value),
@@ -84,7 +90,10 @@ where
     F: Fn(R) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R::Reply, RpcFailure>> + Send,
 {
-    Arc::new(TypedHandler { handle, request: PhantomData })
+    Arc::new(TypedHandler {
+        handle,
+        request: PhantomData,
+    })
 }
 
 struct TypedHandler<R, F> {
@@ -103,8 +112,14 @@ where
         let request = match decode::<R>(request) {
             Ok(request) => request,
             Err(reason) => {
-                let failure = RpcFailure::new(ErrorCode::BadRequest, format!("undecodable request: {reason}"));
-                return Handled::Rejected { reply: encode::<R::Reply>(Reply::Error(failure)), reason };
+                let failure = RpcFailure::new(
+                    ErrorCode::BadRequest,
+                    format!("undecodable request: {reason}"),
+                );
+                return Handled::Rejected {
+                    reply: encode::<R::Reply>(Reply::Error(failure)),
+                    reason,
+                };
             }
         };
         let reply = match (self.handle)(request).await {
@@ -118,7 +133,10 @@ where
 fn decode<R: RpcRequest>(body: &[u8]) -> Result<R, String> {
     let envelope: Envelope<R> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     if envelope.v != VERSION {
-        return Err(format!("message version {} (this worker speaks {VERSION})", envelope.v));
+        return Err(format!(
+            "message version {} (this worker speaks {VERSION})",
+            envelope.v
+        ));
     }
     Ok(envelope.message)
 }
@@ -137,16 +155,29 @@ mod tests {
 
     #[test]
     fn requests_carry_their_type_and_version() {
-        let request = QuoteRequest::Get { symbol: "aapl.us".into() };
-        let json = serde_json::to_value(Envelope { v: VERSION, message: &request }).expect("encode");
-        assert_eq!(json, serde_json::json!({"v": 1, "type": "quote.get", "symbol": "aapl.us"}));
+        let request = QuoteRequest::Get {
+            symbol: "aapl.us".into(),
+        };
+        let json = serde_json::to_value(Envelope {
+            v: VERSION,
+            message: &request,
+        })
+        .expect("encode");
+        assert_eq!(
+            json,
+            serde_json::json!({"v": 1, "type": "quote.get", "symbol": "aapl.us"})
+        );
         assert!(decode::<QuoteRequest>(json.to_string().as_bytes()).is_ok());
     }
 
     #[test]
     fn other_versions_and_unknown_types_do_not_decode() {
         let v2 = br#"{"v": 2, "type": "quote.get", "symbol": "aapl.us"}"#;
-        assert!(decode::<QuoteRequest>(v2).expect_err("v2").contains("version 2"));
+        assert!(
+            decode::<QuoteRequest>(v2)
+                .expect_err("v2")
+                .contains("version 2")
+        );
         assert!(decode::<QuoteRequest>(br#"{"v": 1, "type": "quote.sell"}"#).is_err());
         assert!(decode::<QuoteRequest>(b"\xff not json").is_err());
     }
@@ -156,6 +187,9 @@ mod tests {
         let failure = RpcFailure::new(ErrorCode::NotFound, "no such symbol");
         let bytes = encode::<()>(Reply::Error(failure.clone()));
         let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-        assert_eq!(json, serde_json::json!({"error": {"code": "NOT_FOUND", "msg": "no such symbol"}}));
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {"code": "NOT_FOUND", "msg": "no such symbol"}})
+        );
     }
 }

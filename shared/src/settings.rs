@@ -187,8 +187,12 @@ impl Source {
         let bootstrap_admin = match (admin_username, admin_password) {
             (Some(user), Some(password)) => Some((user, password)),
             (None, None) => None,
-            (Some(_), None) => return Err(invalid("ADMIN_PASSWORD", "required with ADMIN_USERNAME")),
-            (None, Some(_)) => return Err(invalid("ADMIN_USERNAME", "required with ADMIN_PASSWORD")),
+            (Some(_), None) => {
+                return Err(invalid("ADMIN_PASSWORD", "required with ADMIN_USERNAME"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("ADMIN_USERNAME", "required with ADMIN_PASSWORD"));
+            }
         };
         Ok(Settings {
             public_addr: self.parse_or("PUBLIC_ADDR", "0.0.0.0:8080")?,
@@ -199,7 +203,9 @@ impl Source {
                 .parse::<bool>("MIGRATE_ON_START")?
                 .unwrap_or(database_url.kind() == DatabaseKind::Sqlite),
             database_url,
-            run_workers: self.parse::<bool>("RUN_WORKERS")?.unwrap_or(amqp_url.is_none()),
+            run_workers: self
+                .parse::<bool>("RUN_WORKERS")?
+                .unwrap_or(amqp_url.is_none()),
             amqp_url,
             redis_url: self.url("REDIS_URL", &["redis", "rediss"])?,
             offers_base_url: self
@@ -287,7 +293,10 @@ impl Source {
 }
 
 fn invalid(var: &'static str, reason: impl Display) -> SettingsError {
-    SettingsError::Invalid { var, reason: reason.to_string() }
+    SettingsError::Invalid {
+        var,
+        reason: reason.to_string(),
+    }
 }
 
 fn default_offers_base_url() -> Url {
@@ -304,7 +313,11 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Settings::from_vars(
+            vars.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn failing_var(vars: &[(&str, &str)]) -> &'static str {
@@ -327,15 +340,21 @@ mod tests {
         assert_eq!(s.ingest_max_bytes, 17_179_869_184);
         assert_eq!(s.worker_prefetch, 32);
         assert_eq!(s.log_format, LogFormat::Pretty);
-        assert_eq!(s.database_url.sqlite_file(), Some(PathBuf::from("data/mercato.db")));
+        assert_eq!(
+            s.database_url.sqlite_file(),
+            Some(PathBuf::from("data/mercato.db"))
+        );
     }
 
     #[test]
     fn an_amqp_url_turns_the_in_process_workers_off() {
         let s = settings(&[("AMQP_URL", "amqp://127.0.0.1:5672/%2f")]).expect("valid");
         assert!(!s.run_workers);
-        let s = settings(&[("AMQP_URL", "amqp://127.0.0.1:5672/%2f"), ("RUN_WORKERS", "true")])
-            .expect("valid");
+        let s = settings(&[
+            ("AMQP_URL", "amqp://127.0.0.1:5672/%2f"),
+            ("RUN_WORKERS", "true"),
+        ])
+        .expect("valid");
         assert!(s.run_workers);
     }
 
@@ -343,15 +362,31 @@ mod tests {
     fn postgres_is_not_migrated_on_start_unless_asked() {
         let url = ("DATABASE_URL", "postgres://u@127.0.0.1/db");
         assert!(!settings(&[url]).expect("valid").migrate_on_start);
-        assert!(settings(&[url, ("MIGRATE_ON_START", "true")]).expect("valid").migrate_on_start);
+        assert!(
+            settings(&[url, ("MIGRATE_ON_START", "true")])
+                .expect("valid")
+                .migrate_on_start
+        );
     }
 
     #[test]
     fn bad_values_name_their_variable() {
-        assert_eq!(failing_var(&[("DATABASE_URL", "mysql://x/y")]), "DATABASE_URL");
-        assert_eq!(failing_var(&[("DATABASE_URL", "not a url")]), "DATABASE_URL");
-        assert_eq!(failing_var(&[("DEDUPE_WINDOW_SECS", "0")]), "DEDUPE_WINDOW_SECS");
-        assert_eq!(failing_var(&[("DEDUPE_WINDOW_SECS", "-5")]), "DEDUPE_WINDOW_SECS");
+        assert_eq!(
+            failing_var(&[("DATABASE_URL", "mysql://x/y")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            failing_var(&[("DATABASE_URL", "not a url")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            failing_var(&[("DEDUPE_WINDOW_SECS", "0")]),
+            "DEDUPE_WINDOW_SECS"
+        );
+        assert_eq!(
+            failing_var(&[("DEDUPE_WINDOW_SECS", "-5")]),
+            "DEDUPE_WINDOW_SECS"
+        );
         assert_eq!(failing_var(&[("RPC_TIMEOUT_MS", "soon")]), "RPC_TIMEOUT_MS");
         assert_eq!(failing_var(&[("PUBLIC_ADDR", "localhost")]), "PUBLIC_ADDR");
         assert_eq!(failing_var(&[("AMQP_URL", "http://rabbit")]), "AMQP_URL");
@@ -364,7 +399,10 @@ mod tests {
     #[test]
     fn the_message_names_the_variable_and_the_value() {
         let err = settings(&[("DEDUPE_WINDOW_SECS", "0")]).expect_err("zero window");
-        assert_eq!(err.to_string(), "DEDUPE_WINDOW_SECS: must be greater than 0");
+        assert_eq!(
+            err.to_string(),
+            "DEDUPE_WINDOW_SECS: must be greater than 0"
+        );
         let err = settings(&[("RPC_TIMEOUT_MS", "soon")]).expect_err("not a number");
         assert!(err.to_string().starts_with("RPC_TIMEOUT_MS: "), "{err}");
         assert!(err.to_string().contains("`soon`"), "{err}");
@@ -383,8 +421,8 @@ mod tests {
         let file = dir.join("mercato.toml");
         std::fs::write(&file, "rpc_timeout_ms = 750\ndedupe_window_secs = 30\n").expect("write");
         let path = file.to_string_lossy().into_owned();
-        let s = settings(&[("MERCATO_CONFIG", &path), ("DEDUPE_WINDOW_SECS", "45")])
-            .expect("valid");
+        let s =
+            settings(&[("MERCATO_CONFIG", &path), ("DEDUPE_WINDOW_SECS", "45")]).expect("valid");
         assert_eq!(s.rpc_timeout, Duration::from_millis(750));
         assert_eq!(s.dedupe_window, Duration::from_secs(45));
         std::fs::remove_dir_all(dir).ok();
@@ -392,7 +430,8 @@ mod tests {
 
     #[test]
     fn a_missing_config_file_is_an_error_naming_mercato_config() {
-        let err = settings(&[("MERCATO_CONFIG", "/nonexistent/mercato.toml")]).expect_err("missing");
+        let err =
+            settings(&[("MERCATO_CONFIG", "/nonexistent/mercato.toml")]).expect_err("missing");
         assert!(err.to_string().starts_with("MERCATO_CONFIG: "), "{err}");
     }
 

@@ -47,7 +47,10 @@ pub async fn spawn_app_with(overrides: HashMap<String, String>) -> TestApp {
         address,
         internal_address,
         state,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3)).build().expect("a client"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .expect("a client"),
         shutdown,
         running: Some(running),
     }
@@ -59,7 +62,11 @@ fn url_of(addr: SocketAddr) -> String {
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Stops the app as SIGTERM would and returns how it ended.

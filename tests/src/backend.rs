@@ -62,14 +62,26 @@ impl Backend {
             Backend::Embedded => {
                 let dir = temp_dir();
                 let db = dir.join("mercato.db");
-                vars.insert("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", db.display()));
-                vars.insert("INGEST_SPOOL_DIR".into(), dir.join("spool").display().to_string());
+                vars.insert(
+                    "DATABASE_URL".into(),
+                    format!("sqlite://{}?mode=rwc", db.display()),
+                );
+                vars.insert(
+                    "INGEST_SPOOL_DIR".into(),
+                    dir.join("spool").display().to_string(),
+                );
             }
             Backend::Cluster(cluster) => {
-                vars.insert("DATABASE_URL".into(), cluster.fresh_database().await.to_string());
+                vars.insert(
+                    "DATABASE_URL".into(),
+                    cluster.fresh_database().await.to_string(),
+                );
                 vars.insert("AMQP_URL".into(), cluster.fresh_vhost().await.to_string());
                 vars.insert("REDIS_URL".into(), cluster.redis_url.to_string());
-                vars.insert("INGEST_SPOOL_DIR".into(), temp_dir().join("spool").display().to_string());
+                vars.insert(
+                    "INGEST_SPOOL_DIR".into(),
+                    temp_dir().join("spool").display().to_string(),
+                );
             }
         }
         vars
@@ -81,6 +93,23 @@ impl Backend {
             Backend::Embedded => Arc::new(InProcessBroker::new()),
             Backend::Cluster(cluster) => {
                 Arc::new(AmqpBroker::new(&cluster.fresh_vhost().await, "test"))
+            }
+        }
+    }
+
+    /// Like [`Backend::fresh_broker`], with a way to read what it dead-lettered.
+    pub async fn fresh_broker_with_dead_letters(&self) -> (Arc<dyn Broker>, DeadLetters) {
+        match self {
+            Backend::Embedded => {
+                let broker = Arc::new(InProcessBroker::new());
+                (broker.clone(), DeadLetters::InProcess(broker))
+            }
+            Backend::Cluster(cluster) => {
+                let url = cluster.fresh_vhost().await;
+                let vhost = url.path().trim_start_matches('/').to_owned();
+                let broker = Arc::new(AmqpBroker::new(&url, "test"));
+                let management = cluster.rabbitmq_management_url.clone();
+                (broker, DeadLetters::RabbitMq { management, vhost })
             }
         }
     }
@@ -97,13 +126,61 @@ impl Backend {
     }
 }
 
+/// Where a test broker's dead letters can be read.
+pub enum DeadLetters {
+    InProcess(Arc<InProcessBroker>),
+    /// Read from the `<queue>.dead` queue through the management HTTP API.
+    RabbitMq {
+        management: Url,
+        vhost: String,
+    },
+}
+
+impl DeadLetters {
+    /// The bodies dead-lettered from `queue`, oldest first.
+    pub async fn of(&self, queue: &str) -> Vec<Vec<u8>> {
+        match self {
+            DeadLetters::InProcess(broker) => broker.dead_letters(queue),
+            DeadLetters::RabbitMq { management, vhost } => {
+                let dead = shared::broker::dead_letter_queue(queue);
+                let mut url = management.clone();
+                url.set_username("").ok();
+                url.set_password(None).ok();
+                url.set_path(&format!("/api/queues/{vhost}/{dead}/get"));
+                let messages: Vec<serde_json::Value> = reqwest::Client::new()
+                    .post(url)
+                    .basic_auth(management.username(), management.password())
+                    .json(&serde_json::json!({"count": 100, "ackmode": "ack_requeue_false", "encoding": "auto"}))
+                    .send()
+                    .await
+                    .expect("management API")
+                    .json()
+                    .await
+                    .expect("a JSON list of messages");
+                messages
+                    .iter()
+                    .map(|m| {
+                        m["payload"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .as_bytes()
+                            .to_vec()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 impl Cluster {
     /// A new, empty PostgreSQL database.
     pub async fn fresh_database(&self) -> Url {
         let name = format!("mercato_{}", uuid::Uuid::new_v4().simple());
         let mut admin = self.postgres_url.clone();
         admin.set_path("/postgres");
-        let db = Database::connect(admin.as_str()).await.expect("connect to PostgreSQL");
+        let db = Database::connect(admin.as_str())
+            .await
+            .expect("connect to PostgreSQL");
         db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
             .expect("create a test database");
@@ -132,16 +209,32 @@ pub async fn create_vhost(management: &Url, vhost: &str) {
         url.set_username("").ok();
         url.set_password(None).ok();
         url.set_path(&path);
-        client.put(url).basic_auth(management.username(), management.password())
+        client
+            .put(url)
+            .basic_auth(management.username(), management.password())
     };
-    let created = api(format!("/api/vhosts/{vhost}")).send().await.expect("management API");
-    assert!(created.status().is_success(), "creating vhost {vhost}: {}", created.status());
-    let allowed = api(format!("/api/permissions/{vhost}/{}", management.username()))
-        .json(&serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}))
+    let created = api(format!("/api/vhosts/{vhost}"))
         .send()
         .await
         .expect("management API");
-    assert!(allowed.status().is_success(), "granting vhost {vhost}: {}", allowed.status());
+    assert!(
+        created.status().is_success(),
+        "creating vhost {vhost}: {}",
+        created.status()
+    );
+    let allowed = api(format!(
+        "/api/permissions/{vhost}/{}",
+        management.username()
+    ))
+    .json(&serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}))
+    .send()
+    .await
+    .expect("management API");
+    assert!(
+        allowed.status().is_success(),
+        "granting vhost {vhost}: {}",
+        allowed.status()
+    );
 }
 
 /// A new directory under the temp dir (`scripts/test` points `TMPDIR` into

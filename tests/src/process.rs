@@ -12,9 +12,16 @@ use tokio::process::{Child, ChildStdout, Command};
 /// `cargo nextest run --workspace` next to the test binaries.
 pub fn binary(name: &str) -> PathBuf {
     let deps = std::env::current_exe().expect("the test binary's path");
-    let dir = deps.parent().and_then(|d| d.parent()).expect("target/<profile>/deps");
+    let dir = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: build the workspace first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first",
+        path.display()
+    );
     path
 }
 

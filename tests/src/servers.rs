@@ -33,9 +33,15 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub async fn start() -> Self {
-        let dir = cluster().scratch_dir.join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
+        let dir = cluster()
+            .scratch_dir
+            .join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the Redis dir");
-        let mut server = Self { port: free_port(), dir, process: None };
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            process: None,
+        };
         server.restart().await;
         server
     }
@@ -55,7 +61,16 @@ impl RedisServer {
     pub async fn restart(&mut self) {
         let mut process = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::piped())
@@ -71,7 +86,9 @@ impl RedisServer {
             }
             panic!("redis-server exited before it was ready");
         };
-        tokio::time::timeout(Duration::from_secs(10), ready).await.expect("redis-server starts");
+        tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .expect("redis-server starts");
         // Keep draining its output so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.process = Some(process);
@@ -88,21 +105,40 @@ pub struct RabbitNode {
 impl RabbitNode {
     /// Starts a node (about ten seconds) and returns once it is ready.
     pub async fn start() -> Self {
-        let dir = cluster().scratch_dir.join(format!("rabbitmq-{}", uuid::Uuid::new_v4().simple()));
-        let node = Self { dir, amqp_port: free_port(), management_port: free_port() };
+        let dir = cluster()
+            .scratch_dir
+            .join(format!("rabbitmq-{}", uuid::Uuid::new_v4().simple()));
+        let node = Self {
+            dir,
+            amqp_port: free_port(),
+            management_port: free_port(),
+        };
         let ports = [node.amqp_port, free_port(), node.management_port].map(|p| p.to_string());
-        run_script(&["start", &node.dir.to_string_lossy(), &ports[0], &ports[1], &ports[2]]).await;
+        run_script(&[
+            "start",
+            &node.dir.to_string_lossy(),
+            &ports[0],
+            &ports[1],
+            &ports[2],
+        ])
+        .await;
         node
     }
 
     /// The AMQP URL of a fresh virtual host on this node.
     pub async fn fresh_vhost(&self) -> Url {
         let vhost = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let management = Url::parse(&format!("http://guest:guest@127.0.0.1:{}", self.management_port))
-            .expect("a valid URL");
+        let management = Url::parse(&format!(
+            "http://guest:guest@127.0.0.1:{}",
+            self.management_port
+        ))
+        .expect("a valid URL");
         create_vhost(&management, &vhost).await;
-        Url::parse(&format!("amqp://guest:guest@127.0.0.1:{}/{vhost}", self.amqp_port))
-            .expect("a valid URL")
+        Url::parse(&format!(
+            "amqp://guest:guest@127.0.0.1:{}/{vhost}",
+            self.amqp_port
+        ))
+        .expect("a valid URL")
     }
 
     /// `rabbitmqctl stop_app`: the broker goes away, the Erlang node stays.
@@ -126,7 +162,11 @@ impl Drop for RabbitNode {
 
 async fn run_script(args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/rabbitmq-node");
-    let output = Command::new(&script).args(args).output().await.expect("run scripts/rabbitmq-node");
+    let output = Command::new(&script)
+        .args(args)
+        .output()
+        .await
+        .expect("run scripts/rabbitmq-node");
     assert!(
         output.status.success(),
         "scripts/rabbitmq-node {args:?} failed: {}{}",

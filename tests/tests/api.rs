@@ -11,17 +11,24 @@ use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_l
 use tests::{Backend, backend, spawn_app};
 
 #[tokio::test]
-async fn embedded_api_from_an_empty_directory_serves_operations_endpoints_and_exits_cleanly_on_sigterm() {
+async fn embedded_api_from_an_empty_directory_serves_operations_endpoints_and_exits_cleanly_on_sigterm()
+ {
     let dir = tests::backend::temp_dir();
     let vars = [
         ("PUBLIC_ADDR", "127.0.0.1:0"),
         ("INTERNAL_ADDR", "127.0.0.1:0"),
         ("LOG_FORMAT", "json"),
     ];
-    let mut api = command("api", &vars).current_dir(&dir).spawn().expect("start api");
+    let mut api = command("api", &vars)
+        .current_dir(&dir)
+        .spawn()
+        .expect("start api");
     let mut log = stdout_lines(&mut api);
     let listening = wait_for_log(&mut log, "listening", Duration::from_secs(60)).await;
-    let base = format!("http://{}", listening["public"].as_str().expect("the public address"));
+    let base = format!(
+        "http://{}",
+        listening["public"].as_str().expect("the public address")
+    );
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("{base}{path}")).send();
 
@@ -46,7 +53,10 @@ async fn embedded_api_from_an_empty_directory_serves_operations_endpoints_and_ex
         metrics.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
         "{metrics}"
     );
-    assert!(dir.join("data/mercato.db").exists(), "the SQLite file is created under ./data");
+    assert!(
+        dir.join("data/mercato.db").exists(),
+        "the SQLite file is created under ./data"
+    );
 
     terminate(&api).await;
     let status = wait_for_exit(&mut api, Duration::from_secs(15)).await;
@@ -68,7 +78,11 @@ async fn readyz_reports_each_configured_backend() {
         Backend::Cluster(_) => ["postgres", "rabbitmq", "redis"],
     };
     assert_eq!(
-        [backends("database"), backends("broker"), backends("dedupe_window")],
+        [
+            backends("database"),
+            backends("broker"),
+            backends("dedupe_window")
+        ],
         expected.map(|b| Some(b.to_owned()))
     );
 }
@@ -82,7 +96,10 @@ async fn an_unknown_route_is_a_json_404_carrying_a_request_id() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.headers().contains_key("x-request-id"));
     let body: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!(body, serde_json::json!({"code": "NOT_FOUND", "msg": "no route for GET /no/such/thing"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"code": "NOT_FOUND", "msg": "no route for GET /no/such/thing"})
+    );
 }
 
 #[tokio::test]
@@ -110,15 +127,30 @@ async fn metrics_count_requests_by_route_template_and_status() {
 
     let metrics = app.get("/metrics").await.text().await.expect("text");
 
-    assert!(metrics.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 2"#), "{metrics}");
-    assert!(metrics.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 2"#), "{metrics}");
-    assert!(metrics.contains(r#"http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 2"#
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn the_internal_listener_serves_healthz_but_not_the_public_routes() {
     let app = spawn_app().await;
-    let get = |path: &str| app.client.get(format!("{}{path}", app.internal_address)).send();
+    let get = |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.internal_address))
+            .send()
+    };
 
     let health = get("/healthz").await.expect("GET /healthz");
     let metrics = get("/metrics").await.expect("GET /metrics");
@@ -133,8 +165,22 @@ async fn the_in_process_workers_answer_over_the_broker() {
     let timeout = Duration::from_secs(5);
     let broker = &*app.state.broker;
 
-    let quote = rpc::call(broker, &QuoteRequest::Get { symbol: "aapl.us".into() }, timeout).await;
-    let registration = rpc::call(broker, &OfferRequest::Register { product_id: uuid::Uuid::now_v7() }, timeout).await;
+    let quote = rpc::call(
+        broker,
+        &QuoteRequest::Get {
+            symbol: "aapl.us".into(),
+        },
+        timeout,
+    )
+    .await;
+    let registration = rpc::call(
+        broker,
+        &OfferRequest::Register {
+            product_id: uuid::Uuid::now_v7(),
+        },
+        timeout,
+    )
+    .await;
 
     // Until their features land, the workers answer with a coded failure:
     // an answer at all proves the path from caller to worker and back.

@@ -31,12 +31,18 @@ where
 {
     let stop = CancellationToken::new();
     let (broker, token) = (broker.clone(), stop.clone());
-    tokio::spawn(async move { broker.serve(Echo::QUEUE, rpc::handler(handle), prefetch, token).await });
+    tokio::spawn(async move {
+        broker
+            .serve(Echo::QUEUE, rpc::handler(handle), prefetch, token)
+            .await
+    });
     stop
 }
 
 fn say(text: &str) -> Echo {
-    Echo::Say { text: text.to_owned() }
+    Echo::Say {
+        text: text.to_owned(),
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +50,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn a_request_gets_its_own_reply() {
     let broker = backend().fresh_broker().await;
-    let _worker = serve(&broker, 8, |Echo::Say { text }| async move { Ok(text.to_uppercase()) });
+    let _worker = serve(&broker, 8, |Echo::Say { text }| async move {
+        Ok(text.to_uppercase())
+    });
 
     let (first, second) = (say("first"), say("second"));
     let (a, b) = tokio::join!(
@@ -67,7 +75,10 @@ async fn a_worker_failure_reaches_the_caller_with_its_code() {
 
     match reply {
         Err(RpcError::Failed(failure)) => {
-            assert_eq!(failure, RpcFailure::new(ErrorCode::NotFound, "no such symbol"));
+            assert_eq!(
+                failure,
+                RpcFailure::new(ErrorCode::NotFound, "no such symbol")
+            );
         }
         other => panic!("expected the worker's failure, got {other:?}"),
     }
@@ -82,16 +93,28 @@ async fn a_call_nobody_answers_times_out_within_its_timeout() {
     let reply = rpc::call(&*broker, &say("anyone?"), timeout).await;
 
     let waited = started.elapsed();
-    assert!(matches!(reply, Err(RpcError::Timeout { .. })), "got {reply:?}");
-    assert!(waited >= timeout, "gave up after {waited:?}, before its timeout");
-    assert!(waited < timeout + Duration::from_secs(1), "waited {waited:?}");
+    assert!(
+        matches!(reply, Err(RpcError::Timeout { .. })),
+        "got {reply:?}"
+    );
+    assert!(
+        waited >= timeout,
+        "gave up after {waited:?}, before its timeout"
+    );
+    assert!(
+        waited < timeout + Duration::from_secs(1),
+        "waited {waited:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_request_that_expired_in_the_queue_is_never_handled() {
     let broker = backend().fresh_broker().await;
     let expired = rpc::call(&*broker, &say("stale"), Duration::from_millis(100)).await;
-    assert!(matches!(expired, Err(RpcError::Timeout { .. })), "got {expired:?}");
+    assert!(
+        matches!(expired, Err(RpcError::Timeout { .. })),
+        "got {expired:?}"
+    );
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
 
     let log = seen.clone();
@@ -131,17 +154,20 @@ async fn requests_are_handled_concurrently_up_to_the_prefetch_count() {
 }
 
 #[tokio::test]
-async fn an_undecodable_request_is_answered_and_does_not_stop_the_worker() {
-    let broker = backend().fresh_broker().await;
+async fn an_undecodable_request_is_answered_dead_lettered_and_does_not_stop_the_worker() {
+    let (broker, dead_letters) = backend().fresh_broker_with_dead_letters().await;
     let _worker = serve(&broker, 8, |Echo::Say { text }| async move { Ok(text) });
 
-    let garbage = broker.call(Echo::QUEUE, b"{not json".to_vec(), TIMEOUT).await;
+    let garbage = broker
+        .call(Echo::QUEUE, b"{not json".to_vec(), TIMEOUT)
+        .await;
     let after = rpc::call(&*broker, &say("still here"), TIMEOUT).await;
 
     let garbage: serde_json::Value =
         serde_json::from_slice(&garbage.expect("a reply to the garbage")).expect("a JSON reply");
     assert_eq!(garbage["error"]["code"], "BAD_REQUEST");
     assert_eq!(after.expect("a reply"), "still here");
+    assert_eq!(dead_letters.of(Echo::QUEUE).await, [b"{not json".to_vec()]);
 }
 
 #[tokio::test]

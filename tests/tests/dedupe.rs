@@ -15,13 +15,24 @@ async fn the_first_claim_wins_and_a_second_is_a_duplicate_with_the_time_left() {
     let hash = unique_hash();
     let length = Duration::from_secs(600);
 
-    let first = window.claim(&hash, length).await.expect("the store answers");
-    let second = window.claim(&hash, length).await.expect("the store answers");
+    let first = window
+        .claim(&hash, length)
+        .await
+        .expect("the store answers");
+    let second = window
+        .claim(&hash, length)
+        .await
+        .expect("the store answers");
 
     assert_eq!(first, Claim::Claimed);
-    let Claim::Duplicate { retry_after } = second else { panic!("expected a duplicate, got {second:?}") };
+    let Claim::Duplicate { retry_after } = second else {
+        panic!("expected a duplicate, got {second:?}")
+    };
     assert!(retry_after <= length, "{retry_after:?}");
-    assert!(retry_after > length - Duration::from_secs(5), "{retry_after:?}");
+    assert!(
+        retry_after > length - Duration::from_secs(5),
+        "{retry_after:?}"
+    );
 }
 
 #[tokio::test]
@@ -29,8 +40,14 @@ async fn different_bodies_do_not_block_each_other() {
     let window = backend().dedupe_window();
     let length = Duration::from_secs(600);
 
-    let a = window.claim(&unique_hash(), length).await.expect("the store answers");
-    let b = window.claim(&unique_hash(), length).await.expect("the store answers");
+    let a = window
+        .claim(&unique_hash(), length)
+        .await
+        .expect("the store answers");
+    let b = window
+        .claim(&unique_hash(), length)
+        .await
+        .expect("the store answers");
 
     assert_eq!((a, b), (Claim::Claimed, Claim::Claimed));
 }
@@ -53,10 +70,14 @@ async fn fifty_concurrent_claims_of_one_hash_have_exactly_one_winner() {
 
 /// The in-memory window on tokio's paused clock: the boundary is exact.
 #[tokio::test(start_paused = true)]
-async fn the_hash_is_claimable_again_exactly_when_the_window_ends_and_rejections_do_not_extend_it() {
+async fn the_hash_is_claimable_again_exactly_when_the_window_ends_and_rejections_do_not_extend_it()
+{
     let window = MemoryWindow::new();
     let length = Duration::from_secs(600);
-    assert_eq!(window.claim("feed", length).await.expect("claim"), Claim::Claimed);
+    assert_eq!(
+        window.claim("feed", length).await.expect("claim"),
+        Claim::Claimed
+    );
 
     tokio::time::advance(Duration::from_secs(300)).await;
     let halfway = window.claim("feed", length).await.expect("claim");
@@ -65,7 +86,17 @@ async fn the_hash_is_claimable_again_exactly_when_the_window_ends_and_rejections
     tokio::time::advance(Duration::from_millis(1)).await;
     let at_the_end = window.claim("feed", length).await.expect("claim");
 
-    assert_eq!(halfway, Claim::Duplicate { retry_after: Duration::from_secs(300) });
-    assert_eq!(last_moment, Claim::Duplicate { retry_after: Duration::from_millis(1) });
+    assert_eq!(
+        halfway,
+        Claim::Duplicate {
+            retry_after: Duration::from_secs(300)
+        }
+    );
+    assert_eq!(
+        last_moment,
+        Claim::Duplicate {
+            retry_after: Duration::from_millis(1)
+        }
+    );
     assert_eq!(at_the_end, Claim::Claimed);
 }

@@ -22,5 +22,7 @@ use crate::state::AppState;
 pub struct ApiDoc;
 
 pub fn router() -> Router<AppState> {
-    SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()).into()
+    SwaggerUi::new("/docs")
+        .url("/openapi.json", ApiDoc::openapi())
+        .into()
 }

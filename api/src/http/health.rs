@@ -83,8 +83,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         ("dedupe_window", dedupe_window),
     ]);
     let ready = checks.values().all(|check| check.ok);
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = Readiness { status: if ready { "ready" } else { "unavailable" }, checks };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        checks,
+    };
     (status, Json(body))
 }
 
@@ -97,5 +104,9 @@ async fn check<E: std::fmt::Display>(
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
     };
-    Check { backend, ok: error.is_none(), error }
+    Check {
+        backend,
+        ok: error.is_none(),
+        error,
+    }
 }

@@ -47,7 +47,10 @@ pub fn internal_app(state: AppState) -> Router {
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .layer(middleware::from_fn(shared::error::log_errors))
         .layer(
             TraceLayer::new_for_http()
@@ -73,5 +76,9 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
 
 /// Unknown paths get the JSON error body too, not an empty 404.
 async fn not_found(request: Request) -> shared::Error {
-    shared::Error::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
+    shared::Error::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
 }

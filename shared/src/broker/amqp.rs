@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions,
-    BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -83,7 +83,10 @@ struct Pending(Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>);
 impl Pending {
     fn insert(&self, id: String) -> oneshot::Receiver<Vec<u8>> {
         let (sender, receiver) = oneshot::channel();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id, sender);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, sender);
         receiver
     }
 
@@ -148,8 +151,8 @@ impl AmqpBroker {
     }
 
     async fn connect(&self, role: &str) -> lapin::Result<Connection> {
-        let properties =
-            ConnectionProperties::default().with_connection_name(format!("{} {role}", self.name).into());
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("{} {role}", self.name).into());
         Connection::connect(&self.url, properties).await
     }
 }
@@ -164,8 +167,8 @@ async fn run_caller(
 ) {
     let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
-        let properties =
-            ConnectionProperties::default().with_connection_name(format!("{name} rpc-client").into());
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("{name} rpc-client").into());
         let lost = match open_caller(&url, properties).await {
             Ok((connection, channel, mut replies)) => {
                 backoff.reset();
@@ -214,12 +217,17 @@ async fn open_caller(
 ) -> lapin::Result<(Connection, Channel, lapin::Consumer)> {
     let connection = Connection::connect(url, properties).await?;
     let channel = connection.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let replies = channel
         .basic_consume(
             REPLY_TO.into(),
             "".into(),
-            BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() },
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
             FieldTable::default(),
         )
         .await?;
@@ -229,10 +237,19 @@ async fn open_caller(
 /// Declares `queue` and its dead-letter queue, both durable. Callers and
 /// consumers declare the same way, so either may come first.
 async fn declare(channel: &Channel, queue: &str) -> lapin::Result<()> {
-    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-    channel.queue_declare(queue.into(), durable, FieldTable::default()).await?;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
     channel
-        .queue_declare(dead_letter_queue(queue).as_str().into(), durable, FieldTable::default())
+        .queue_declare(queue.into(), durable, FieldTable::default())
+        .await?;
+    channel
+        .queue_declare(
+            dead_letter_queue(queue).as_str().into(),
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     Ok(())
 }
@@ -256,7 +273,9 @@ impl Broker for AmqpBroker {
         {
             let mut declared = session.declared.lock().await;
             if !declared.contains(queue) {
-                declare(&session.channel, queue).await.map_err(unavailable)?;
+                declare(&session.channel, queue)
+                    .await
+                    .map_err(unavailable)?;
                 declared.insert(queue.to_owned());
             }
         }
@@ -265,17 +284,26 @@ impl Broker for AmqpBroker {
         // whatever connecting and declaring cost.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
-            return Err(RpcError::Timeout { queue: queue.to_owned(), timeout });
+            return Err(RpcError::Timeout {
+                queue: queue.to_owned(),
+                timeout,
+            });
         }
         let id = uuid::Uuid::now_v7().to_string();
         let replied = caller.pending.insert(id.clone());
-        let _entry = PendingEntry { pending: &caller.pending, id: id.clone() };
+        let _entry = PendingEntry {
+            pending: &caller.pending,
+            id: id.clone(),
+        };
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_correlation_id(id.into())
             .with_reply_to(REPLY_TO.into())
             .with_expiration(left.as_millis().max(1).to_string().into());
-        let timed_out = || RpcError::Timeout { queue: queue.to_owned(), timeout };
+        let timed_out = || RpcError::Timeout {
+            queue: queue.to_owned(),
+            timeout,
+        };
 
         let publish = async {
             session
@@ -313,7 +341,10 @@ impl Broker for AmqpBroker {
     ) -> anyhow::Result<()> {
         let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
         loop {
-            match self.consume(queue, &handler, prefetch, &shutdown, &mut backoff).await {
+            match self
+                .consume(queue, &handler, prefetch, &shutdown, &mut backoff)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::warn!(queue, error = %e, "consumer lost RabbitMQ; reconnecting"),
             }
@@ -327,7 +358,9 @@ impl Broker for AmqpBroker {
     async fn check(&self) -> Result<(), RpcError> {
         match &*self.caller().await.link.borrow() {
             Link::Up(session) if session.channel.status().connected() => Ok(()),
-            Link::Up(_) | Link::Connecting => Err(RpcError::Unavailable("reconnecting to RabbitMQ".into())),
+            Link::Up(_) | Link::Connecting => {
+                Err(RpcError::Unavailable("reconnecting to RabbitMQ".into()))
+            }
             Link::Down(reason) => Err(RpcError::Unavailable(reason.clone())),
         }
     }
@@ -351,8 +384,12 @@ impl AmqpBroker {
         let connection = self.connect(&format!("consumer {queue}")).await?;
         let channel = connection.create_channel().await?;
         declare(&channel, queue).await?;
-        channel.basic_qos(prefetch.max(1), BasicQosOptions::default()).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         let tag = format!("{queue}.{}", uuid::Uuid::new_v4());
         let mut deliveries = channel
             .basic_consume(
@@ -385,7 +422,9 @@ impl AmqpBroker {
         };
         if outcome.is_ok() {
             // Take nothing new, but finish and ack what is in hand.
-            let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+            let _ = channel
+                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .await;
         }
         while let Some(done) = in_flight.join_next().await {
             if let Err(e) = done {
@@ -398,15 +437,30 @@ impl AmqpBroker {
 }
 
 /// Handles one request: reply (and dead-letter it if it did not decode), then ack.
-async fn process(channel: Channel, queue: String, handler: Arc<dyn RpcHandler>, delivery: lapin::message::Delivery) {
+async fn process(
+    channel: Channel,
+    queue: String,
+    handler: Arc<dyn RpcHandler>,
+    delivery: lapin::message::Delivery,
+) {
     let reply = match handler.handle(&delivery.data).await {
         Handled::Reply(reply) => reply,
         Handled::Rejected { reply, reason } => {
             tracing::warn!(queue, reason, "dead-lettering an undecodable request");
             let mut headers = FieldTable::default();
-            headers.insert("x-mercato-reason".into(), AMQPValue::LongString(reason.into()));
+            headers.insert(
+                "x-mercato-reason".into(),
+                AMQPValue::LongString(reason.into()),
+            );
             let properties = BasicProperties::default().with_headers(headers);
-            if let Err(e) = publish(&channel, &dead_letter_queue(&queue), &delivery.data, properties).await {
+            if let Err(e) = publish(
+                &channel,
+                &dead_letter_queue(&queue),
+                &delivery.data,
+                properties,
+            )
+            .await
+            {
                 tracing::error!(queue, error = %e, "cannot dead-letter; leaving the request unacked");
                 return;
             }
@@ -415,7 +469,8 @@ async fn process(channel: Channel, queue: String, handler: Arc<dyn RpcHandler>, 
     };
     match delivery.properties.reply_to() {
         Some(reply_to) => {
-            let mut properties = BasicProperties::default().with_content_type("application/json".into());
+            let mut properties =
+                BasicProperties::default().with_content_type("application/json".into());
             if let Some(id) = delivery.properties.correlation_id() {
                 properties = properties.with_correlation_id(id.clone());
             }
@@ -437,7 +492,13 @@ async fn publish(
     properties: BasicProperties,
 ) -> anyhow::Result<()> {
     let confirmation = channel
-        .basic_publish("".into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
+        .basic_publish(
+            "".into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
         .await?
         .await?;
     anyhow::ensure!(confirmation.is_ack(), "RabbitMQ refused the message");

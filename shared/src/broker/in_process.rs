@@ -61,15 +61,30 @@ impl InProcessBroker {
 
     /// The requests dead-lettered from `queue`, oldest first (the last 100).
     pub fn dead_letters(&self, queue: &str) -> Vec<Vec<u8>> {
-        let dead = self.dead_letters.0.lock().unwrap_or_else(|e| e.into_inner());
-        dead.get(&dead_letter_queue(queue)).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+        let dead = self
+            .dead_letters
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        dead.get(&dead_letter_queue(queue))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
-    fn queue(&self, name: &str) -> (mpsc::Sender<Request>, Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>) {
+    fn queue(
+        &self,
+        name: &str,
+    ) -> (
+        mpsc::Sender<Request>,
+        Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
+    ) {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         let queue = queues.entry(name.to_owned()).or_insert_with(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-            Queue { sender, receiver: Arc::new(tokio::sync::Mutex::new(receiver)) }
+            Queue {
+                sender,
+                receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
+            }
         });
         (queue.sender.clone(), queue.receiver.clone())
     }
@@ -87,13 +102,20 @@ impl Broker for InProcessBroker {
         let (reply, replied) = oneshot::channel();
         let expires_at = Instant::now() + timeout;
         sender
-            .try_send(Request { body: request, expires_at, reply })
+            .try_send(Request {
+                body: request,
+                expires_at,
+                reply,
+            })
             .map_err(|_| RpcError::Unavailable(format!("queue {queue} is full")))?;
         match tokio::time::timeout_at(expires_at, replied).await {
             Ok(Ok(body)) => Ok(body),
             // The consumer dropped the request: it expired or was rejected
             // without a reply. Either way the caller waited its whole timeout.
-            Ok(Err(_)) | Err(_) => Err(RpcError::Timeout { queue: queue.to_owned(), timeout }),
+            Ok(Err(_)) | Err(_) => Err(RpcError::Timeout {
+                queue: queue.to_owned(),
+                timeout,
+            }),
         }
     }
 
@@ -130,7 +152,10 @@ impl Broker for InProcessBroker {
                     Handled::Reply(answer) => {
                         let _ = reply.send(answer);
                     }
-                    Handled::Rejected { reply: answer, reason } => {
+                    Handled::Rejected {
+                        reply: answer,
+                        reason,
+                    } => {
                         tracing::warn!(queue, reason, "dead-lettering an undecodable request");
                         dead_letters.push(&queue, body);
                         let _ = reply.send(answer);

@@ -63,8 +63,12 @@ pub trait Broker: Send + Sync + 'static {
     /// Sends `request` to `queue` and waits for the reply. A request still
     /// queued when `timeout` runs out is dropped, so no worker spends time
     /// on a caller that has left.
-    async fn call(&self, queue: &str, request: Vec<u8>, timeout: Duration)
-    -> Result<Vec<u8>, RpcError>;
+    async fn call(
+        &self,
+        queue: &str,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcError>;
 
     /// Consumes `queue` until `shutdown`, running up to `prefetch` requests
     /// at once. Connection losses are retried here, forever; on shutdown the

@@ -41,7 +41,9 @@ impl DedupeWindow for MemoryWindow {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&expires_at) = state.expires_at.get(hash) {
             if expires_at > now {
-                return Ok(Claim::Duplicate { retry_after: expires_at - now });
+                return Ok(Claim::Duplicate {
+                    retry_after: expires_at - now,
+                });
             }
         }
         state.expires_at.insert(hash.to_owned(), now + window);
@@ -70,11 +72,17 @@ mod tests {
     async fn expired_entries_are_swept() {
         let window = MemoryWindow::new();
         for i in 0..SWEEP_EVERY {
-            window.claim(&format!("old-{i}"), Duration::from_secs(1)).await.expect("claim");
+            window
+                .claim(&format!("old-{i}"), Duration::from_secs(1))
+                .await
+                .expect("claim");
         }
         tokio::time::advance(Duration::from_secs(2)).await;
         for i in 0..SWEEP_EVERY {
-            window.claim(&format!("new-{i}"), Duration::from_secs(1)).await.expect("claim");
+            window
+                .claim(&format!("new-{i}"), Duration::from_secs(1))
+                .await
+                .expect("claim");
         }
         let state = window.state.lock().expect("lock");
         assert_eq!(state.expires_at.len(), SWEEP_EVERY);

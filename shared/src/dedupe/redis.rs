@@ -54,8 +54,10 @@ impl DedupeWindow for RedisWindow {
             let options = SetOptions::default()
                 .conditional_set(ExistenceCheck::NX)
                 .with_expiration(SetExpiry::PX(millis));
-            let set: Option<String> =
-                connection.set_options(&key, 1, options).await.map_err(unavailable)?;
+            let set: Option<String> = connection
+                .set_options(&key, 1, options)
+                .await
+                .map_err(unavailable)?;
             if set.is_some() {
                 return Ok(Claim::Claimed);
             }
@@ -66,7 +68,11 @@ impl DedupeWindow for RedisWindow {
                 .map_err(unavailable)?;
             match left {
                 // No expiry at all: written by something else; treat as a full window.
-                -1 => return Ok(Claim::Duplicate { retry_after: window }),
+                -1 => {
+                    return Ok(Claim::Duplicate {
+                        retry_after: window,
+                    });
+                }
                 left if left >= 0 => {
                     return Ok(Claim::Duplicate {
                         retry_after: Duration::from_millis(left.unsigned_abs()),
@@ -79,7 +85,10 @@ impl DedupeWindow for RedisWindow {
 
     async fn check(&self) -> Result<(), DedupeError> {
         let mut connection = self.connection.clone();
-        let _: String = redis::cmd("PING").query_async(&mut connection).await.map_err(unavailable)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 

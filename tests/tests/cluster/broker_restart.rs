@@ -10,7 +10,9 @@ use tests::servers::RabbitNode;
 use tokio_util::sync::CancellationToken;
 
 fn request() -> QuoteRequest {
-    QuoteRequest::Get { symbol: "aapl.us".into() }
+    QuoteRequest::Get {
+        symbol: "aapl.us".into(),
+    }
 }
 
 /// Calls until one gets a reply, for at most `limit`.
@@ -61,12 +63,24 @@ async fn rpc_works_again_after_rabbitmq_restarts_without_restarting_caller_or_wo
     let recovered_after = first_reply(&caller, Duration::from_secs(30)).await;
 
     assert!(
-        matches!(during, Err(RpcError::Unavailable(_) | RpcError::Timeout { .. })),
+        matches!(
+            during,
+            Err(RpcError::Unavailable(_) | RpcError::Timeout { .. })
+        ),
         "a call while RabbitMQ is down fails, got {during:?}"
     );
-    assert!(waited <= timeout + Duration::from_secs(1), "it failed within its timeout: {waited:?}");
+    assert!(
+        waited <= timeout + Duration::from_secs(1),
+        "it failed within its timeout: {waited:?}"
+    );
     assert!(recovered_after < Duration::from_secs(30));
-    assert!(!serving.is_finished(), "the worker's consume loop is still running");
+    assert!(
+        !serving.is_finished(),
+        "the worker's consume loop is still running"
+    );
     stop.cancel();
-    serving.await.expect("no panic").expect("the worker stops cleanly");
+    serving
+        .await
+        .expect("no panic")
+        .expect("the worker stops cleanly");
 }

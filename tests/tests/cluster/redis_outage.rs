@@ -19,7 +19,10 @@ async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_exten
     let hash = unique_hash();
     let length = Duration::from_millis(400);
     let claimed_at = Instant::now();
-    assert_eq!(window.claim(&hash, length).await.expect("claim"), Claim::Claimed);
+    assert_eq!(
+        window.claim(&hash, length).await.expect("claim"),
+        Claim::Claimed
+    );
 
     // Keep asking: if rejections extended the window it would never free up.
     let mut rejections = 0;
@@ -31,12 +34,18 @@ async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_exten
                 rejections += 1;
             }
         }
-        assert!(claimed_at.elapsed() < Duration::from_secs(5), "the claim never expired");
+        assert!(
+            claimed_at.elapsed() < Duration::from_secs(5),
+            "the claim never expired"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
 
     assert!(rejections > 0);
-    assert!(freed_after >= length, "freed after {freed_after:?}, before the window ended");
+    assert!(
+        freed_after >= length,
+        "freed after {freed_after:?}, before the window ended"
+    );
 }
 
 #[tokio::test]
@@ -44,7 +53,10 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
     let mut redis = RedisServer::start().await;
     let window = RedisWindow::new(&redis.url()).expect("a valid URL");
     let length = Duration::from_secs(600);
-    assert_eq!(window.claim(&unique_hash(), length).await.expect("claim"), Claim::Claimed);
+    assert_eq!(
+        window.claim(&unique_hash(), length).await.expect("claim"),
+        Claim::Claimed
+    );
 
     redis.stop().await;
     let started = Instant::now();
@@ -56,20 +68,32 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
     let after = loop {
         match window.claim(&hash, length).await {
             Ok(claim) => break claim,
-            Err(e) if started.elapsed() > Duration::from_secs(10) => panic!("Redis is back but: {e}"),
+            Err(e) if started.elapsed() > Duration::from_secs(10) => {
+                panic!("Redis is back but: {e}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
 
-    assert!(during.is_err(), "a claim while Redis is down must fail, got {during:?}");
-    assert!(answered_in < Duration::from_secs(3), "the failure took {answered_in:?}");
+    assert!(
+        during.is_err(),
+        "a claim while Redis is down must fail, got {during:?}"
+    );
+    assert!(
+        answered_in < Duration::from_secs(3),
+        "the failure took {answered_in:?}"
+    );
     assert_eq!(after, Claim::Claimed);
 }
 
 #[tokio::test]
 async fn readyz_is_503_naming_redis_while_it_is_down() {
     let mut redis = RedisServer::start().await;
-    let app = spawn_app_with(HashMap::from([("REDIS_URL".into(), redis.url().to_string())])).await;
+    let app = spawn_app_with(HashMap::from([(
+        "REDIS_URL".into(),
+        redis.url().to_string(),
+    )]))
+    .await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 
     redis.stop().await;

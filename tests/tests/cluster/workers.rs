@@ -16,8 +16,12 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
     let url = cluster().fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");
     let vars = [("AMQP_URL", url.as_str()), ("LOG_FORMAT", "json")];
-    let mut quote_worker = command("quote-worker", &vars).spawn().expect("start quote-worker");
-    let mut offer_poller = command("offer-poller", &vars).spawn().expect("start offer-poller");
+    let mut quote_worker = command("quote-worker", &vars)
+        .spawn()
+        .expect("start quote-worker");
+    let mut offer_poller = command("offer-poller", &vars)
+        .spawn()
+        .expect("start offer-poller");
     for worker in [&mut quote_worker, &mut offer_poller] {
         let mut log = stdout_lines(worker);
         wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
@@ -25,9 +29,22 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
     }
     let timeout = Duration::from_secs(5);
 
-    let quote = rpc::call(&caller, &QuoteRequest::Get { symbol: "aapl.us".into() }, timeout).await;
-    let registration =
-        rpc::call(&caller, &OfferRequest::Register { product_id: uuid::Uuid::now_v7() }, timeout).await;
+    let quote = rpc::call(
+        &caller,
+        &QuoteRequest::Get {
+            symbol: "aapl.us".into(),
+        },
+        timeout,
+    )
+    .await;
+    let registration = rpc::call(
+        &caller,
+        &OfferRequest::Register {
+            product_id: uuid::Uuid::now_v7(),
+        },
+        timeout,
+    )
+    .await;
 
     for reply in [quote.map(|_| ()), registration.map(|_| ())] {
         match reply {
@@ -37,7 +54,10 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
     }
     for worker in [&mut quote_worker, &mut offer_poller] {
         terminate(worker).await;
-        assert_eq!(wait_for_exit(worker, Duration::from_secs(15)).await.code(), Some(0));
+        assert_eq!(
+            wait_for_exit(worker, Duration::from_secs(15)).await.code(),
+            Some(0)
+        );
     }
 }
 
@@ -47,10 +67,15 @@ async fn with_no_worker_running_a_call_times_out() {
 
     let reply = rpc::call(
         &*app.state.broker,
-        &QuoteRequest::Get { symbol: "aapl.us".into() },
+        &QuoteRequest::Get {
+            symbol: "aapl.us".into(),
+        },
         Duration::from_millis(500),
     )
     .await;
 
-    assert!(matches!(reply, Err(RpcError::Timeout { .. })), "got {reply:?}");
+    assert!(
+        matches!(reply, Err(RpcError::Timeout { .. })),
+        "got {reply:?}"
+    );
 }
