@@ -13,12 +13,11 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         .sqlite_file()
         .as_deref()
         .and_then(std::path::Path::parent)
+        && !parent.as_os_str().is_empty()
     {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                anyhow::anyhow!("creating the SQLite directory {}: {e}", parent.display())
-            })?;
-        }
+        std::fs::create_dir_all(parent).map_err(|e| {
+            anyhow::anyhow!("creating the SQLite directory {}: {e}", parent.display())
+        })?;
     }
     let mut options = ConnectOptions::new(url.as_str());
     options

@@ -13,7 +13,7 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub enum Backend {
     Embedded,
-    Cluster(Cluster),
+    Cluster(Box<Cluster>),
 }
 
 /// The servers `scripts/test` started for the cluster pass.
@@ -30,7 +30,7 @@ pub struct Cluster {
 /// The backends named by `MERCATO_TEST_BACKEND`.
 pub fn backend() -> Backend {
     match std::env::var("MERCATO_TEST_BACKEND").as_deref() {
-        Ok("cluster") => Backend::Cluster(cluster()),
+        Ok("cluster") => Backend::Cluster(Box::new(cluster())),
         Ok("embedded") | Err(_) => Backend::Embedded,
         Ok(other) => panic!("MERCATO_TEST_BACKEND must be `embedded` or `cluster`, not `{other}`"),
     }

@@ -70,10 +70,10 @@ pub async fn wait_for_log(
 ) -> serde_json::Value {
     let search = async {
         while let Some(line) = lines.next_line().await.expect("read the child's output") {
-            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-                if event["message"] == message {
-                    return event;
-                }
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                && event["message"] == message
+            {
+                return event;
             }
         }
         panic!("the process ended without logging `{message}`");

@@ -39,12 +39,12 @@ impl DedupeWindow for MemoryWindow {
     async fn claim(&self, hash: &str, window: Duration) -> Result<Claim, DedupeError> {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&expires_at) = state.expires_at.get(hash) {
-            if expires_at > now {
-                return Ok(Claim::Duplicate {
-                    retry_after: expires_at - now,
-                });
-            }
+        if let Some(&expires_at) = state.expires_at.get(hash)
+            && expires_at > now
+        {
+            return Ok(Claim::Duplicate {
+                retry_after: expires_at - now,
+            });
         }
         state.expires_at.insert(hash.to_owned(), now + window);
         state.added_since_sweep += 1;
