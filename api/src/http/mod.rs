@@ -11,6 +11,7 @@
 //! can drive them with `oneshot` as well as over a socket.
 
 pub mod docs;
+pub mod extract;
 pub mod health;
 
 use axum::Router;

@@ -2,5 +2,6 @@
 //! Redis (their own private ones), or run the standalone workers.
 
 mod broker_restart;
+mod migrations;
 mod redis_outage;
 mod workers;
