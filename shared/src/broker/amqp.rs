@@ -32,7 +32,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::{OnceCell, oneshot, watch};
 use tokio::task::JoinSet;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::{Broker, Handled, RpcError, RpcHandler, dead_letter_queue};
@@ -51,9 +51,14 @@ pub struct AmqpBroker {
     name: String,
     /// The caller session, started by the first call.
     caller: OnceCell<Caller>,
-    /// Stops the caller session when the broker is dropped.
-    _stop: DropGuard,
+    /// Stops the caller session; cancelled when the broker is dropped.
     stop: CancellationToken,
+}
+
+impl Drop for AmqpBroker {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 /// The state of the caller session, as calls see it.
@@ -116,13 +121,11 @@ impl AmqpBroker {
     /// A broker for `url`; nothing connects until the first call or `serve`.
     /// `name` identifies the process in the management UI.
     pub fn new(url: &Url, name: &str) -> Self {
-        let stop = CancellationToken::new();
         Self {
             url: url.to_string(),
             name: format!("mercato {name}"),
             caller: OnceCell::new(),
-            _stop: stop.clone().drop_guard(),
-            stop,
+            stop: CancellationToken::new(),
         }
     }
 
@@ -149,12 +152,13 @@ impl AmqpBroker {
             })
             .await
     }
+}
 
-    async fn connect(&self, role: &str) -> lapin::Result<Connection> {
-        let properties = ConnectionProperties::default()
-            .with_connection_name(format!("{} {role}", self.name).into());
-        Connection::connect(&self.url, properties).await
-    }
+/// Opens a connection named `<name> <role>` in the management UI.
+async fn connect(url: &str, name: &str, role: &str) -> lapin::Result<Connection> {
+    let properties =
+        ConnectionProperties::default().with_connection_name(format!("{name} {role}").into());
+    Connection::connect(url, properties).await
 }
 
 /// Keeps the caller connection up until `stop`, reconnecting with backoff.
@@ -167,9 +171,7 @@ async fn run_caller(
 ) {
     let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
-        let properties = ConnectionProperties::default()
-            .with_connection_name(format!("{name} rpc-client").into());
-        let lost = match open_caller(&url, properties).await {
+        let lost = match open_caller(&url, &name).await {
             Ok((connection, channel, mut replies)) => {
                 backoff.reset();
                 tracing::info!("connected to RabbitMQ for RPC calls");
@@ -213,9 +215,9 @@ async fn run_caller(
 
 async fn open_caller(
     url: &str,
-    properties: ConnectionProperties,
+    name: &str,
 ) -> lapin::Result<(Connection, Channel, lapin::Consumer)> {
-    let connection = Connection::connect(url, properties).await?;
+    let connection = connect(url, name, "rpc-client").await?;
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -263,6 +265,10 @@ impl Broker for AmqpBroker {
         timeout: Duration,
     ) -> Result<Vec<u8>, RpcError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || RpcError::Timeout {
+            queue: queue.to_owned(),
+            timeout,
+        };
         let caller = self.caller().await;
         let session = match &*caller.link.borrow() {
             Link::Up(session) => session.clone(),
@@ -284,10 +290,7 @@ impl Broker for AmqpBroker {
         // whatever connecting and declaring cost.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
-            return Err(RpcError::Timeout {
-                queue: queue.to_owned(),
-                timeout,
-            });
+            return Err(timed_out());
         }
         let id = uuid::Uuid::now_v7().to_string();
         let replied = caller.pending.insert(id.clone());
@@ -300,10 +303,6 @@ impl Broker for AmqpBroker {
             .with_correlation_id(id.into())
             .with_reply_to(REPLY_TO.into())
             .with_expiration(left.as_millis().max(1).to_string().into());
-        let timed_out = || RpcError::Timeout {
-            queue: queue.to_owned(),
-            timeout,
-        };
 
         let publish = async {
             session
@@ -381,7 +380,7 @@ impl AmqpBroker {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
-        let connection = self.connect(&format!("consumer {queue}")).await?;
+        let connection = connect(&self.url, &self.name, &format!("consumer {queue}")).await?;
         let channel = connection.create_channel().await?;
         declare(&channel, queue).await?;
         channel

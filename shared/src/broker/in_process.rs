@@ -26,10 +26,13 @@ struct Request {
     reply: oneshot::Sender<Vec<u8>>,
 }
 
+/// Shared by every consumer of a queue: each request goes to one of them.
+type SharedReceiver = Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>;
+
+#[derive(Clone)]
 struct Queue {
     sender: mpsc::Sender<Request>,
-    /// Shared by every consumer of the queue: each request goes to one of them.
-    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
+    receiver: SharedReceiver,
 }
 
 /// See the module documentation.
@@ -52,6 +55,13 @@ impl DeadLetters {
         }
         letters.push_back(body);
     }
+
+    fn of(&self, queue: &str) -> Vec<Vec<u8>> {
+        let dead = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        dead.get(&dead_letter_queue(queue))
+            .map(|letters| letters.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl InProcessBroker {
@@ -61,32 +71,21 @@ impl InProcessBroker {
 
     /// The requests dead-lettered from `queue`, oldest first (the last 100).
     pub fn dead_letters(&self, queue: &str) -> Vec<Vec<u8>> {
-        let dead = self
-            .dead_letters
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        dead.get(&dead_letter_queue(queue))
-            .map(|q| q.iter().cloned().collect())
-            .unwrap_or_default()
+        self.dead_letters.of(queue)
     }
 
-    fn queue(
-        &self,
-        name: &str,
-    ) -> (
-        mpsc::Sender<Request>,
-        Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
-    ) {
+    fn queue(&self, name: &str) -> Queue {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let queue = queues.entry(name.to_owned()).or_insert_with(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-            Queue {
-                sender,
-                receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
-            }
-        });
-        (queue.sender.clone(), queue.receiver.clone())
+        queues
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+                Queue {
+                    sender,
+                    receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
+                }
+            })
+            .clone()
     }
 }
 
@@ -98,7 +97,7 @@ impl Broker for InProcessBroker {
         request: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, RpcError> {
-        let (sender, _) = self.queue(queue);
+        let sender = self.queue(queue).sender;
         let (reply, replied) = oneshot::channel();
         let expires_at = Instant::now() + timeout;
         sender
@@ -126,7 +125,7 @@ impl Broker for InProcessBroker {
         prefetch: u16,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let (_, receiver) = self.queue(queue);
+        let receiver = self.queue(queue).receiver;
         let permits = Arc::new(Semaphore::new(usize::from(prefetch.max(1))));
         let mut in_flight = JoinSet::new();
         loop {
