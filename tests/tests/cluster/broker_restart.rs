@@ -3,15 +3,40 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
 use shared::broker::{AmqpBroker, Broker, RpcError};
 use shared::messages::QuoteRequest;
 use shared::rpc::{self, RpcRequest};
 use tests::servers::RabbitNode;
+use tests::{TestApp, spawn_app_with};
 use tokio_util::sync::CancellationToken;
 
 fn request() -> QuoteRequest {
     QuoteRequest::Get {
         symbol: "aapl.us".into(),
+    }
+}
+
+/// Polls `/readyz` until it answers `status`, for at most `limit`.
+async fn readiness_becomes(
+    app: &TestApp,
+    status: StatusCode,
+    limit: Duration,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let response = app.get("/readyz").await;
+        if response.status() == status {
+            return response.json().await.expect("JSON");
+        }
+        assert!(
+            started.elapsed() < limit,
+            "/readyz still {} after {limit:?}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -28,7 +53,7 @@ async fn first_reply(broker: &dyn Broker, limit: Duration) -> Duration {
 }
 
 #[tokio::test]
-async fn rpc_works_again_after_rabbitmq_restarts_without_restarting_caller_or_worker() {
+async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_any_process() {
     let node = RabbitNode::start().await;
     let url = node.fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");
@@ -53,14 +78,26 @@ async fn rpc_works_again_after_rabbitmq_restarts_without_restarting_caller_or_wo
     });
     let before = rpc::call(&caller, &request(), Duration::from_secs(10)).await;
     assert_eq!(before.expect("a reply before the restart").close, 1.5);
+    // A whole `api` with its in-process workers, on a vhost of its own.
+    let app_vhost = node.fresh_vhost().await;
+    let app = spawn_app_with(HashMap::from([("AMQP_URL".into(), app_vhost.to_string())])).await;
+    readiness_becomes(&app, StatusCode::OK, Duration::from_secs(10)).await;
 
     node.stop_app().await;
     let timeout = Duration::from_secs(3);
     let started = Instant::now();
     let during = rpc::call(&caller, &request(), timeout).await;
     let waited = started.elapsed();
+    let readiness_during = readiness_becomes(
+        &app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(10),
+    )
+    .await;
     node.start_app().await;
     let recovered_after = first_reply(&caller, Duration::from_secs(30)).await;
+    readiness_becomes(&app, StatusCode::OK, Duration::from_secs(30)).await;
+    let app_workers_after = first_reply(&*app.state.broker, Duration::from_secs(30)).await;
 
     assert!(
         matches!(
@@ -74,6 +111,12 @@ async fn rpc_works_again_after_rabbitmq_restarts_without_restarting_caller_or_wo
         "it failed within its timeout: {waited:?}"
     );
     assert!(recovered_after < Duration::from_secs(30));
+    assert_eq!(readiness_during["checks"]["broker"]["ok"], false);
+    assert_eq!(readiness_during["checks"]["database"]["ok"], true);
+    assert!(
+        app_workers_after < Duration::from_secs(30),
+        "the app's own workers answer again"
+    );
     assert!(
         !serving.is_finished(),
         "the worker's consume loop is still running"
