@@ -67,17 +67,15 @@ impl OfferPoller {
     /// Consumes until `shutdown`, then finishes the requests in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
-        let handler = rpc::handler(move |request: OfferRequest| {
-            let context = context.clone();
-            async move { handle_offer_request(&context, request).await }
-        });
-        self.broker
-            .serve(
-                shared::messages::OFFERS_REGISTER,
-                handler,
-                self.prefetch,
-                shutdown,
-            )
-            .await
+        rpc::serve(
+            &*self.broker,
+            self.prefetch,
+            shutdown,
+            move |request: OfferRequest| {
+                let context = context.clone();
+                async move { handle_offer_request(&context, request).await }
+            },
+        )
+        .await
     }
 }

@@ -65,17 +65,15 @@ impl QuoteWorker {
     /// Consumes until `shutdown`, then finishes the requests in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
-        let handler = rpc::handler(move |request: QuoteRequest| {
-            let context = context.clone();
-            async move { handle_quote_request(&context, request).await }
-        });
-        self.broker
-            .serve(
-                shared::messages::QUOTES_RPC,
-                handler,
-                self.prefetch,
-                shutdown,
-            )
-            .await
+        rpc::serve(
+            &*self.broker,
+            self.prefetch,
+            shutdown,
+            move |request: QuoteRequest| {
+                let context = context.clone();
+                async move { handle_quote_request(&context, request).await }
+            },
+        )
+        .await
     }
 }

@@ -81,6 +81,25 @@ pub async fn call<R: RpcRequest>(
     }
 }
 
+/// Consumes the queue of `R` with `handle` until `shutdown` (see
+/// [`Broker::serve`]). The queue comes from the request type, so a worker
+/// cannot consume one queue while decoding another's messages.
+pub async fn serve<R, F, Fut>(
+    broker: &dyn Broker,
+    prefetch: u16,
+    shutdown: tokio_util::sync::CancellationToken,
+    handle: F,
+) -> anyhow::Result<()>
+where
+    R: RpcRequest,
+    F: Fn(R) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R::Reply, RpcFailure>> + Send,
+{
+    broker
+        .serve(R::QUEUE, handler(handle), prefetch, shutdown)
+        .await
+}
+
 /// Turns an async function of a typed request into the [`RpcHandler`] of
 /// its queue: it decodes the request (rejecting what does not decode),
 /// runs the function and encodes the reply.

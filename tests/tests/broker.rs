@@ -31,11 +31,7 @@ where
 {
     let stop = CancellationToken::new();
     let (broker, token) = (broker.clone(), stop.clone());
-    tokio::spawn(async move {
-        broker
-            .serve(Echo::QUEUE, rpc::handler(handle), prefetch, token)
-            .await
-    });
+    tokio::spawn(async move { rpc::serve(&*broker, prefetch, token, handle).await });
     stop
 }
 

@@ -1,6 +1,5 @@
 //! A RabbitMQ restart costs the calls in flight, never the processes.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
@@ -8,7 +7,7 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use shared::broker::{AmqpBroker, Broker, RpcError};
 use shared::messages::QuoteRequest;
-use shared::rpc::{self, RpcRequest};
+use shared::rpc;
 use tests::servers::RabbitNode;
 use tests::{TestApp, spawn_app_with};
 use tokio_util::sync::CancellationToken;
@@ -57,24 +56,31 @@ async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_an
     let node = RabbitNode::start().await;
     let url = node.fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");
-    let worker: Arc<dyn Broker> = Arc::new(AmqpBroker::new(&url, "test worker"));
+    let worker = AmqpBroker::new(&url, "test worker");
     let stop = CancellationToken::new();
-    let handler = rpc::handler(|QuoteRequest::Get { symbol }| async move {
-        Ok(shared::messages::Quote {
-            symbol,
-            name: "APPLE".into(),
-            date: "2026-11-20".into(),
-            time: "22:00:00".into(),
-            open: 1.0,
-            high: 2.0,
-            low: 0.5,
-            close: 1.5,
-            volume: None,
-        })
-    });
     let serving = tokio::spawn({
-        let (worker, stop) = (worker.clone(), stop.clone());
-        async move { worker.serve(QuoteRequest::QUEUE, handler, 8, stop).await }
+        let stop = stop.clone();
+        async move {
+            rpc::serve(
+                &worker,
+                8,
+                stop,
+                |QuoteRequest::Get { symbol }| async move {
+                    Ok(shared::messages::Quote {
+                        symbol,
+                        name: "APPLE".into(),
+                        date: "2026-11-20".into(),
+                        time: "22:00:00".into(),
+                        open: 1.0,
+                        high: 2.0,
+                        low: 0.5,
+                        close: 1.5,
+                        volume: None,
+                    })
+                },
+            )
+            .await
+        }
     });
     let before = rpc::call(&caller, &request(), Duration::from_secs(10)).await;
     assert_eq!(before.expect("a reply before the restart").close, 1.5);
