@@ -39,6 +39,23 @@ async fn embedded_api_from_an_empty_directory_serves_operations_endpoints_and_ex
     let metrics = get("/metrics").await.expect("GET /metrics");
 
     assert_eq!(health.status(), StatusCode::OK);
+    let request_id = health.headers()["x-request-id"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let logged = wait_for_log(
+        &mut log,
+        "finished processing request",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        logged["span"]["request_id"],
+        request_id.as_str(),
+        "{logged}"
+    );
+    assert_eq!(logged["span"]["path"], "/healthz", "{logged}");
+    assert_eq!(logged["status"], 200, "{logged}");
     assert_eq!(ready.status(), StatusCode::OK);
     let ready: serde_json::Value = ready.json().await.expect("JSON");
     assert_eq!(ready["checks"]["database"]["backend"], "sqlite");
