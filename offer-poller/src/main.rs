@@ -7,12 +7,9 @@ use shared::{Settings, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match Settings::load_for_process("offer-poller") {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("offer-poller: invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init(settings.log_format);
     let outcome = async {

@@ -143,13 +143,8 @@ impl DeadLetters {
             DeadLetters::InProcess(broker) => broker.dead_letters(queue),
             DeadLetters::RabbitMq { management, vhost } => {
                 let dead = shared::broker::dead_letter_queue(queue);
-                let mut url = management.clone();
-                url.set_username("").ok();
-                url.set_password(None).ok();
-                url.set_path(&format!("/api/queues/{vhost}/{dead}/get"));
-                let messages: Vec<serde_json::Value> = reqwest::Client::new()
-                    .post(url)
-                    .basic_auth(management.username(), management.password())
+                let path = format!("/api/queues/{vhost}/{dead}/get");
+                let messages: Vec<serde_json::Value> = management_api(management, reqwest::Method::POST, &path)
                     .json(&serde_json::json!({"count": 100, "ackmode": "ack_requeue_false", "encoding": "auto"}))
                     .send()
                     .await
@@ -203,16 +198,7 @@ impl Cluster {
 
 /// Creates `vhost` through the management HTTP API of the node at `management`.
 pub async fn create_vhost(management: &Url, vhost: &str) {
-    let client = reqwest::Client::new();
-    let api = |path: String| {
-        let mut url = management.clone();
-        url.set_username("").ok();
-        url.set_password(None).ok();
-        url.set_path(&path);
-        client
-            .put(url)
-            .basic_auth(management.username(), management.password())
-    };
+    let api = |path: String| management_api(management, reqwest::Method::PUT, &path);
     let created = api(format!("/api/vhosts/{vhost}"))
         .send()
         .await
@@ -235,6 +221,22 @@ pub async fn create_vhost(management: &Url, vhost: &str) {
         "granting vhost {vhost}: {}",
         allowed.status()
     );
+}
+
+/// A request to the RabbitMQ management HTTP API at `management`, whose
+/// credentials (in the URL) become Basic authentication.
+fn management_api(
+    management: &Url,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    let mut url = management.clone();
+    url.set_username("").ok();
+    url.set_password(None).ok();
+    url.set_path(path);
+    reqwest::Client::new()
+        .request(method, url)
+        .basic_auth(management.username(), management.password())
 }
 
 /// A new directory under the temp dir (`scripts/test` points `TMPDIR` into

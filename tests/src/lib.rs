@@ -31,3 +31,34 @@ pub mod servers;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use backend::{Backend, backend};
+
+/// Asks `quote-worker` and `offer-poller` one question each through
+/// `broker` and checks that both answered. Until their features land, the
+/// workers answer every request with a coded `UNAVAILABLE` failure: an
+/// answer at all proves the path from caller to worker and back.
+pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
+    use shared::broker::RpcError;
+    use shared::messages::{OfferRequest, QuoteRequest};
+    use shared::rpc;
+
+    let timeout = std::time::Duration::from_secs(5);
+    let quote = QuoteRequest::Get {
+        symbol: "aapl.us".into(),
+    };
+    let registration = OfferRequest::Register {
+        product_id: uuid::Uuid::now_v7(),
+    };
+    let (quote, registration) = tokio::join!(
+        rpc::call(broker, &quote, timeout),
+        rpc::call(broker, &registration, timeout),
+    );
+    for reply in [quote.map(|_| ()), registration.map(|_| ())] {
+        match reply {
+            Err(RpcError::Failed(failure)) => {
+                assert_eq!(failure.code, shared::ErrorCode::Unavailable);
+                assert!(failure.msg.contains("not available yet"), "{}", failure.msg);
+            }
+            other => panic!("expected the worker's answer, got {other:?}"),
+        }
+    }
+}

@@ -3,10 +3,6 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use shared::ErrorCode;
-use shared::broker::RpcError;
-use shared::messages::{OfferRequest, QuoteRequest};
-use shared::rpc;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
 use tests::{Backend, backend, spawn_app};
 
@@ -179,37 +175,8 @@ async fn the_internal_listener_serves_healthz_but_not_the_public_routes() {
 #[tokio::test]
 async fn the_in_process_workers_answer_over_the_broker() {
     let app = spawn_app().await;
-    let timeout = Duration::from_secs(5);
-    let broker = &*app.state.broker;
 
-    let quote = rpc::call(
-        broker,
-        &QuoteRequest::Get {
-            symbol: "aapl.us".into(),
-        },
-        timeout,
-    )
-    .await;
-    let registration = rpc::call(
-        broker,
-        &OfferRequest::Register {
-            product_id: uuid::Uuid::now_v7(),
-        },
-        timeout,
-    )
-    .await;
-
-    // Until their features land, the workers answer with a coded failure:
-    // an answer at all proves the path from caller to worker and back.
-    for reply in [quote.map(|_| ()), registration.map(|_| ())] {
-        match reply {
-            Err(RpcError::Failed(failure)) => {
-                assert_eq!(failure.code, ErrorCode::Unavailable);
-                assert!(failure.msg.contains("not available yet"), "{}", failure.msg);
-            }
-            other => panic!("expected the worker's answer, got {other:?}"),
-        }
-    }
+    tests::assert_both_workers_answer(&*app.state.broker).await;
 }
 
 #[tokio::test]

@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shared::ErrorCode;
 use shared::broker::{AmqpBroker, RpcError};
-use shared::messages::{OfferRequest, QuoteRequest};
+use shared::messages::QuoteRequest;
 use shared::rpc;
 use tests::backend::cluster;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
@@ -27,31 +26,9 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
         wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
         tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
     }
-    let timeout = Duration::from_secs(5);
 
-    let quote = rpc::call(
-        &caller,
-        &QuoteRequest::Get {
-            symbol: "aapl.us".into(),
-        },
-        timeout,
-    )
-    .await;
-    let registration = rpc::call(
-        &caller,
-        &OfferRequest::Register {
-            product_id: uuid::Uuid::now_v7(),
-        },
-        timeout,
-    )
-    .await;
+    tests::assert_both_workers_answer(&caller).await;
 
-    for reply in [quote.map(|_| ()), registration.map(|_| ())] {
-        match reply {
-            Err(RpcError::Failed(failure)) => assert_eq!(failure.code, ErrorCode::Unavailable),
-            other => panic!("expected the worker's answer, got {other:?}"),
-        }
-    }
     for worker in [&mut quote_worker, &mut offer_poller] {
         terminate(worker).await;
         assert_eq!(
