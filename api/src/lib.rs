@@ -11,8 +11,14 @@
 //! - [`startup`]: `Application`, build then run, and the task supervisor.
 //! - [`state`]: `AppState`, what every handler can reach.
 //! - [`http`]: one router per resource, merged into the public and internal apps.
+//! - [`domain`]: typed values (`ListingType`, `Price`, `PageRequest`…), parsed once.
+//! - [`entities`]: sea-orm entities of the tables this crate's services own.
+//! - [`clients`]: the public API layer's HTTP clients of the listing and user services.
 //! - [`metrics`]: Prometheus request counts and latency histograms.
 
+pub mod clients;
+pub mod domain;
+pub mod entities;
 pub mod http;
 pub mod metrics;
 pub mod startup;

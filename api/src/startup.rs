@@ -6,16 +6,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use migrations::{Migrator, MigratorTrait};
+use migrations::Schema;
 use offer_poller::OfferPoller;
 use quote_worker::QuoteWorker;
-use shared::Settings;
 use shared::broker::{AmqpBroker, Broker, InProcessBroker};
 use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow};
+use shared::{Clock, Settings};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
+use crate::clients::{self, ListingService, UserService};
 use crate::http;
 use crate::metrics::HttpMetrics;
 use crate::state::AppState;
@@ -23,20 +25,27 @@ use crate::state::AppState;
 /// A built `api` process: connections open, listeners bound, nothing served yet.
 pub struct Application {
     state: AppState,
-    public: TcpListener,
+    /// `None` when `SERVICES` leaves out `public`.
+    public: Option<TcpListener>,
     internal: TcpListener,
 }
 
 impl Application {
-    /// Opens the database (migrating it if `MIGRATE_ON_START`), prepares
-    /// the broker and the dedupe window, and binds both listeners. Port 0
-    /// picks a free port; [`Application::public_addr`] tells which.
+    /// Opens the database (migrating the schemas of the services it serves
+    /// if `MIGRATE_ON_START`), prepares the broker, the dedupe window and
+    /// the service clients, and binds the listeners. Port 0 picks a free
+    /// port; [`Application::public_addr`] tells which.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] with timestamps taken from `clock`.
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let db = shared::db::connect(&settings.database_url)
             .await
             .context("DATABASE_URL: cannot connect to the database")?;
         if settings.migrate_on_start {
-            Migrator::up(&db, None)
+            migrations::up(&db, &Schema::for_services(settings.services))
                 .await
                 .context("applying database migrations")?;
         }
@@ -48,14 +57,33 @@ impl Application {
             Some(url) => Arc::new(RedisWindow::new(url).context("REDIS_URL")?),
             None => Arc::new(MemoryWindow::new()),
         };
-        let public = bind("PUBLIC_ADDR", settings.public_addr).await?;
+        let public = match settings.services.public {
+            true => Some(bind("PUBLIC_ADDR", settings.public_addr).await?),
+            false => None,
+        };
         let internal = bind("INTERNAL_ADDR", settings.internal_addr).await?;
+        let own_services = loopback_url(internal.local_addr()?)?;
+        let http = clients::http_client(settings.service_timeout)?;
+        let listing_service = ListingService::new(
+            http.clone(),
+            settings
+                .listing_service_url
+                .as_ref()
+                .unwrap_or(&own_services),
+        );
+        let user_service = UserService::new(
+            http,
+            settings.user_service_url.as_ref().unwrap_or(&own_services),
+        );
         let state = AppState {
             settings: Arc::new(settings),
             db,
             broker,
             dedupe,
             metrics: Arc::new(HttpMetrics::new()),
+            clock,
+            listing_service,
+            user_service,
         };
         Ok(Self {
             state,
@@ -64,10 +92,13 @@ impl Application {
         })
     }
 
-    pub fn public_addr(&self) -> SocketAddr {
-        self.public
-            .local_addr()
-            .expect("a bound listener has an address")
+    /// `None` when this process does not serve the public listener.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public.as_ref().map(|public| {
+            public
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     pub fn internal_addr(&self) -> SocketAddr {
@@ -92,19 +123,24 @@ impl Application {
             internal,
         } = self;
         let settings = state.settings.clone();
+        let run_workers = settings.run_workers && settings.services.public;
+        let public_addr = public.as_ref().map(TcpListener::local_addr).transpose()?;
         tracing::info!(
-            public = %public.local_addr()?,
+            public = public_addr.map(tracing::field::display),
             internal = %internal.local_addr()?,
+            services = ?settings.services,
             broker = state.broker.kind(),
             dedupe_window = state.dedupe.kind(),
-            workers = settings.run_workers,
+            workers = run_workers,
             "listening"
         );
         let mut tasks = Tasks::new(shutdown.clone());
-        tasks.spawn(
-            "public listener",
-            serve(public, http::public_app(state.clone()), shutdown.clone()),
-        );
+        if let Some(public) = public {
+            tasks.spawn(
+                "public listener",
+                serve(public, http::public_app(state.clone()), shutdown.clone()),
+            );
+        }
         tasks.spawn(
             "internal listener",
             serve(
@@ -113,7 +149,7 @@ impl Application {
                 shutdown.clone(),
             ),
         );
-        if settings.run_workers {
+        if run_workers {
             let quotes = QuoteWorker::with_broker(state.broker.clone(), &settings);
             tasks.spawn("quote-worker", quotes.run_until_stopped(shutdown.clone()));
             let offers = OfferPoller::with_broker(state.broker.clone(), &settings);
@@ -121,6 +157,20 @@ impl Application {
         }
         tasks.supervise().await
     }
+}
+
+/// `http://` and `addr`, with an unspecified IP (`0.0.0.0`, `::`) replaced
+/// by loopback: how this process reaches its own internal listener.
+fn loopback_url(addr: SocketAddr) -> anyhow::Result<Url> {
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    Ok(Url::parse(&format!(
+        "http://{}",
+        SocketAddr::new(ip, addr.port())
+    ))?)
 }
 
 async fn bind(var: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use shared::Settings;
 use shared::broker::Broker;
 use shared::dedupe::DedupeWindow;
+use shared::{Clock, Settings};
 
+use crate::clients::{ListingService, UserService};
 use crate::metrics::HttpMetrics;
 
 /// Shared handles of one API process. Cloning is cheap: every field is a
-/// pointer, and the database is a connection pool.
+/// pointer, and the database and the service clients are connection pools.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -18,6 +19,12 @@ pub struct AppState {
     pub broker: Arc<dyn Broker>,
     pub dedupe: Arc<dyn DedupeWindow>,
     pub metrics: Arc<HttpMetrics>,
+    /// Where timestamps come from; frozen by tests.
+    pub clock: Clock,
+    /// The public API layer's way to the listing service.
+    pub listing_service: ListingService,
+    /// The public API layer's way to the user service.
+    pub user_service: UserService,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<HttpMetrics> {

@@ -10,6 +10,7 @@
 //! # Layout
 //!
 //! - [`settings`]: the environment variables of the README, parsed once.
+//! - [`clock`]: "now" in microseconds, frozen and moved by hand in tests.
 //! - [`telemetry`]: tracing set-up (`LOG_FORMAT=pretty|json`).
 //! - [`error`]: the API error enum, its stable codes and its JSON body.
 //! - [`db`]: SQLite or PostgreSQL through sea-orm.
@@ -20,6 +21,7 @@
 //! - [`shutdown`]: SIGTERM and Ctrl-C as a cancellation token.
 
 pub mod broker;
+pub mod clock;
 pub mod db;
 pub mod dedupe;
 pub mod error;
@@ -31,5 +33,6 @@ pub mod telemetry;
 
 mod backoff;
 
+pub use clock::Clock;
 pub use error::{Error, ErrorCode, Result};
-pub use settings::Settings;
+pub use settings::{Services, Settings};

@@ -23,10 +23,17 @@ pub struct Settings {
     pub public_addr: SocketAddr,
     /// `INTERNAL_ADDR`: the listener of the listing and user services.
     pub internal_addr: SocketAddr,
-    /// `LISTING_SERVICE_URL`; `None` means "the internal listener of this process".
+    /// `SERVICES`: which parts of Mercato this `api` process serves.
+    pub services: Services,
+    /// `LISTING_SERVICE_URL`; `None` means "the internal listener of this
+    /// process", allowed only when this process serves the listing service.
     pub listing_service_url: Option<Url>,
-    /// `USER_SERVICE_URL`; `None` means "the internal listener of this process".
+    /// `USER_SERVICE_URL`; `None` means "the internal listener of this
+    /// process", allowed only when this process serves the user service.
     pub user_service_url: Option<Url>,
+    /// `SERVICE_TIMEOUT_MS`: how long the public API layer waits for the
+    /// listing or user service before answering 504.
+    pub service_timeout: Duration,
     /// `DATABASE_URL`: SQLite or PostgreSQL.
     pub database_url: DatabaseUrl,
     /// `MIGRATE_ON_START`: apply pending migrations before serving.
@@ -90,6 +97,53 @@ impl FromStr for LogFormat {
             "json" => Ok(Self::Json),
             other => Err(format!("expected `pretty` or `json`, got `{other}`")),
         }
+    }
+}
+
+/// The parts of Mercato an `api` process can serve (`SERVICES`, a comma
+/// list). All three by default; a listing or user service of its own, on
+/// its own database, is `SERVICES=listings` or `SERVICES=users`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Services {
+    /// `public`: the public listener, with everything on it (catalog,
+    /// quotes, ingestion, the public API layer) and the in-process workers.
+    pub public: bool,
+    /// `listings`: the listing service, on the internal listener.
+    pub listings: bool,
+    /// `users`: the user service, on the internal listener.
+    pub users: bool,
+}
+
+impl Services {
+    pub const ALL: Self = Self {
+        public: true,
+        listings: true,
+        users: true,
+    };
+}
+
+impl FromStr for Services {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut services = Self {
+            public: false,
+            listings: false,
+            users: false,
+        };
+        for name in s.split(',').map(str::trim) {
+            match name {
+                "public" => services.public = true,
+                "listings" => services.listings = true,
+                "users" => services.users = true,
+                other => {
+                    return Err(format!(
+                        "unknown service `{other}`: expected a comma list of public, listings, users"
+                    ));
+                }
+            }
+        }
+        Ok(services)
     }
 }
 
@@ -203,11 +257,28 @@ impl Source {
                 return Err(invalid("ADMIN_USERNAME", "required with ADMIN_PASSWORD"));
             }
         };
+        let services: Services = self.parse_or("SERVICES", "public,listings,users")?;
+        let listing_service_url = self.url("LISTING_SERVICE_URL", &["http", "https"])?;
+        if services.public && !services.listings && listing_service_url.is_none() {
+            return Err(invalid(
+                "LISTING_SERVICE_URL",
+                "required when SERVICES does not include `listings`",
+            ));
+        }
+        let user_service_url = self.url("USER_SERVICE_URL", &["http", "https"])?;
+        if services.public && !services.users && user_service_url.is_none() {
+            return Err(invalid(
+                "USER_SERVICE_URL",
+                "required when SERVICES does not include `users`",
+            ));
+        }
         Ok(Settings {
             public_addr: self.parse_or("PUBLIC_ADDR", "0.0.0.0:8080")?,
             internal_addr: self.parse_or("INTERNAL_ADDR", "127.0.0.1:8081")?,
-            listing_service_url: self.url("LISTING_SERVICE_URL", &["http", "https"])?,
-            user_service_url: self.url("USER_SERVICE_URL", &["http", "https"])?,
+            services,
+            listing_service_url,
+            user_service_url,
+            service_timeout: Duration::from_millis(self.positive("SERVICE_TIMEOUT_MS", 5000)?),
             migrate_on_start: self
                 .parse::<bool>("MIGRATE_ON_START")?
                 .unwrap_or(database_url.kind() == DatabaseKind::Sqlite),
@@ -349,6 +420,8 @@ mod tests {
         assert_eq!(s.ingest_max_bytes, 17_179_869_184);
         assert_eq!(s.worker_prefetch, 32);
         assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.services, Services::ALL);
+        assert_eq!(s.service_timeout, Duration::from_millis(5000));
         assert_eq!(
             s.database_url.sqlite_file(),
             Some(PathBuf::from("data/mercato.db"))
@@ -365,6 +438,35 @@ mod tests {
         ])
         .expect("valid");
         assert!(s.run_workers);
+    }
+
+    #[test]
+    fn services_are_a_comma_list_of_known_names() {
+        let s = settings(&[("SERVICES", "listings")]).expect("valid");
+        assert!(s.services.listings && !s.services.users && !s.services.public);
+        let s = settings(&[("SERVICES", " users , listings ")]).expect("valid");
+        assert!(s.services.listings && s.services.users && !s.services.public);
+        assert_eq!(failing_var(&[("SERVICES", "public,orders")]), "SERVICES");
+        assert_eq!(failing_var(&[("SERVICES", "public,")]), "SERVICES");
+    }
+
+    #[test]
+    fn a_public_layer_without_its_services_needs_their_urls() {
+        assert_eq!(
+            failing_var(&[("SERVICES", "public,users")]),
+            "LISTING_SERVICE_URL"
+        );
+        assert_eq!(
+            failing_var(&[("SERVICES", "public,listings")]),
+            "USER_SERVICE_URL"
+        );
+        let s = settings(&[
+            ("SERVICES", "public"),
+            ("LISTING_SERVICE_URL", "http://listings.internal:8081"),
+            ("USER_SERVICE_URL", "http://users.internal:8081"),
+        ])
+        .expect("valid");
+        assert!(s.services.public && !s.services.listings);
     }
 
     #[test]
@@ -397,6 +499,10 @@ mod tests {
             "DEDUPE_WINDOW_SECS"
         );
         assert_eq!(failing_var(&[("RPC_TIMEOUT_MS", "soon")]), "RPC_TIMEOUT_MS");
+        assert_eq!(
+            failing_var(&[("SERVICE_TIMEOUT_MS", "0")]),
+            "SERVICE_TIMEOUT_MS"
+        );
         assert_eq!(failing_var(&[("PUBLIC_ADDR", "localhost")]), "PUBLIC_ADDR");
         assert_eq!(failing_var(&[("AMQP_URL", "http://rabbit")]), "AMQP_URL");
         assert_eq!(failing_var(&[("REDIS_URL", "::")]), "REDIS_URL");

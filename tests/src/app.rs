@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use api::{AppState, Application};
-use shared::Settings;
+use shared::{Clock, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -12,7 +12,8 @@ use crate::backend::backend;
 
 /// A running `api`; stopped when dropped.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>` of the public listener.
+    /// `http://127.0.0.1:<port>` of the public listener, or of the internal
+    /// one for an app that serves no public listener (`SERVICES=users`).
     pub address: String,
     /// `http://127.0.0.1:<port>` of the internal listener.
     pub internal_address: String,
@@ -29,6 +30,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with some settings variables replaced or added.
 pub async fn spawn_app_with(overrides: HashMap<String, String>) -> TestApp {
+    spawn_app_with_clock(overrides, Clock::system()).await
+}
+
+/// Like [`spawn_app_with`], its timestamps read from `clock`.
+pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clock) -> TestApp {
     let mut vars = backend().fresh_vars().await;
     vars.insert("PUBLIC_ADDR".into(), "127.0.0.1:0".into());
     vars.insert("INTERNAL_ADDR".into(), "127.0.0.1:0".into());
@@ -37,9 +43,13 @@ pub async fn spawn_app_with(overrides: HashMap<String, String>) -> TestApp {
     vars.insert("RPC_TIMEOUT_MS".into(), "2000".into());
     vars.extend(overrides);
     let settings = Settings::from_vars(vars).expect("valid test settings");
-    let app = Application::build(settings).await.expect("the app builds");
-    let address = url_of(app.public_addr());
+    let app = Application::build_with_clock(settings, clock)
+        .await
+        .expect("the app builds");
     let internal_address = url_of(app.internal_addr());
+    let address = app
+        .public_addr()
+        .map_or_else(|| internal_address.clone(), url_of);
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -67,6 +77,89 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `POST` of a form to the internal listener, as the public API layer
+    /// calls the listing and user services.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.internal_address))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET` on the internal listener.
+    pub async fn get_internal(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.internal_address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST` of a JSON body to the public listener.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a user through the public API layer and returns it.
+    pub async fn create_user(&self, name: &str) -> serde_json::Value {
+        let response = self
+            .post_json("/public-api/users", &serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "creating user {name}"
+        );
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["user"].clone()
+    }
+
+    /// Creates a listing through the public API layer and returns it.
+    pub async fn create_listing(
+        &self,
+        user_id: i64,
+        listing_type: &str,
+        price: i64,
+    ) -> serde_json::Value {
+        let body = serde_json::json!({
+            "user_id": user_id,
+            "listing_type": listing_type,
+            "price": price,
+        });
+        let response = self.post_json("/public-api/listings", &body).await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "creating {body}"
+        );
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["listing"].clone()
+    }
+
+    /// How many requests the app's `/metrics` has counted for `method` on
+    /// `route` (every status), on either listener.
+    pub async fn requests_counted(&self, method: &str, route: &str) -> u64 {
+        let text = self
+            .get_internal("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text");
+        let labels = [format!("method=\"{method}\""), format!("route=\"{route}\"")];
+        text.lines()
+            .filter(|line| line.starts_with("http_requests_total{"))
+            .filter(|line| labels.iter().all(|label| line.contains(label.as_str())))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 
     /// Stops the app as SIGTERM would and returns how it ended.

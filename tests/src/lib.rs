@@ -29,7 +29,7 @@ pub mod backend;
 pub mod process;
 pub mod servers;
 
-pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
 pub use backend::{Backend, backend};
 
 /// Asks `quote-worker` and `offer-poller` one question each through

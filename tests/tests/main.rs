@@ -8,4 +8,6 @@ mod api;
 mod broker;
 mod cluster;
 mod dedupe;
+mod listings;
+mod public_api;
 mod settings;

@@ -18,12 +18,9 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
-    liveness_router().route("/readyz", get(readyz))
-}
-
-/// Only `/healthz`, for the internal listener.
-pub fn liveness_router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,8 +2,12 @@
 //!
 //! - The **public** app (`PUBLIC_ADDR`): the product API, operations
 //!   endpoints (`/healthz`, `/readyz`, `/metrics`) and the API docs.
-//! - The **internal** app (`INTERNAL_ADDR`, loopback by default): services
-//!   that only other Mercato processes call.
+//! - The **internal** app (`INTERNAL_ADDR`, loopback by default): the
+//!   listing and user services (seed 004), which only the public API layer
+//!   calls, with the operations endpoints.
+//!
+//! `SERVICES` decides which of the public app, the listing service and the
+//! user service a process serves.
 //!
 //! Each resource has its own module exposing `router()`; the functions here
 //! merge them and add the layers every request goes through: request id,
@@ -11,8 +15,12 @@
 //! can drive them with `oneshot` as well as over a socket.
 
 pub mod docs;
+pub mod envelope;
 pub mod extract;
 pub mod health;
+pub mod listings;
+pub mod public_api;
+pub mod users;
 
 use axum::Router;
 use axum::extract::Request;
@@ -33,13 +41,22 @@ pub fn public_app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(docs::router())
+        .merge(public_api::router())
         .route("/metrics", get(metrics::render));
     with_layers(routes, state)
 }
 
-/// The app served on `INTERNAL_ADDR`.
+/// The app served on `INTERNAL_ADDR`: the services this process serves.
 pub fn internal_app(state: AppState) -> Router {
-    with_layers(health::liveness_router(), state)
+    let services = state.settings.services;
+    let mut routes = health::router().route("/metrics", get(metrics::render));
+    if services.listings {
+        routes = routes.merge(listings::router());
+    }
+    if services.users {
+        routes = routes.merge(users::router());
+    }
+    with_layers(routes, state)
 }
 
 /// Adds the fallback and the layers shared by both apps. The last layer

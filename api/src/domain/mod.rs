@@ -1,0 +1,19 @@
+//! Typed values of the API, each parsed once at the edge: a handler that
+//! holds a [`Price`] knows it is a positive integer, and never checks again.
+//!
+//! Seed 004's values keep that service's exact error messages, so the
+//! parsers here return them as they are to be shown.
+
+mod listing;
+mod page;
+mod user;
+
+pub use listing::{Listing, ListingType, NewListing, Price};
+pub use page::PageRequest;
+pub use user::{User, UserId, UserName};
+
+/// Reads an integer as seed 004's Python service did with `int()`:
+/// surrounding whitespace and a leading `+` are allowed.
+fn parse_int(raw: &str) -> Option<i64> {
+    raw.trim().parse().ok()
+}
