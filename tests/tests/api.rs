@@ -157,19 +157,17 @@ async fn metrics_count_requests_by_route_template_and_status() {
 }
 
 #[tokio::test]
-async fn the_internal_listener_serves_healthz_but_not_the_public_routes() {
+async fn the_internal_listener_serves_operations_endpoints_but_not_the_public_routes() {
     let app = spawn_app().await;
-    let get = |path: &str| {
-        app.client
-            .get(format!("{}{path}", app.internal_address))
-            .send()
-    };
 
-    let health = get("/healthz").await.expect("GET /healthz");
-    let metrics = get("/metrics").await.expect("GET /metrics");
-
-    assert_eq!(health.status(), StatusCode::OK);
-    assert_eq!(metrics.status(), StatusCode::NOT_FOUND);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let response = app.get_internal(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/docs/", "/openapi.json", "/public-api/listings"] {
+        let response = app.get_internal(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 #[tokio::test]
