@@ -65,7 +65,7 @@ load() {
   echo "== $1: $connections connections, $duration"
   shift
   wrk -t 2 -c "$connections" -d "$duration" --latency "$@" |
-    grep -E 'Requests/sec|Latency |50%|99%|Non-2xx|errors'
+    grep -E '^Requests/sec|^ +(50|99)%|Non-2xx|errors'
 }
 base=http://127.0.0.1:$public/public-api/listings
 load "GET first page" "$base?page_num=1&page_size=10"

@@ -7,12 +7,20 @@
 //! public API layer answers with: a service that cannot be reached is a
 //! 503, one that does not answer in time a 504, one that answers nonsense
 //! a 502, so a client never waits on a hung connection nor sees a bare 500.
+//!
+//! Users never change through seed 004's API (there is no update or
+//! delete), so [`UserService`] keeps the users it has looked up for
+//! `USER_CACHE_TTL_SECS`: a page of listings by users seen recently needs
+//! no user-service request at all, and a page with unseen users one batch
+//! request for those only.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use shared::ErrorCode;
+use shared::{Clock, ErrorCode};
 use url::Url;
 
 use crate::domain::{Listing, NewListing, PageRequest, User, UserId, UserName};
@@ -136,23 +144,32 @@ impl ListingService {
 pub struct UserService {
     http: reqwest::Client,
     users: Url,
+    cache: Arc<UserCache>,
 }
 
 impl UserService {
     const NAME: &str = "user service";
 
-    pub fn new(http: reqwest::Client, base: &Url) -> Self {
+    /// `cache_ttl` of zero turns the cache off.
+    pub fn new(http: reqwest::Client, base: &Url, cache_ttl: Duration, clock: Clock) -> Self {
         Self {
             http,
             users: endpoint(base, "users"),
+            cache: Arc::new(UserCache::new(cache_ttl, clock)),
         }
     }
 
     /// The user with this id, `None` if the service does not know it.
     pub async fn find(&self, id: UserId) -> Result<Option<User>, CallError> {
+        if let Some(user) = self.cache.get(id) {
+            return Ok(Some(user));
+        }
         let url = endpoint(&self.users, &id.get().to_string());
         match call::<UserFound>(Self::NAME, self.http.get(url)).await {
-            Ok(answer) => Ok(Some(answer.user)),
+            Ok(answer) => {
+                self.cache.put(&[answer.user.clone()]);
+                Ok(Some(answer.user))
+            }
             Err(CallError::Refused {
                 status: StatusCode::NOT_FOUND,
                 ..
@@ -161,21 +178,25 @@ impl UserService {
         }
     }
 
-    /// The users with these ids, in one request (`GET /users?ids=1,2,3`);
-    /// ids the service does not know are left out. At most
-    /// [`PageRequest::MAX_SIZE`] ids, one page's worth.
+    /// The users with these ids: those not in the cache in one request
+    /// (`GET /users?ids=1,2,3`), or none if all are. Ids the service does
+    /// not know are left out. At most [`PageRequest::MAX_SIZE`] ids, one
+    /// page's worth.
     pub async fn find_many(&self, ids: &[UserId]) -> Result<Vec<User>, CallError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let (mut users, missing) = self.cache.get_many(ids);
+        if missing.is_empty() {
+            return Ok(users);
         }
-        let ids = ids
+        let missing = missing
             .iter()
             .map(|id| id.get().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let request = self.http.get(self.users.clone()).query(&[("ids", ids)]);
+        let request = self.http.get(self.users.clone()).query(&[("ids", missing)]);
         let answer: UsersPage = call(Self::NAME, request).await?;
-        Ok(answer.users)
+        self.cache.put(&answer.users);
+        users.extend(answer.users);
+        Ok(users)
     }
 
     pub async fn create(&self, name: UserName) -> Result<User, CallError> {
@@ -185,6 +206,69 @@ impl UserService {
             .form(&[("name", name.into_inner())]);
         let answer: UserFound = call(Self::NAME, request).await?;
         Ok(answer.user)
+    }
+}
+
+/// Users already looked up, each kept for the cache's time to live. It
+/// holds at most [`UserCache::CAPACITY`] users and starts over when full:
+/// simple, bounded, and a full page's users come back in one request.
+/// Unknown users are not remembered, so a user created later is found.
+#[derive(Debug)]
+struct UserCache {
+    ttl_micros: i64,
+    clock: Clock,
+    /// User id → the user and when it was fetched (microseconds).
+    entries: Mutex<HashMap<i64, (User, i64)>>,
+}
+
+impl UserCache {
+    const CAPACITY: usize = 10_000;
+
+    fn new(ttl: Duration, clock: Clock) -> Self {
+        Self {
+            ttl_micros: i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX),
+            clock,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: UserId) -> Option<User> {
+        let (mut found, _) = self.get_many(&[id]);
+        found.pop()
+    }
+
+    /// The fresh cached users among `ids`, and the ids still to fetch.
+    fn get_many(&self, ids: &[UserId]) -> (Vec<User>, Vec<UserId>) {
+        if self.ttl_micros == 0 {
+            return (Vec::new(), ids.to_vec());
+        }
+        let now = self.clock.now_micros();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for &id in ids {
+            match entries.get(&id.get()) {
+                Some((user, fetched)) if now.saturating_sub(*fetched) < self.ttl_micros => {
+                    found.push(user.clone());
+                }
+                _ => missing.push(id),
+            }
+        }
+        (found, missing)
+    }
+
+    fn put(&self, users: &[User]) {
+        if self.ttl_micros == 0 || users.is_empty() {
+            return;
+        }
+        let now = self.clock.now_micros();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() + users.len() > Self::CAPACITY {
+            entries.clear();
+        }
+        for user in users {
+            entries.insert(user.id, (user.clone(), now));
+        }
     }
 }
 
@@ -249,6 +333,55 @@ fn transport(service: &'static str, e: &reqwest::Error) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(id: i64) -> User {
+        User {
+            id,
+            name: format!("user {id}"),
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn ids(raw: &[i64]) -> Vec<UserId> {
+        raw.iter()
+            .map(|id| UserId::try_from(*id).expect("positive"))
+            .collect()
+    }
+
+    #[test]
+    fn cached_users_are_served_until_their_time_to_live_runs_out() {
+        let clock = Clock::frozen_at_micros(1_000_000);
+        let cache = UserCache::new(Duration::from_secs(60), clock.clone());
+        cache.put(&[user(1), user(2)]);
+
+        let (found, missing) = cache.get_many(&ids(&[1, 2, 3]));
+        assert_eq!(found, [user(1), user(2)]);
+        assert_eq!(missing, ids(&[3]));
+
+        clock.set_micros(1_000_000 + 60_000_000);
+        let (found, missing) = cache.get_many(&ids(&[1, 2]));
+        assert!(found.is_empty());
+        assert_eq!(missing, ids(&[1, 2]));
+    }
+
+    #[test]
+    fn a_zero_time_to_live_caches_nothing() {
+        let cache = UserCache::new(Duration::ZERO, Clock::system());
+        cache.put(&[user(1)]);
+        assert_eq!(cache.get(ids(&[1])[0]), None);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let cache = UserCache::new(Duration::from_secs(60), Clock::system());
+        let many: Vec<User> = (1..=UserCache::CAPACITY as i64).map(user).collect();
+        cache.put(&many);
+        cache.put(&[user(0)]);
+        let (found, _) = cache.get_many(&ids(&[1]));
+        assert!(found.is_empty());
+        assert_eq!(cache.entries.lock().expect("lock").len(), 1);
+    }
 
     #[test]
     fn endpoints_extend_the_base_path() {

@@ -74,6 +74,8 @@ impl Application {
         let user_service = UserService::new(
             http,
             settings.user_service_url.as_ref().unwrap_or(&own_services),
+            settings.user_cache_ttl,
+            clock.clone(),
         );
         let state = AppState {
             settings: Arc::new(settings),

@@ -34,6 +34,9 @@ pub struct Settings {
     /// `SERVICE_TIMEOUT_MS`: how long the public API layer waits for the
     /// listing or user service before answering 504.
     pub service_timeout: Duration,
+    /// `USER_CACHE_TTL_SECS`: how long the public API layer keeps a user it
+    /// has looked up; zero turns the cache off.
+    pub user_cache_ttl: Duration,
     /// `DATABASE_URL`: SQLite or PostgreSQL.
     pub database_url: DatabaseUrl,
     /// `MIGRATE_ON_START`: apply pending migrations before serving.
@@ -279,6 +282,7 @@ impl Source {
             listing_service_url,
             user_service_url,
             service_timeout: Duration::from_millis(self.positive("SERVICE_TIMEOUT_MS", 5000)?),
+            user_cache_ttl: Duration::from_secs(self.parse_or("USER_CACHE_TTL_SECS", "60")?),
             migrate_on_start: self
                 .parse::<bool>("MIGRATE_ON_START")?
                 .unwrap_or(database_url.kind() == DatabaseKind::Sqlite),
@@ -422,6 +426,9 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.services, Services::ALL);
         assert_eq!(s.service_timeout, Duration::from_millis(5000));
+        assert_eq!(s.user_cache_ttl, Duration::from_secs(60));
+        let s = settings(&[("USER_CACHE_TTL_SECS", "0")]).expect("zero turns it off");
+        assert_eq!(s.user_cache_ttl, Duration::ZERO);
         assert_eq!(
             s.database_url.sqlite_file(),
             Some(PathBuf::from("data/mercato.db"))

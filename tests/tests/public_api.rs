@@ -7,7 +7,8 @@ use api::entities::listing;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use tests::{TestApp, spawn_app, spawn_app_with};
+use shared::Clock;
+use tests::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
 
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -220,13 +221,26 @@ async fn the_user_id_filter_and_paging_pass_through_the_public_layer() {
     assert_eq!(listings[0]["user"]["name"], "Ana");
 }
 
+/// Creates a user and a listing of theirs through the services directly,
+/// so the public layer has not seen the user yet.
+async fn user_with_listing(app: &TestApp, name: &str) -> i64 {
+    let (_, user) = json_of(app.post_form("/users", &[("name", name)]).await).await;
+    let user_id = user["user"]["id"].to_string();
+    let form = [
+        ("user_id", user_id.as_str()),
+        ("listing_type", "rent"),
+        ("price", "100"),
+    ];
+    let (status, _) = json_of(app.post_form("/listings", &form).await).await;
+    assert_eq!(status, StatusCode::OK);
+    user["user"]["id"].as_i64().expect("id")
+}
+
 #[tokio::test]
 async fn a_page_of_ten_listings_by_different_users_costs_one_user_service_request() {
     let app = spawn_app().await;
     for i in 0..10 {
-        let user = app.create_user(&format!("user {i}")).await;
-        app.create_listing(user["id"].as_i64().expect("id"), "rent", 100 + i)
-            .await;
+        user_with_listing(&app, &format!("user {i}")).await;
     }
     let batches_before = app.requests_counted("GET", "/users").await;
     let singles_before = app.requests_counted("GET", "/users/{id}").await;
@@ -248,6 +262,28 @@ async fn a_page_of_ten_listings_by_different_users_costs_one_user_service_reques
         app.requests_counted("GET", "/users/{id}").await,
         singles_before
     );
+}
+
+#[tokio::test]
+async fn users_seen_within_the_cache_time_to_live_cost_no_user_service_request() {
+    let start = 1_475_820_997_000_000;
+    let clock = Clock::frozen_at_micros(start);
+    let app = spawn_app_with_clock(vars(&[("USER_CACHE_TTL_SECS", "60")]), clock.clone()).await;
+    for i in 0..3 {
+        user_with_listing(&app, &format!("user {i}")).await;
+    }
+    let (_, first) = json_of(app.get("/public-api/listings").await).await;
+    let batches = app.requests_counted("GET", "/users").await;
+
+    clock.set_micros(start + 59_000_000);
+    let (_, cached) = json_of(app.get("/public-api/listings").await).await;
+    assert_eq!(cached, first);
+    assert_eq!(app.requests_counted("GET", "/users").await, batches);
+
+    clock.set_micros(start + 60_000_000);
+    let (_, refreshed) = json_of(app.get("/public-api/listings").await).await;
+    assert_eq!(refreshed, first);
+    assert_eq!(app.requests_counted("GET", "/users").await, batches + 1);
 }
 
 #[tokio::test]
@@ -289,10 +325,14 @@ async fn services_on_their_own_databases_serve_the_public_layer() {
 #[tokio::test]
 async fn the_public_layer_answers_a_json_5xx_while_the_user_service_is_stopped() {
     let (public, users) = spawn_with_separate_user_service().await;
-    let user = public.create_user("Ana").await;
-    public
-        .create_listing(user["id"].as_i64().expect("id"), "rent", 10)
-        .await;
+    let (_, ana) = json_of(users.post_form("/users", &[("name", "Ana")]).await).await;
+    let ana = ana["user"]["id"].to_string();
+    let form = [
+        ("user_id", ana.as_str()),
+        ("listing_type", "rent"),
+        ("price", "10"),
+    ];
+    json_of(public.post_form("/listings", &form).await).await;
 
     users.stop().await.expect("the user service stops cleanly");
 
@@ -304,7 +344,7 @@ async fn the_public_layer_answers_a_json_5xx_while_the_user_service_is_stopped()
         public
             .post_json(
                 "/public-api/listings",
-                &json!({"user_id": user["id"], "listing_type": "rent", "price": 5}),
+                &json!({"user_id": ana, "listing_type": "rent", "price": 5}),
             )
             .await,
     ] {
