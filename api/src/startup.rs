@@ -157,7 +157,11 @@ impl Application {
             let offers = OfferPoller::with_broker(state.broker.clone(), &settings);
             tasks.spawn("offer-poller", offers.run_until_stopped(shutdown.clone()));
         }
-        tasks.supervise().await
+        let outcome = tasks.supervise().await;
+        // Every task is done with the database: closing the pool now lets
+        // SQLite fold its write-ahead log back into the database file.
+        state.db.close_by_ref().await.ok();
+        outcome
     }
 }
 

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, Order, Query};
-use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -133,9 +133,8 @@ pub async fn create_listing(
         price: ActiveValue::Set(new.price.get()),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
-    }
-    .insert(&state.db)
-    .await?;
+    };
+    let row = shared::db::insert_returning(&state.db, row).await?;
     Ok(Json(ListingCreated {
         result: true,
         listing: row.into(),

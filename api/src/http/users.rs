@@ -11,9 +11,7 @@ use std::collections::BTreeSet;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -163,9 +161,8 @@ pub async fn create_user(
         name: ActiveValue::Set(name.into_inner()),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
-    }
-    .insert(&state.db)
-    .await?;
+    };
+    let row = shared::db::insert_returning(&state.db, row).await?;
     Ok(Json(UserFound {
         result: true,
         user: row.into(),
