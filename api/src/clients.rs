@@ -167,7 +167,7 @@ impl UserService {
         let url = endpoint(&self.users, &id.get().to_string());
         match call::<UserFound>(Self::NAME, self.http.get(url)).await {
             Ok(answer) => {
-                self.cache.put(&[answer.user.clone()]);
+                self.cache.put(std::slice::from_ref(&answer.user));
                 Ok(Some(answer.user))
             }
             Err(CallError::Refused {
