@@ -21,10 +21,10 @@
 //! # Layout
 //!
 //! - [`Schema`], [`up`] and [`run`]: which migrations to apply, and the CLI's commands.
-//! - `listings`, `users`: the migrations of the two services' schemas.
+//! - `m…` modules: one migration each, named (and recorded) by file name.
 
-mod listings;
-mod users;
+mod m20261122_000001_create_listings;
+mod m20261122_000002_create_users;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -68,7 +68,7 @@ pub struct ListingsMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for ListingsMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(listings::CreateListings)]
+        vec![Box::new(m20261122_000001_create_listings::CreateListings)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -82,7 +82,7 @@ pub struct UsersMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for UsersMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(users::CreateUsers)]
+        vec![Box::new(m20261122_000002_create_users::CreateUsers)]
     }
 
     fn migration_table_name() -> DynIden {

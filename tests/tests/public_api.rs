@@ -398,3 +398,25 @@ async fn a_user_service_that_does_not_answer_is_a_504_after_the_service_timeout(
         json!({"result": false, "errors": ["user service timed out"]})
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_of_the_three_services() {
+    let app = spawn_app().await;
+
+    let (status, doc) = json_of(app.get("/openapi.json").await).await;
+
+    assert_eq!(status, StatusCode::OK);
+    for (method, path) in [
+        ("get", "/public-api/listings"),
+        ("post", "/public-api/listings"),
+        ("post", "/public-api/users"),
+        ("get", "/listings"),
+        ("post", "/listings"),
+        ("get", "/listings/ping"),
+        ("get", "/users"),
+        ("post", "/users"),
+        ("get", "/users/{id}"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+}
