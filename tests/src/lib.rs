@@ -32,6 +32,13 @@ pub mod servers;
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
 pub use backend::{Backend, backend};
 
+/// A response's status and JSON body (which it must have).
+pub async fn json_of(response: reqwest::Response) -> (reqwest::StatusCode, serde_json::Value) {
+    let status = response.status();
+    let body = response.json().await.expect("a JSON body");
+    (status, body)
+}
+
 /// Asks `quote-worker` and `offer-poller` one question each through
 /// `broker` and checks that both answered. Until their features land, the
 /// workers answer every request with a coded `UNAVAILABLE` failure: an

@@ -8,16 +8,10 @@ use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use shared::Clock;
-use tests::{TestApp, spawn_app, spawn_app_with_clock};
+use tests::{TestApp, json_of, spawn_app, spawn_app_with_clock};
 
 /// 2016-10-07T06:16:37Z, the seed's example timestamp.
 const SEED_TIME: i64 = 1_475_820_997_000_000;
-
-async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let body = response.json().await.expect("a JSON body");
-    (status, body)
-}
 
 async fn listing_rows(app: &TestApp) -> u64 {
     listing::Entity::find()

@@ -8,13 +8,7 @@ use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use shared::Clock;
-use tests::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
-
-async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let body = response.json().await.expect("a JSON body");
-    (status, body)
-}
+use tests::{TestApp, json_of, spawn_app, spawn_app_with, spawn_app_with_clock};
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs

@@ -70,13 +70,7 @@ pub async fn list_listings(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<Json<ListingsPage>, EnvelopeError> {
-    let page = PageRequest::parse(args.get("page_num"), args.get("page_size"))
-        .map_err(EnvelopeError::BadParameter)?;
-    let user_id = args
-        .get("user_id")
-        .map(UserId::parse)
-        .transpose()
-        .map_err(EnvelopeError::BadParameter)?;
+    let (page, user_id) = listings_query(&args)?;
     // The page's ids come from the index alone (it holds created_at and id),
     // so a deep page skips index entries, not rows; only the page's own
     // rows are read.
@@ -102,6 +96,19 @@ pub async fn list_listings(
         result: true,
         listings,
     }))
+}
+
+/// The `page_num`, `page_size` and `user_id` of a query for listings, a
+/// value that does not parse refused with its message as a string.
+pub fn listings_query(args: &Args) -> Result<(PageRequest, Option<UserId>), EnvelopeError> {
+    let page = PageRequest::parse(args.get("page_num"), args.get("page_size"))
+        .map_err(EnvelopeError::BadParameter)?;
+    let user_id = args
+        .get("user_id")
+        .map(UserId::parse)
+        .transpose()
+        .map_err(EnvelopeError::BadParameter)?;
+    Ok((page, user_id))
 }
 
 /// Creates a listing; `created_at` and `updated_at` are the same microsecond.

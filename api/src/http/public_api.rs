@@ -16,8 +16,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{Listing, ListingType, NewListing, PageRequest, User, UserId, UserName};
+use crate::domain::{Listing, ListingType, NewListing, User, UserId, UserName};
 use crate::http::envelope::{Args, EnvelopeError, Failure, JsonArgs};
+use crate::http::listings;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -79,7 +80,8 @@ pub struct NewListingBody {
     price: i64,
 }
 
-/// A page of listings, newest first, each with its user.
+/// A page of listings, newest first, each with its user. The page values
+/// are checked here, with the listing service's messages, before any call.
 #[utoipa::path(
     get,
     path = "/public-api/listings",
@@ -99,13 +101,7 @@ pub async fn list_listings(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<Json<PublicListingsPage>, EnvelopeError> {
-    let page = PageRequest::parse(args.get("page_num"), args.get("page_size"))
-        .map_err(EnvelopeError::BadParameter)?;
-    let user_id = args
-        .get("user_id")
-        .map(UserId::parse)
-        .transpose()
-        .map_err(EnvelopeError::BadParameter)?;
+    let (page, user_id) = listings::listings_query(&args)?;
     let listings = state.listing_service.page(page, user_id).await?;
     let user_ids: Vec<UserId> = listings
         .iter()
