@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::auth;
 use crate::clients::{self, ListingService, UserService};
 use crate::http;
 use crate::metrics::HttpMetrics;
@@ -41,6 +42,7 @@ impl Application {
 
     /// [`Application::build`] with timestamps taken from `clock`.
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let tokens = auth::token_keys(&settings)?;
         let db = shared::db::connect(&settings.database_url)
             .await
             .context("DATABASE_URL: cannot connect to the database")?;
@@ -48,6 +50,11 @@ impl Application {
             migrations::up(&db, &Schema::for_services(settings.services))
                 .await
                 .context("applying database migrations")?;
+        }
+        if settings.services.public
+            && let Some(admin) = &settings.bootstrap_admin
+        {
+            auth::ensure_bootstrap_admin(&db, &clock, admin).await?;
         }
         let broker: Arc<dyn Broker> = match &settings.amqp_url {
             Some(url) => Arc::new(AmqpBroker::new(url, "api")),
@@ -83,6 +90,7 @@ impl Application {
             broker,
             dedupe,
             metrics: Arc::new(HttpMetrics::new()),
+            tokens,
             clock,
             listing_service,
             user_service,

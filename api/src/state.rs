@@ -7,6 +7,7 @@ use shared::broker::Broker;
 use shared::dedupe::DedupeWindow;
 use shared::{Clock, Settings};
 
+use crate::auth::TokenKeys;
 use crate::clients::{ListingService, UserService};
 use crate::metrics::HttpMetrics;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub broker: Arc<dyn Broker>,
     pub dedupe: Arc<dyn DedupeWindow>,
     pub metrics: Arc<HttpMetrics>,
+    /// The keys login tokens are signed and checked with.
+    pub tokens: Arc<TokenKeys>,
     /// Where timestamps come from; frozen by tests.
     pub clock: Clock,
     /// The public API layer's way to the listing service.

@@ -25,6 +25,7 @@
 
 mod m20261122_000001_create_listings;
 mod m20261122_000002_create_users;
+mod m20261122_000003_create_accounts;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -58,7 +59,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        Vec::new()
+        vec![Box::new(m20261122_000003_create_accounts::CreateAccounts)]
     }
 }
 

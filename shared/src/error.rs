@@ -20,7 +20,7 @@ use crate::dedupe::DedupeError;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The machine-readable half of every error body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     BadRequest,
@@ -54,7 +54,7 @@ impl ErrorCode {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub msg: String,
@@ -153,6 +153,22 @@ impl From<RpcError> for Error {
 impl From<DedupeError> for Error {
     fn from(e: DedupeError) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+/// Database results whose unique-key violation is the client's mistake.
+pub trait ResultExt<T> {
+    /// A unique-key violation becomes a 409 `CONFLICT` saying `msg`; any
+    /// other database error stays an opaque 500.
+    fn on_unique_violation(self, msg: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for std::result::Result<T, sea_orm::DbErr> {
+    fn on_unique_violation(self, msg: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(msg()),
+            _ => Error::Database(e),
+        })
     }
 }
 

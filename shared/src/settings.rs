@@ -49,7 +49,9 @@ pub struct Settings {
     pub offers_base_url: Url,
     /// `STOOQ_BASE_URL`: where quotes come from.
     pub stooq_base_url: Url,
-    /// `JWT_SECRET`; `None` lets the process pick a random one (embedded mode).
+    /// `JWT_SECRET`, at least [`Settings::MIN_JWT_SECRET_BYTES`] long;
+    /// `None` lets an embedded `api` pick a random one (see
+    /// [`Settings::require_jwt_secret`]).
     pub jwt_secret: Option<String>,
     /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`, set together or not at all.
     pub bootstrap_admin: Option<(String, String)>,
@@ -232,6 +234,28 @@ impl Settings {
         Source(source).settings()
     }
 
+    /// The shortest `JWT_SECRET` accepted: 32 bytes, the size of an
+    /// HS256 key (RFC 7518 section 3.2 asks for a key at least as long as
+    /// the hash).
+    pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+    /// `JWT_SECRET` may be left out only when everything is embedded: then
+    /// one process issues and checks every token, and a random key per
+    /// start will do. With a shared database or broker there may be other
+    /// `api` replicas, which must all check the same signatures.
+    pub fn require_jwt_secret(&self) -> Result<(), SettingsError> {
+        if self.jwt_secret.is_none() && !self.is_embedded() {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "required outside embedded mode (PostgreSQL, RabbitMQ or Redis configured); at least {} bytes",
+                    Self::MIN_JWT_SECRET_BYTES
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// True when every backend is embedded: SQLite, in-process broker, in-memory window.
     pub fn is_embedded(&self) -> bool {
         self.amqp_url.is_none()
@@ -298,7 +322,7 @@ impl Source {
             stooq_base_url: self
                 .url("STOOQ_BASE_URL", &["http", "https"])?
                 .unwrap_or_else(default_stooq_base_url),
-            jwt_secret: self.string("JWT_SECRET")?,
+            jwt_secret: self.jwt_secret()?,
             bootstrap_admin,
             dedupe_window: Duration::from_secs(self.positive("DEDUPE_WINDOW_SECS", 600)?),
             offers_poll_interval: Duration::from_secs(
@@ -311,6 +335,23 @@ impl Source {
             ingest_allow_anonymous: self.parse_or("INGEST_ALLOW_ANONYMOUS", "false")?,
             log_format: self.parse_or("LOG_FORMAT", "pretty")?,
         })
+    }
+
+    fn jwt_secret(&self) -> Result<Option<String>, SettingsError> {
+        let secret = self.string("JWT_SECRET")?;
+        if let Some(secret) = &secret
+            && secret.len() < Settings::MIN_JWT_SECRET_BYTES
+        {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "too short: {} bytes, at least {} needed",
+                    secret.len(),
+                    Settings::MIN_JWT_SECRET_BYTES
+                ),
+            ));
+        }
+        Ok(secret)
     }
 
     /// The raw value; an empty one counts as unset.
@@ -474,6 +515,23 @@ mod tests {
         ])
         .expect("valid");
         assert!(s.services.public && !s.services.listings);
+    }
+
+    #[test]
+    fn a_jwt_secret_is_long_and_required_outside_embedded_mode() {
+        assert_eq!(failing_var(&[("JWT_SECRET", "short")]), "JWT_SECRET");
+        let long = "k".repeat(32);
+        assert!(settings(&[("JWT_SECRET", &long)]).is_ok());
+        let embedded = settings(&[]).expect("valid");
+        assert!(embedded.require_jwt_secret().is_ok());
+        let cluster = settings(&[("DATABASE_URL", "postgres://u@127.0.0.1/db")]).expect("valid");
+        assert!(cluster.require_jwt_secret().is_err());
+        let cluster = settings(&[
+            ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
+            ("JWT_SECRET", &long),
+        ])
+        .expect("valid");
+        assert!(cluster.require_jwt_secret().is_ok());
     }
 
     #[test]

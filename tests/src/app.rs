@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::backend;
 
+/// The `JWT_SECRET` of every test app, so tests can forge tokens.
+pub const TEST_JWT_SECRET: &str = "test-secret-of-at-least-32-bytes-for-hs256";
+
 /// A running `api`; stopped when dropped.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>` of the public listener, or of the internal
@@ -41,6 +44,7 @@ pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clo
     vars.insert("MIGRATE_ON_START".into(), "true".into());
     vars.insert("RUN_WORKERS".into(), "true".into());
     vars.insert("RPC_TIMEOUT_MS".into(), "2000".into());
+    vars.insert("JWT_SECRET".into(), TEST_JWT_SECRET.into());
     vars.extend(overrides);
     let settings = Settings::from_vars(vars).expect("valid test settings");
     let app = Application::build_with_clock(settings, clock)
@@ -143,6 +147,39 @@ impl TestApp {
         );
         let body: serde_json::Value = response.json().await.expect("JSON");
         body["listing"].clone()
+    }
+
+    /// Adds an account straight through the library (no admin needed)
+    /// and returns its password.
+    pub async fn add_account(&self, username: &str, role: api::domain::Role) -> String {
+        let password = format!("{username}-password");
+        api::auth::create_account(
+            &self.state.db,
+            &self.state.clock,
+            api::domain::Username::parse(username).expect("a valid username"),
+            api::domain::NewPassword::parse(&password).expect("a valid password"),
+            role,
+        )
+        .await
+        .expect("the account is created");
+        password
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .post_json(
+                "/login",
+                &serde_json::json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "logging in {username}"
+        );
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["token"].as_str().expect("a token").to_owned()
     }
 
     /// How many requests the app's `/metrics` has counted for `method` on

@@ -78,6 +78,8 @@ impl Backend {
                 );
                 vars.insert("AMQP_URL".into(), cluster.fresh_vhost().await.to_string());
                 vars.insert("REDIS_URL".into(), cluster.redis_url.to_string());
+                // Required of `api` outside embedded mode.
+                vars.insert("JWT_SECRET".into(), crate::app::TEST_JWT_SECRET.into());
                 vars.insert(
                     "INGEST_SPOOL_DIR".into(),
                     temp_dir().join("spool").display().to_string(),

@@ -4,6 +4,7 @@
 //! `cluster`, which needs the real servers and is skipped by the embedded
 //! pass of `scripts/test`.
 
+mod accounts;
 mod api;
 mod broker;
 mod cluster;

@@ -4,10 +4,12 @@
 //! Seed 004's values keep that service's exact error messages, so the
 //! parsers here return them as they are to be shown.
 
+mod account;
 mod listing;
 mod page;
 mod user;
 
+pub use account::{NewPassword, Role, Username};
 pub use listing::{Listing, ListingType, NewListing, Price};
 pub use page::PageRequest;
 pub use user::{User, UserId, UserName};

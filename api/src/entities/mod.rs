@@ -1,5 +1,6 @@
 //! sea-orm entities of the tables the `api` crate's services own. Each table
 //! is read and written only by its service's handlers.
 
+pub mod account;
 pub mod listing;
 pub mod user;

@@ -5,7 +5,7 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{health, listings, public_api, users};
+use crate::http::{accounts, health, listings, public_api, users};
 use crate::metrics;
 use crate::state::AppState;
 
@@ -18,18 +18,44 @@ use crate::state::AppState;
     ),
     paths(
         health::healthz, health::readyz, metrics::render,
+        accounts::login, accounts::create_account, accounts::me,
         public_api::list_listings, public_api::create_listing, public_api::create_user,
         listings::list_listings, listings::create_listing, listings::ping,
         users::list_users, users::get_user, users::create_user,
     ),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "operations", description = "Liveness, readiness and metrics"),
+        (name = "accounts", description = "Logging in and creating accounts. Protected routes take HTTP Basic credentials or a Bearer token from /login"),
         (name = "public API", description = "Seed 004's public API layer: listings with their users. Its envelope is seed 004's `{\"result\", ...}`, not `{\"code\",\"msg\"}`"),
         (name = "listing service (internal)", description = "Served on INTERNAL_ADDR only; form-encoded inputs"),
         (name = "user service (internal)", description = "Served on INTERNAL_ADDR only; form-encoded inputs"),
     )
 )]
 pub struct ApiDoc;
+
+/// The two credentials every protected route accepts.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn router() -> Router<AppState> {
     SwaggerUi::new("/docs")

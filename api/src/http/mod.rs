@@ -14,6 +14,7 @@
 //! request log, error log and metrics. They return plain `Router`s so tests
 //! can drive them with `oneshot` as well as over a socket.
 
+pub mod accounts;
 pub mod docs;
 pub mod envelope;
 pub mod extract;
@@ -42,6 +43,7 @@ pub fn public_app(state: AppState) -> Router {
         .merge(health::router())
         .merge(docs::router())
         .merge(public_api::router())
+        .merge(accounts::router())
         .route("/metrics", get(metrics::render));
     with_layers(routes, state)
 }

@@ -1,0 +1,358 @@
+//! Who is calling, and what they may do (SPEC section 4).
+//!
+//! Every protected route takes a [`Caller`] (any account) or an [`Admin`];
+//! both accept either credential:
+//!
+//! - `Authorization: Bearer <JWT>`: a token from `POST /login`, HS256
+//!   only (the algorithm is pinned, so `alg: none` and every other one is
+//!   refused), with a required `exp`. Checking one costs a signature, not
+//!   a database query nor a password hash: the token carries the account's
+//!   id, name and role.
+//! - `Authorization: Basic <base64(username:password)>`: the account is
+//!   read from the database and the password checked against its argon2
+//!   hash, off the async runtime. That costs tens of milliseconds of CPU
+//!   per request by design; clients that call often log in once and send
+//!   the token.
+//!
+//! A missing or bad credential is a 401, a role that is not enough a 403.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use shared::error::ResultExt as _;
+use shared::{Clock, Error};
+
+use crate::domain::{NewPassword, Role, Username};
+use crate::entities::account;
+use crate::state::AppState;
+
+/// How long a token from `POST /login` is valid.
+pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// Tolerated clock difference between the replica that issued a token and
+/// the one that checks it.
+const LEEWAY_SECS: u64 = 5;
+
+/// The keys tokens are signed and checked with.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+/// What a token says about its bearer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The username.
+    sub: String,
+    /// The account id.
+    uid: i64,
+    role: Role,
+    iat: u64,
+    exp: u64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// A token for `account`, valid for [`TOKEN_TTL`].
+    pub fn issue(&self, account: &Caller) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let claims = Claims {
+            sub: account.username.clone(),
+            uid: account.id,
+            role: account.role,
+            iat: now,
+            exp: now + TOKEN_TTL.as_secs(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    fn check(&self, token: &str) -> Result<Caller, Error> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| Error::Unauthorized(format!("invalid token: {e}")))?;
+        Ok(Caller {
+            id: data.claims.uid,
+            username: data.claims.sub,
+            role: data.claims.role,
+        })
+    }
+}
+
+/// The account a request is made by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+impl From<account::Model> for Caller {
+    fn from(row: account::Model) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            role: row.role,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| Error::Unauthorized("credentials required: Basic or Bearer".into()))?
+            .to_str()
+            .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+        let (scheme, credentials) = header
+            .split_once(' ')
+            .ok_or_else(|| Error::Unauthorized("malformed Authorization header".into()))?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            state.tokens.check(credentials.trim())
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let (username, password) = basic_credentials(credentials.trim())?;
+            authenticate(&state.db, &username, password).await
+        } else {
+            Err(Error::Unauthorized(format!(
+                "unsupported scheme `{scheme}`: use Basic or Bearer"
+            )))
+        }
+    }
+}
+
+/// A caller whose role is `admin`.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Admin => Ok(Self(caller)),
+            Role::User => Err(Error::Forbidden(format!(
+                "account {} is not an admin",
+                caller.username
+            ))),
+        }
+    }
+}
+
+fn basic_credentials(encoded: &str) -> Result<(String, String), Error> {
+    let malformed = || Error::Unauthorized("malformed Basic credentials".into());
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok((username.to_owned(), password.to_owned()))
+}
+
+/// The account with this username and password, or a 401 that does not
+/// say which of the two was wrong. An unknown username costs a hash check
+/// too, so timing does not tell which usernames exist.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    username: &str,
+    password: String,
+) -> Result<Caller, Error> {
+    let account = account::Entity::find()
+        .filter(account::Column::Username.eq(username))
+        .one(db)
+        .await?;
+    let hash = account.as_ref().map_or_else(
+        || unknown_account_hash().to_owned(),
+        |a| a.password_hash.clone(),
+    );
+    let matches = verify_password(hash, password).await?;
+    match account {
+        Some(account) if matches => Ok(account.into()),
+        _ => Err(Error::Unauthorized("wrong username or password".into())),
+    }
+}
+
+/// Hashes a password with argon2id (default parameters, random salt) on
+/// the blocking pool: it takes tens of milliseconds of CPU on purpose.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+    })
+    .await?
+}
+
+async fn verify_password(hash: String, password: String) -> anyhow::Result<bool> {
+    Ok(tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    })
+    .await?)
+}
+
+/// A hash no password matches, checked for unknown usernames.
+fn unknown_account_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        Argon2::default()
+            .hash_password(uuid::Uuid::new_v4().as_bytes())
+            .map(|hash| hash.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Creates an account; a taken username is a 409.
+pub async fn create_account(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    username: Username,
+    password: NewPassword,
+    role: Role,
+) -> Result<account::Model, Error> {
+    let password_hash = hash_password(password.as_str().to_owned()).await?;
+    let row = account::ActiveModel {
+        id: ActiveValue::NotSet,
+        username: ActiveValue::Set(username.as_str().to_owned()),
+        password_hash: ActiveValue::Set(password_hash),
+        role: ActiveValue::Set(role),
+        created_at: ActiveValue::Set(clock.now_micros()),
+    };
+    shared::db::insert_returning(db, row)
+        .await
+        .on_unique_violation(|| format!("account {} already exists", username.as_str()))
+}
+
+/// Creates the `ADMIN_USERNAME` account with `ADMIN_PASSWORD` if no account
+/// has that name yet. An existing account is left as it is, password and
+/// role included: the variables bootstrap a deployment, they do not manage it.
+pub async fn ensure_bootstrap_admin(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    (username, password): &(String, String),
+) -> anyhow::Result<()> {
+    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("ADMIN_USERNAME: {e}"))?;
+    let password =
+        NewPassword::parse(password).map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD: {e}"))?;
+    let exists = account::Entity::find()
+        .filter(account::Column::Username.eq(username.as_str()))
+        .one(db)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    match create_account(db, clock, username.clone(), password, Role::Admin).await {
+        Ok(_) => {
+            tracing::info!(
+                username = username.as_str(),
+                "bootstrap admin account created"
+            );
+            Ok(())
+        }
+        // Another replica created it a moment ago.
+        Err(Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("creating the bootstrap admin: {e}")),
+    }
+}
+
+/// The key tokens are signed with: `JWT_SECRET`, or in embedded mode (one
+/// process, so nobody else must check its tokens) a random one.
+pub fn token_keys(settings: &shared::Settings) -> anyhow::Result<Arc<TokenKeys>> {
+    let secret = match &settings.jwt_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            settings.require_jwt_secret()?;
+            [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+                .iter()
+                .flat_map(|id| id.into_bytes())
+                .collect()
+        }
+    };
+    Ok(Arc::new(TokenKeys::new(&secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            id: 7,
+            username: "ana".into(),
+            role: Role::User,
+        }
+    }
+
+    #[test]
+    fn a_token_checks_with_its_own_key_only() {
+        let keys = TokenKeys::new(&[7; 32]);
+        let token = keys.issue(&caller()).expect("a token");
+        assert_eq!(keys.check(&token).expect("valid"), caller());
+        let other = TokenKeys::new(&[8; 32]);
+        assert!(matches!(other.check(&token), Err(Error::Unauthorized(_))));
+    }
+
+    #[test]
+    fn basic_credentials_split_at_the_first_colon() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("ana:pa:ss");
+        assert_eq!(
+            basic_credentials(&encoded).expect("valid"),
+            ("ana".to_owned(), "pa:ss".to_owned())
+        );
+        assert!(basic_credentials("not base64!").is_err());
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("ana");
+        assert!(basic_credentials(&no_colon).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let hash = hash_password("correct horse".into()).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(
+            verify_password(hash.clone(), "correct horse".into())
+                .await
+                .expect("ran")
+        );
+        assert!(
+            !verify_password(hash, "wrong horse".into())
+                .await
+                .expect("ran")
+        );
+        assert!(
+            !verify_password("garbage".into(), "x".into())
+                .await
+                .expect("ran")
+        );
+    }
+}

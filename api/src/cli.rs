@@ -1,0 +1,131 @@
+//! The `api` binary's command line:
+//!
+//! - `api`: serve (the default).
+//! - `api accounts add --username NAME --role admin|user`: add an account
+//!   from the shell. The password is read from the terminal without echo,
+//!   or from the first line of standard input when that is not a terminal
+//!   (`printf '%s\n' "$PW" | api accounts add …`); never from an argument,
+//!   which would land in shell history and in `ps`.
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::Context as _;
+use migrations::Schema;
+use shared::{Clock, Settings};
+
+use crate::auth;
+use crate::domain::{NewPassword, Role, Username};
+
+pub const USAGE: &str = "usage: api                                              serve\n       api accounts add --username NAME --role admin|user   add an account (password from the terminal or stdin)";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    AddAccount { username: Username, role: Role },
+}
+
+impl Command {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match args.as_slice() {
+            [] | ["serve"] => Ok(Self::Serve),
+            ["accounts", "add", options @ ..] => {
+                let (mut username, mut role) = (None, None);
+                let mut options = options.iter();
+                while let Some(option) = options.next() {
+                    let value = options
+                        .next()
+                        .ok_or_else(|| format!("{option} needs a value"))?;
+                    match *option {
+                        "--username" => username = Some(Username::parse(value)?),
+                        "--role" => role = Some(Role::parse(value)?),
+                        other => return Err(format!("unknown option `{other}`")),
+                    }
+                }
+                Ok(Self::AddAccount {
+                    username: username.ok_or("--username is required")?,
+                    role: role.ok_or("--role is required")?,
+                })
+            }
+            _ => Err(format!("unknown command `{}`", args.join(" "))),
+        }
+    }
+}
+
+/// Adds an account to `DATABASE_URL` (migrating it first when
+/// `MIGRATE_ON_START` says so), with a password read as the module says.
+pub async fn add_account(settings: Settings, username: Username, role: Role) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let password = NewPassword::parse(&password).map_err(anyhow::Error::msg)?;
+    let db = shared::db::connect(&settings.database_url)
+        .await
+        .context("DATABASE_URL: cannot connect to the database")?;
+    if settings.migrate_on_start {
+        migrations::up(&db, &[Schema::Core])
+            .await
+            .context("applying database migrations")?;
+    }
+    let account = auth::create_account(&db, &Clock::system(), username, password, role)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("account {} ({:?}) created", account.username, account.role);
+    db.close().await.ok();
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ").context("reading the password");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Command::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn no_arguments_serve() {
+        assert_eq!(parse(&[]), Ok(Command::Serve));
+        assert_eq!(parse(&["serve"]), Ok(Command::Serve));
+    }
+
+    #[test]
+    fn accounts_add_takes_a_username_and_a_role_but_no_password() {
+        assert_eq!(
+            parse(&["accounts", "add", "--role", "user", "--username", "ana"]),
+            Ok(Command::AddAccount {
+                username: Username::parse("ana").expect("valid"),
+                role: Role::User,
+            })
+        );
+        assert!(parse(&["accounts", "add", "--username", "ana"]).is_err());
+        assert!(parse(&["accounts", "add", "--username", "ana", "--role", "root"]).is_err());
+        assert!(
+            parse(&[
+                "accounts",
+                "add",
+                "--username",
+                "ana",
+                "--role",
+                "user",
+                "--password",
+                "x"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["accounts", "add", "--username"]).is_err());
+        assert!(parse(&["acounts"]).is_err());
+    }
+}
