@@ -26,6 +26,7 @@
 mod m20261122_000001_create_listings;
 mod m20261122_000002_create_users;
 mod m20261122_000003_create_accounts;
+mod m20261122_000004_create_quotes;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -59,7 +60,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000003_create_accounts::CreateAccounts)]
+        vec![
+            Box::new(m20261122_000003_create_accounts::CreateAccounts),
+            Box::new(m20261122_000004_create_quotes::CreateQuotes),
+        ]
     }
 }
 

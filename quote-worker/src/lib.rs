@@ -6,34 +6,46 @@
 //! # Layout
 //!
 //! - [`handle_quote_request`]: the unit of work, one request to one reply.
+//! - [`stooq`]: the stooq client and its CSV.
 //! - [`QuoteWorker`]: the consume loop around it, built then run until stopped.
+
+pub mod stooq;
 
 use std::sync::Arc;
 
+use shared::Settings;
 use shared::broker::Broker;
 use shared::messages::{Quote, QuoteRequest};
 use shared::rpc::{self, RpcFailure};
-use shared::{ErrorCode, Settings};
 use tokio_util::sync::CancellationToken;
 
-/// What handling a request needs.
-#[derive(Debug, Default)]
-pub struct Context {}
+use crate::stooq::Stooq;
 
-/// Answers one quote request.
-///
-/// Fetching from stooq is the stock-quotes feature's work; until it lands
-/// every request is answered with a clear `UNAVAILABLE` failure, which
-/// proves the wiring from caller to worker and back.
+/// What handling a request needs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub stooq: Stooq,
+}
+
+impl Context {
+    /// stooq at `STOOQ_BASE_URL`, given up on after `RPC_TIMEOUT_MS`: by
+    /// then the caller has stopped waiting.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            stooq: Stooq::new(settings.stooq_base_url.clone(), settings.rpc_timeout)?,
+        })
+    }
+}
+
+/// Answers one quote request from stooq. The broker runs up to the
+/// prefetch count of these at once, so one slow answer from stooq holds up
+/// nobody else.
 pub async fn handle_quote_request(
-    _context: &Context,
+    context: &Context,
     request: QuoteRequest,
 ) -> Result<Quote, RpcFailure> {
     match request {
-        QuoteRequest::Get { symbol } => Err(RpcFailure::new(
-            ErrorCode::Unavailable,
-            format!("stock quotes are not available yet (asked for {symbol})"),
-        )),
+        QuoteRequest::Get { symbol } => context.stooq.quote(&symbol).await,
     }
 }
 
@@ -47,19 +59,19 @@ pub struct QuoteWorker {
 impl QuoteWorker {
     /// A standalone worker: connects to RabbitMQ at `AMQP_URL`.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Ok(Self::with_broker(
+        Self::with_broker(
             shared::broker::for_worker(settings, "quote-worker")?,
             settings,
-        ))
+        )
     }
 
     /// A worker on a broker the caller already has (the embedded mode).
-    pub fn with_broker(broker: Arc<dyn Broker>, settings: &Settings) -> Self {
-        Self {
+    pub fn with_broker(broker: Arc<dyn Broker>, settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
             broker,
-            context: Arc::new(Context::default()),
+            context: Arc::new(Context::from_settings(settings)?),
             prefetch: settings.worker_prefetch,
-        }
+        })
     }
 
     /// Consumes until `shutdown`, then finishes the requests in hand.

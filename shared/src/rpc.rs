@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn requests_carry_their_type_and_version() {
         let request = QuoteRequest::Get {
-            symbol: "aapl.us".into(),
+            symbol: crate::messages::Symbol::parse("aapl.us").expect("a symbol"),
         };
         let json = serde_json::to_value(Envelope {
             v: VERSION,

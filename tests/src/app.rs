@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::backend;
+use crate::stooq::StooqFake;
 
 /// The `JWT_SECRET` of every test app, so tests can forge tokens.
 pub const TEST_JWT_SECRET: &str = "test-secret-of-at-least-32-bytes-for-hs256";
@@ -22,6 +23,9 @@ pub struct TestApp {
     pub internal_address: String,
     pub state: AppState,
     pub client: reqwest::Client,
+    /// The stooq fake this app's quote worker asks (unless a test set
+    /// `STOOQ_BASE_URL` itself).
+    pub stooq: StooqFake,
     shutdown: CancellationToken,
     running: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -39,6 +43,8 @@ pub async fn spawn_app_with(overrides: HashMap<String, String>) -> TestApp {
 /// Like [`spawn_app_with`], its timestamps read from `clock`.
 pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clock) -> TestApp {
     let mut vars = backend().fresh_vars().await;
+    let stooq = StooqFake::start().await;
+    vars.insert("STOOQ_BASE_URL".into(), stooq.url.to_string());
     vars.insert("PUBLIC_ADDR".into(), "127.0.0.1:0".into());
     vars.insert("INTERNAL_ADDR".into(), "127.0.0.1:0".into());
     vars.insert("MIGRATE_ON_START".into(), "true".into());
@@ -61,6 +67,7 @@ pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clo
         address,
         internal_address,
         state,
+        stooq,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()

@@ -23,11 +23,13 @@
 //! - [`app`]: `spawn_app()` and `TestApp`.
 //! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.
 //! - [`process`]: running Mercato's own binaries as child processes.
+//! - [`stooq`]: a fake of stooq, in-process or as the `stooq-fake` binary.
 
 pub mod app;
 pub mod backend;
 pub mod process;
 pub mod servers;
+pub mod stooq;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
 pub use backend::{Backend, backend};
@@ -40,9 +42,10 @@ pub async fn json_of(response: reqwest::Response) -> (reqwest::StatusCode, serde
 }
 
 /// Asks `quote-worker` and `offer-poller` one question each through
-/// `broker` and checks that both answered. Until their features land, the
-/// workers answer every request with a coded `UNAVAILABLE` failure: an
-/// answer at all proves the path from caller to worker and back.
+/// `broker` and checks that both answered: the quote worker with a quote
+/// from the stooq fake it was pointed at, the offer poller (until its
+/// feature lands) with a coded `UNAVAILABLE` failure. An answer at all
+/// proves the path from caller to worker and back.
 pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
     use shared::broker::RpcError;
     use shared::messages::{OfferRequest, QuoteRequest};
@@ -50,7 +53,7 @@ pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
 
     let timeout = std::time::Duration::from_secs(5);
     let quote = QuoteRequest::Get {
-        symbol: "aapl.us".into(),
+        symbol: shared::messages::Symbol::parse("aapl.us").expect("a symbol"),
     };
     let registration = OfferRequest::Register {
         product_id: uuid::Uuid::now_v7(),
@@ -59,13 +62,12 @@ pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
         rpc::call(broker, &quote, timeout),
         rpc::call(broker, &registration, timeout),
     );
-    for reply in [quote.map(|_| ()), registration.map(|_| ())] {
-        match reply {
-            Err(RpcError::Failed(failure)) => {
-                assert_eq!(failure.code, shared::ErrorCode::Unavailable);
-                assert!(failure.msg.contains("not available yet"), "{}", failure.msg);
-            }
-            other => panic!("expected the worker's answer, got {other:?}"),
+    assert_eq!(quote.expect("a quote").symbol, "AAPL.US");
+    match registration {
+        Err(RpcError::Failed(failure)) => {
+            assert_eq!(failure.code, shared::ErrorCode::Unavailable);
+            assert!(failure.msg.contains("not available yet"), "{}", failure.msg);
         }
+        other => panic!("expected the offer poller's answer, got {other:?}"),
     }
 }

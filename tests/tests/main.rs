@@ -11,4 +11,5 @@ mod cluster;
 mod dedupe;
 mod listings;
 mod public_api;
+mod quotes;
 mod settings;

@@ -51,6 +51,20 @@ impl PageRequest {
         Ok(Self { num, size })
     }
 
+    /// A page from values already read as integers: SPEC section 3's
+    /// `page` and `page_size`, answered with the API's own messages.
+    pub fn checked(num: i64, size: i64) -> Result<Self, String> {
+        let num = u32::try_from(num)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("page: must be between 1 and {}", u32::MAX))?;
+        let size = u32::try_from(size)
+            .ok()
+            .filter(|n| (1..=Self::MAX_SIZE).contains(n))
+            .ok_or_else(|| format!("page_size: must be between 1 and {}", Self::MAX_SIZE))?;
+        Ok(Self { num, size })
+    }
+
     pub fn num(self) -> u32 {
         self.num
     }
@@ -111,6 +125,14 @@ mod tests {
             let error = PageRequest::parse(num, size).expect_err("out of range");
             assert!(error.contains("Must be between"), "{error}");
         }
+    }
+
+    #[test]
+    fn checked_pages_name_the_parameter() {
+        assert_eq!(PageRequest::checked(2, 5).map(PageRequest::offset), Ok(5));
+        assert!(PageRequest::checked(0, 5).is_err_and(|e| e.starts_with("page:")));
+        assert!(PageRequest::checked(1, 101).is_err_and(|e| e.starts_with("page_size:")));
+        assert!(PageRequest::checked(1, 0).is_err());
     }
 
     #[test]

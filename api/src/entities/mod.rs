@@ -3,4 +3,5 @@
 
 pub mod account;
 pub mod listing;
+pub mod quote;
 pub mod user;

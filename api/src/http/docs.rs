@@ -5,7 +5,7 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{accounts, health, listings, public_api, users};
+use crate::http::{accounts, health, listings, public_api, quotes, users};
 use crate::metrics;
 use crate::state::AppState;
 
@@ -19,6 +19,7 @@ use crate::state::AppState;
     paths(
         health::healthz, health::readyz, metrics::render,
         accounts::login, accounts::create_account, accounts::me,
+        quotes::stock, quotes::history, quotes::stats,
         public_api::list_listings, public_api::create_listing, public_api::create_user,
         listings::list_listings, listings::create_listing, listings::ping,
         users::list_users, users::get_user, users::create_user,
@@ -26,6 +27,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "operations", description = "Liveness, readiness and metrics"),
+        (name = "quotes", description = "Stock quotes from stooq, through quote-worker over the broker"),
         (name = "accounts", description = "Logging in and creating accounts. Protected routes take HTTP Basic credentials or a Bearer token from /login"),
         (name = "public API", description = "Seed 004's public API layer: listings with their users. Its envelope is seed 004's `{\"result\", ...}`, not `{\"code\",\"msg\"}`"),
         (name = "listing service (internal)", description = "Served on INTERNAL_ADDR only; form-encoded inputs"),

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod health;
 pub mod listings;
 pub mod public_api;
+pub mod quotes;
 pub mod users;
 
 use axum::Router;
@@ -44,6 +45,7 @@ pub fn public_app(state: AppState) -> Router {
         .merge(docs::router())
         .merge(public_api::router())
         .merge(accounts::router())
+        .merge(quotes::router())
         .route("/metrics", get(metrics::render));
     with_layers(routes, state)
 }

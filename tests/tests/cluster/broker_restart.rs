@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 fn request() -> QuoteRequest {
     QuoteRequest::Get {
-        symbol: "aapl.us".into(),
+        symbol: shared::messages::Symbol::parse("aapl.us").expect("a symbol"),
     }
 }
 
@@ -67,7 +67,7 @@ async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_an
                 stop,
                 |QuoteRequest::Get { symbol }| async move {
                     Ok(shared::messages::Quote {
-                        symbol,
+                        symbol: symbol.to_string(),
                         name: "APPLE".into(),
                         date: "2026-11-20".into(),
                         time: "22:00:00".into(),

@@ -3,5 +3,6 @@
 
 mod broker_restart;
 mod migrations;
+mod quotes;
 mod redis_outage;
 mod workers;

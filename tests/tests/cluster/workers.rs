@@ -9,12 +9,18 @@ use shared::rpc;
 use tests::backend::cluster;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
 use tests::spawn_app_with;
+use tests::stooq::StooqFake;
 
 #[tokio::test]
 async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
     let url = cluster().fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");
-    let vars = [("AMQP_URL", url.as_str()), ("LOG_FORMAT", "json")];
+    let stooq = StooqFake::start().await;
+    let vars = [
+        ("AMQP_URL", url.as_str()),
+        ("STOOQ_BASE_URL", stooq.url.as_str()),
+        ("LOG_FORMAT", "json"),
+    ];
     let mut quote_worker = command("quote-worker", &vars)
         .spawn()
         .expect("start quote-worker");
@@ -45,7 +51,7 @@ async fn with_no_worker_running_a_call_times_out() {
     let reply = rpc::call(
         &*app.state.broker,
         &QuoteRequest::Get {
-            symbol: "aapl.us".into(),
+            symbol: shared::messages::Symbol::parse("aapl.us").expect("a symbol"),
         },
         Duration::from_millis(500),
     )

@@ -1,0 +1,120 @@
+//! `/stock` through real RabbitMQ when the worker or the broker is gone.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use api::domain::Role;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
+use tests::servers::RabbitNode;
+use tests::{TestApp, json_of, spawn_app_with};
+
+async fn stock(app: &TestApp, bearer: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .get(format!("{}/stock?q=aapl.us", app.address))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("sent");
+    json_of(response).await
+}
+
+/// Asks `/stock` until it answers `wanted` (for at most a minute) and
+/// returns every answer on the way.
+async fn answers_until(
+    app: &TestApp,
+    bearer: &str,
+    wanted: StatusCode,
+) -> Vec<(StatusCode, Value)> {
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    loop {
+        let answer = stock(app, bearer).await;
+        let done = answer.0 == wanted || started.elapsed() > Duration::from_secs(60);
+        answers.push(answer);
+        if done {
+            return answers;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn bearer_of(app: &TestApp) -> String {
+    let password = app.add_account("ana", Role::User).await;
+    format!("Bearer {}", app.login("ana", &password).await)
+}
+
+#[tokio::test]
+async fn with_no_quote_worker_running_stock_is_a_504() {
+    let app = spawn_app_with(HashMap::from([
+        ("RUN_WORKERS".into(), "false".into()),
+        ("RPC_TIMEOUT_MS".into(), "500".into()),
+    ]))
+    .await;
+    let bearer = bearer_of(&app).await;
+
+    let (status, body) = stock(&app, &bearer).await;
+
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body["code"], "UPSTREAM_TIMEOUT");
+}
+
+#[tokio::test]
+async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any_restart() {
+    let node = RabbitNode::start().await;
+    let vhost = node.fresh_vhost().await;
+    let app = spawn_app_with(HashMap::from([
+        ("AMQP_URL".into(), vhost.to_string()),
+        ("RUN_WORKERS".into(), "false".into()),
+    ]))
+    .await;
+    let vars = [
+        ("AMQP_URL", vhost.as_str()),
+        ("STOOQ_BASE_URL", app.stooq.url.as_str()),
+        ("LOG_FORMAT", "json"),
+    ];
+    let mut worker = command("quote-worker", &vars)
+        .spawn()
+        .expect("start quote-worker");
+    let mut log = stdout_lines(&mut worker);
+    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let bearer = bearer_of(&app).await;
+    assert_eq!(stock(&app, &bearer).await.0, StatusCode::OK, "before");
+
+    node.stop_app().await;
+    let (status_during, body_during) = stock(&app, &bearer).await;
+    node.start_app().await;
+    let started = Instant::now();
+    let recovered = loop {
+        let (status, _) = stock(&app, &bearer).await;
+        if status == StatusCode::OK {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    assert_eq!(
+        status_during,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{body_during}"
+    );
+    assert_eq!(body_during["code"], "UNAVAILABLE");
+    assert!(recovered, "/stock answers again once RabbitMQ is back");
+    assert!(
+        worker.try_wait().expect("status").is_none(),
+        "quote-worker kept running"
+    );
+    terminate(&worker).await;
+    assert_eq!(
+        wait_for_exit(&mut worker, Duration::from_secs(15))
+            .await
+            .code(),
+        Some(0)
+    );
+}
