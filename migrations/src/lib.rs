@@ -27,6 +27,7 @@ mod m20261122_000001_create_listings;
 mod m20261122_000002_create_users;
 mod m20261122_000003_create_accounts;
 mod m20261122_000004_create_quotes;
+mod m20261122_000005_create_catalog;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000003_create_accounts::CreateAccounts),
             Box::new(m20261122_000004_create_quotes::CreateQuotes),
+            Box::new(m20261122_000005_create_catalog::CreateCatalog),
         ]
     }
 }

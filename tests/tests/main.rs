@@ -10,6 +10,7 @@ mod broker;
 mod cluster;
 mod dedupe;
 mod listings;
+mod products;
 mod public_api;
 mod quotes;
 mod settings;

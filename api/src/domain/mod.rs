@@ -7,11 +7,13 @@
 mod account;
 mod listing;
 mod page;
+mod product;
 mod user;
 
 pub use account::{NewPassword, Role, Username};
 pub use listing::{Listing, ListingType, NewListing, Price};
 pub use page::PageRequest;
+pub use product::{Description, ProductName, Sku};
 pub use user::{User, UserId, UserName};
 
 /// Reads an integer as seed 004's Python service did with `int()`:

@@ -5,7 +5,7 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{accounts, health, listings, public_api, quotes, users};
+use crate::http::{accounts, health, listings, products, public_api, quotes, users};
 use crate::metrics;
 use crate::state::AppState;
 
@@ -20,6 +20,9 @@ use crate::state::AppState;
         health::healthz, health::readyz, metrics::render,
         accounts::login, accounts::create_account, accounts::me,
         quotes::stock, quotes::history, quotes::stats,
+        products::create_product, products::list_products, products::get_product,
+        products::product_offers, products::replace_product, products::update_product,
+        products::delete_product,
         public_api::list_listings, public_api::create_listing, public_api::create_user,
         listings::list_listings, listings::create_listing, listings::ping,
         users::list_users, users::get_user, users::create_user,
@@ -27,6 +30,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "operations", description = "Liveness, readiness and metrics"),
+        (name = "products", description = "The product catalog and the offers polled from the Offers service. Reads are public, writes need an admin"),
         (name = "quotes", description = "Stock quotes from stooq, through quote-worker over the broker"),
         (name = "accounts", description = "Logging in and creating accounts. Protected routes take HTTP Basic credentials or a Bearer token from /login"),
         (name = "public API", description = "Seed 004's public API layer: listings with their users. Its envelope is seed 004's `{\"result\", ...}`, not `{\"code\",\"msg\"}`"),

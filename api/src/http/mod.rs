@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod extract;
 pub mod health;
 pub mod listings;
+pub mod products;
 pub mod public_api;
 pub mod quotes;
 pub mod users;
@@ -46,6 +47,7 @@ pub fn public_app(state: AppState) -> Router {
         .merge(public_api::router())
         .merge(accounts::router())
         .merge(quotes::router())
+        .merge(products::router())
         .route("/metrics", get(metrics::render));
     with_layers(routes, state)
 }

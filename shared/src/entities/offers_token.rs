@@ -1,0 +1,18 @@
+//! `offers_token`: the Offers service's access token, one per deployment.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "offers_token")]
+pub struct Model {
+    /// Always `offers`: the table holds one row.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub name: String,
+    pub token: String,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

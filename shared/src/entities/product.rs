@@ -1,0 +1,30 @@
+//! `products`: the catalog, with each product's registration and polling schedule.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "products")]
+pub struct Model {
+    /// A UUID v7, so ids sort by creation.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    /// Empty when not given.
+    pub description: String,
+    /// The client's own unique key, if it has one.
+    #[sea_orm(unique)]
+    pub sku: Option<String>,
+    /// Whether the Offers service has the product.
+    pub registered: bool,
+    /// While not registered: when the next registration attempt may start.
+    pub registration_due_at: Option<i64>,
+    /// Once registered: when its offers are next due.
+    pub next_poll_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,328 @@
+//! The product catalog (SPEC section 5): reads for everyone, writes for
+//! admins, skus unique, bad ids refused.
+
+use api::domain::Role;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ActiveValue, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+use shared::entities::offer;
+use tests::{TestApp, json_of, spawn_app};
+
+/// An app with an admin, and the admin's Bearer header.
+async fn app_with_admin() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let password = app.add_account("root", Role::Admin).await;
+    let bearer = format!("Bearer {}", app.login("root", &password).await);
+    (app, bearer)
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, format!("{}{path}", app.address));
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status();
+    if status == StatusCode::NO_CONTENT {
+        return (status, Value::Null);
+    }
+    json_of(response).await
+}
+
+async fn create(app: &TestApp, admin: &str, body: Value) -> Value {
+    let (status, product) = send(app, Method::POST, "/products", Some(admin), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    product
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_product_with_a_time_ordered_uuid() {
+    let (app, admin) = app_with_admin().await;
+
+    let product = create(&app, &admin, json!({"name": "Benzinová sekačka"})).await;
+
+    let id: uuid::Uuid = product["id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a UUID");
+    assert_eq!(id.get_version_num(), 7);
+    assert_eq!(product["name"], "Benzinová sekačka");
+    assert_eq!(product["description"], "");
+    assert_eq!(product["sku"], Value::Null);
+    assert_eq!(product["created_at"], product["updated_at"]);
+    let (status, found) = send(&app, Method::GET, &format!("/products/{id}"), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["name"], "Benzinová sekačka");
+    assert_eq!(found["offers"], json!([]));
+}
+
+#[tokio::test]
+async fn writes_need_an_admin_and_reads_need_nobody() {
+    let (app, admin) = app_with_admin().await;
+    let product = create(&app, &admin, json!({"name": "Mower"})).await;
+    let path = format!("/products/{}", product["id"].as_str().expect("id"));
+    let password = app.add_account("ana", Role::User).await;
+    let user = format!("Bearer {}", app.login("ana", &password).await);
+    let body = json!({"name": "Other"});
+
+    for (method, path) in [
+        (Method::POST, "/products"),
+        (Method::PUT, path.as_str()),
+        (Method::PATCH, path.as_str()),
+        (Method::DELETE, path.as_str()),
+    ] {
+        let (status, _) = send(&app, method.clone(), path, None, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        let (status, _) = send(&app, method.clone(), path, Some(&user), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    for path in ["/products", path.as_str(), &format!("{path}/offers")] {
+        let (status, _) = send(&app, Method::GET, path, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (_, found) = send(&app, Method::GET, &path, None, None).await;
+    assert_eq!(found["name"], "Mower", "unchanged by the refused writes");
+}
+
+#[tokio::test]
+async fn a_taken_sku_is_a_409() {
+    let (app, admin) = app_with_admin().await;
+    create(&app, &admin, json!({"name": "A", "sku": "MOW-1"})).await;
+    let other = create(&app, &admin, json!({"name": "B", "sku": "MOW-2"})).await;
+
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/products",
+        Some(&admin),
+        Some(json!({"name": "C", "sku": "MOW-1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "CONFLICT");
+
+    let path = format!("/products/{}", other["id"].as_str().expect("id"));
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"sku": "MOW-1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = send(&app, Method::GET, "/products?page_size=100", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_ids_are_400s_and_unknown_ids_404s() {
+    let (app, admin) = app_with_admin().await;
+    let unknown = uuid::Uuid::now_v7();
+
+    for (method, suffix) in [
+        (Method::GET, ""),
+        (Method::GET, "/offers"),
+        (Method::PUT, ""),
+        (Method::PATCH, ""),
+        (Method::DELETE, ""),
+    ] {
+        let body = Some(json!({"name": "X"}));
+        let (status, error) = send(
+            &app,
+            method.clone(),
+            &format!("/products/not-a-uuid{suffix}"),
+            Some(&admin),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {suffix}");
+        assert_eq!(error["code"], "BAD_REQUEST");
+        let (status, error) = send(
+            &app,
+            method.clone(),
+            &format!("/products/{unknown}{suffix}"),
+            Some(&admin),
+            body,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {suffix}");
+        assert_eq!(error["code"], "NOT_FOUND");
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400s() {
+    let (app, admin) = app_with_admin().await;
+
+    for body in [
+        json!({"name": "  "}),
+        json!({"description": "no name"}),
+        json!({"name": 5}),
+        json!({"name": "X", "sku": "has spaces"}),
+    ] {
+        let (status, error) = send(
+            &app,
+            Method::POST,
+            "/products",
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error["code"], "BAD_REQUEST");
+    }
+    let stored = shared::entities::product::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn products_are_listed_newest_first_in_pages() {
+    let (app, admin) = app_with_admin().await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let product = create(&app, &admin, json!({"name": format!("product {i}")})).await;
+        ids.push(product["id"].clone());
+    }
+
+    let (_, first) = send(
+        &app,
+        Method::GET,
+        "/products?page=1&page_size=10",
+        None,
+        None,
+    )
+    .await;
+    let (_, second) = send(
+        &app,
+        Method::GET,
+        "/products?page=2&page_size=10",
+        None,
+        None,
+    )
+    .await;
+
+    let listed: Vec<Value> = first
+        .as_array()
+        .expect("a list")
+        .iter()
+        .chain(second.as_array().expect("a list"))
+        .map(|product| product["id"].clone())
+        .collect();
+    ids.reverse();
+    assert_eq!(listed, ids);
+    let (status, _) = send(&app, Method::GET, "/products?page=0", None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn put_replaces_and_patch_changes_only_what_it_names() {
+    let (app, admin) = app_with_admin().await;
+    let product = create(
+        &app,
+        &admin,
+        json!({"name": "Mower", "description": "Loud", "sku": "MOW-1"}),
+    )
+    .await;
+    let path = format!("/products/{}", product["id"].as_str().expect("id"));
+
+    let (status, patched) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"description": "Quiet"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&patched["name"], &patched["description"], &patched["sku"]),
+        (&json!("Mower"), &json!("Quiet"), &json!("MOW-1"))
+    );
+    let (_, patched) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"sku": null})),
+    )
+    .await;
+    assert_eq!(patched["sku"], Value::Null);
+    assert_eq!(patched["description"], "Quiet");
+
+    let (status, replaced) = send(
+        &app,
+        Method::PUT,
+        &path,
+        Some(&admin),
+        Some(json!({"name": "Mower 2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &replaced["name"],
+            &replaced["description"],
+            &replaced["sku"]
+        ),
+        (&json!("Mower 2"), &json!(""), &Value::Null)
+    );
+    assert_eq!(replaced["created_at"], product["created_at"]);
+}
+
+#[tokio::test]
+async fn deleting_a_product_removes_it_and_its_offers() {
+    let (app, admin) = app_with_admin().await;
+    let product = create(&app, &admin, json!({"name": "Mower"})).await;
+    let id: uuid::Uuid = product["id"].as_str().expect("id").parse().expect("a UUID");
+    offer::Entity::insert(offer::ActiveModel {
+        id: ActiveValue::Set("offer-1".into()),
+        product_id: ActiveValue::Set(id),
+        price: ActiveValue::Set(1000),
+        items_in_stock: ActiveValue::Set(5),
+        updated_at: ActiveValue::Set(1),
+    })
+    .exec_without_returning(&app.state.db)
+    .await
+    .expect("an offer");
+    let (_, offers) = send(
+        &app,
+        Method::GET,
+        &format!("/products/{id}/offers"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(offers[0]["price"], 1000);
+
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        &format!("/products/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send(&app, Method::GET, &format!("/products/{id}"), None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let offers = offer::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(offers, 0, "its offers went with it");
+}
