@@ -9,6 +9,11 @@
 //!
 //! - [`handle_offer_request`]: the unit of work, one request to one reply.
 //! - [`OfferPoller`]: the consume loop around it, built then run until stopped.
+//! - [`offers`]: the Offers service's client.
+//! - [`token`]: its access token, fetched once per deployment.
+
+pub mod offers;
+pub mod token;
 
 use std::sync::Arc;
 

@@ -24,9 +24,11 @@
 //! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.
 //! - [`process`]: running Mercato's own binaries as child processes.
 //! - [`stooq`]: a fake of stooq, in-process or as the `stooq-fake` binary.
+//! - [`offers`]: a fake of the Offers service.
 
 pub mod app;
 pub mod backend;
+pub mod offers;
 pub mod process;
 pub mod servers;
 pub mod stooq;

@@ -10,6 +10,7 @@ mod broker;
 mod cluster;
 mod dedupe;
 mod listings;
+mod offers_service;
 mod products;
 mod public_api;
 mod quotes;

@@ -1,0 +1,76 @@
+//! The Offers access token: asked for exactly once per deployment, however
+//! many `offer-poller` processes start at the same moment, and kept in the
+//! database (`offers_token`).
+//!
+//! The first process to insert the row (with an empty token) is the one
+//! that calls `/auth`; the others wait for the token to appear. If that
+//! process dies between the two, its claim expires after [`CLAIM`] and one
+//! other process takes it over: the only case where `/auth` is called again.
+
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use shared::Clock;
+use shared::entities::offers_token;
+
+use crate::offers::OffersClient;
+
+const NAME: &str = "offers";
+
+/// How long a claim to fetch the token lasts.
+const CLAIM: Duration = Duration::from_secs(30);
+
+/// The deployment's token: from the database, or fetched once and stored.
+pub async fn access_token(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    offers: &OffersClient,
+) -> anyhow::Result<String> {
+    let claim = i64::try_from(CLAIM.as_micros()).unwrap_or(i64::MAX);
+    loop {
+        let row = offers_token::Entity::find_by_id(NAME).one(db).await?;
+        let now = clock.now_micros();
+        let ours = match row {
+            Some(row) if !row.token.is_empty() => return Ok(row.token),
+            None => {
+                let placeholder = offers_token::ActiveModel {
+                    name: ActiveValue::Set(NAME.to_owned()),
+                    token: ActiveValue::Set(String::new()),
+                    created_at: ActiveValue::Set(now),
+                };
+                let inserted = offers_token::Entity::insert(placeholder)
+                    .on_conflict(
+                        OnConflict::column(offers_token::Column::Name)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(db)
+                    .await?;
+                inserted == 1
+            }
+            Some(row) if now - row.created_at > claim => {
+                let taken = offers_token::Entity::update_many()
+                    .col_expr(offers_token::Column::CreatedAt, Expr::value(now))
+                    .filter(offers_token::Column::Name.eq(NAME))
+                    .filter(offers_token::Column::Token.eq(""))
+                    .filter(offers_token::Column::CreatedAt.eq(row.created_at))
+                    .exec(db)
+                    .await?;
+                taken.rows_affected == 1
+            }
+            Some(_) => false,
+        };
+        if ours {
+            let token = offers.auth().await?;
+            offers_token::Entity::update_many()
+                .col_expr(offers_token::Column::Token, Expr::value(token.clone()))
+                .filter(offers_token::Column::Name.eq(NAME))
+                .exec(db)
+                .await?;
+            tracing::info!("Offers service access token obtained and stored");
+            return Ok(token);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

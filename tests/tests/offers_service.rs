@@ -1,0 +1,123 @@
+//! `offer-poller`'s client of the Offers service against the fake, and the
+//! deployment's single access token.
+
+use std::time::Duration;
+
+use offer_poller::offers::{OffersClient, OffersError, Registration};
+use offer_poller::token;
+use shared::Clock;
+use tests::offers::{Failure, OffersFake};
+use tests::spawn_app;
+
+fn client(fake: &OffersFake) -> OffersClient {
+    OffersClient::new(fake.url.clone(), Duration::from_millis(500)).expect("a client")
+}
+
+fn registration() -> Registration {
+    Registration {
+        id: uuid::Uuid::now_v7(),
+        name: "Benzinová sekačka Dosquarna".into(),
+        description: "Nejlepší sekačka na trhu".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_registered_product_lists_its_offers_and_registering_twice_is_no_error() {
+    let fake = OffersFake::start().await;
+    let client = client(&fake);
+    let token = client.auth().await.expect("a token");
+    let product = registration();
+
+    client.register(&token, &product).await.expect("registered");
+    client
+        .register(&token, &product)
+        .await
+        .expect("a 409 counts as registered");
+    let offers = client
+        .offers(&token, product.id)
+        .await
+        .expect("an answer")
+        .expect("known to the service");
+
+    assert_eq!(offers.len(), 3);
+    assert_eq!(fake.register_calls(&product.id.to_string()), 2);
+    assert_eq!(
+        fake.authorization_headers(),
+        0,
+        "the token goes in the Bearer header"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_product_has_no_offers_and_a_bad_token_is_refused() {
+    let fake = OffersFake::start().await;
+    let client = client(&fake);
+    let token = client.auth().await.expect("a token");
+
+    let unknown = client
+        .offers(&token, uuid::Uuid::now_v7())
+        .await
+        .expect("an answer");
+    let refused = client.register("not-a-token", &registration()).await;
+
+    assert_eq!(unknown, None);
+    assert!(
+        matches!(refused, Err(OffersError::Unauthorized(_))),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn failures_of_the_service_are_typed_errors() {
+    let fake = OffersFake::start().await;
+    let client = client(&fake);
+    let token = client.auth().await.expect("a token");
+
+    fake.fail(Some(Failure::NotJson));
+    let not_json = client.offers(&token, uuid::Uuid::now_v7()).await;
+    fake.fail(Some(Failure::ServerError));
+    let server_error = client.register(&token, &registration()).await;
+    fake.fail(Some(Failure::Slow(Duration::from_secs(5))));
+    let slow = client.auth().await;
+    fake.fail(None);
+    let gone = OffersClient::new(
+        "http://127.0.0.1:1".parse().expect("a URL"),
+        Duration::from_millis(500),
+    )
+    .expect("a client")
+    .auth()
+    .await;
+
+    assert!(
+        matches!(not_json, Err(OffersError::BadAnswer(_))),
+        "{not_json:?}"
+    );
+    assert!(
+        matches!(server_error, Err(OffersError::BadAnswer(_))),
+        "{server_error:?}"
+    );
+    assert!(matches!(slow, Err(OffersError::Timeout)), "{slow:?}");
+    assert!(matches!(gone, Err(OffersError::Unreachable(_))), "{gone:?}");
+}
+
+#[tokio::test]
+async fn the_access_token_is_asked_for_once_however_many_pollers_start_together() {
+    let app = spawn_app().await;
+    let fake = OffersFake::start().await;
+    let client = client(&fake);
+    let clock = Clock::system();
+
+    let tokens = futures_util::future::join_all(
+        (0..8).map(|_| token::access_token(&app.state.db, &clock, &client)),
+    )
+    .await;
+    let again = token::access_token(&app.state.db, &clock, &client).await;
+
+    let tokens: Vec<String> = tokens.into_iter().map(|t| t.expect("a token")).collect();
+    assert!(
+        tokens.iter().all(|t| !t.is_empty() && *t == tokens[0]),
+        "{tokens:?}"
+    );
+    assert_eq!(again.expect("a token"), tokens[0]);
+    assert_eq!(fake.auth_calls(), 1);
+}
