@@ -162,7 +162,8 @@ impl Application {
         if run_workers {
             let quotes = QuoteWorker::with_broker(state.broker.clone(), &settings)?;
             tasks.spawn("quote-worker", quotes.run_until_stopped(shutdown.clone()));
-            let offers = OfferPoller::with_broker(state.broker.clone(), &settings);
+            let offers =
+                OfferPoller::with_broker(state.broker.clone(), state.db.clone(), &settings)?;
             tasks.spawn("offer-poller", offers.run_until_stopped(shutdown.clone()));
         }
         let outcome = tasks.supervise().await;

@@ -10,41 +10,73 @@
 //! - [`handle_offer_request`]: the unit of work, one request to one reply.
 //! - [`OfferPoller`]: the consume loop around it, built then run until stopped.
 //! - [`offers`]: the Offers service's client.
+//! - [`registration`]: registering products, claimed through the database.
 //! - [`token`]: its access token, fetched once per deployment.
 
 pub mod offers;
+pub mod registration;
 pub mod token;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
 use shared::broker::Broker;
 use shared::messages::{OfferRequest, Registered};
 use shared::rpc::{self, RpcFailure};
-use shared::{ErrorCode, Settings};
+use shared::{Clock, Settings};
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-/// What handling a request needs.
-#[derive(Debug, Default)]
-pub struct Context {}
+use crate::offers::OffersClient;
 
-/// Answers one registration request.
-///
-/// Calling the Offers service is the catalog feature's work; until it
-/// lands every request is answered with a clear `UNAVAILABLE` failure,
-/// which proves the wiring from caller to worker and back.
-pub async fn handle_offer_request(
-    _context: &Context,
-    request: OfferRequest,
-) -> Result<Registered, RpcFailure> {
-    match request {
-        OfferRequest::Register { product_id } => Err(RpcFailure::new(
-            ErrorCode::Unavailable,
-            format!("product registration is not available yet (asked for {product_id})"),
-        )),
+/// How often due registrations are retried.
+const RETRY_TICK: Duration = Duration::from_secs(1);
+
+/// What handling a request needs.
+#[derive(Debug)]
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub offers: OffersClient,
+    pub clock: Clock,
+    /// The deployment's access token, once this process has read it.
+    token: OnceCell<String>,
+}
+
+impl Context {
+    pub fn new(db: DatabaseConnection, offers: OffersClient, clock: Clock) -> Self {
+        Self {
+            db,
+            offers,
+            clock,
+            token: OnceCell::new(),
+        }
+    }
+
+    /// The deployment's Offers access token (see [`token`]).
+    pub async fn token(&self) -> anyhow::Result<String> {
+        self.token
+            .get_or_try_init(|| token::access_token(&self.db, &self.clock, &self.offers))
+            .await
+            .cloned()
     }
 }
 
-/// The consumer of `offers.register`.
+/// Answers one registration request.
+pub async fn handle_offer_request(
+    context: &Context,
+    request: OfferRequest,
+) -> Result<Registered, RpcFailure> {
+    match request {
+        OfferRequest::Register { product_id } => {
+            registration::register_now(context, product_id).await?;
+            Ok(Registered { product_id })
+        }
+    }
+}
+
+/// The consumer of `offers.register`, and the loop that retries failed
+/// registrations.
 pub struct OfferPoller {
     broker: Arc<dyn Broker>,
     context: Arc<Context>,
@@ -52,27 +84,37 @@ pub struct OfferPoller {
 }
 
 impl OfferPoller {
-    /// A standalone poller: connects to RabbitMQ at `AMQP_URL`.
-    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Ok(Self::with_broker(
+    /// A standalone poller: connects to RabbitMQ at `AMQP_URL` and to the
+    /// database at `DATABASE_URL`.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = shared::db::connect(&settings.database_url).await?;
+        Self::with_broker(
             shared::broker::for_worker(settings, "offer-poller")?,
+            db,
             settings,
-        ))
+        )
     }
 
-    /// A poller on a broker the caller already has (the embedded mode).
-    pub fn with_broker(broker: Arc<dyn Broker>, settings: &Settings) -> Self {
-        Self {
+    /// A poller on a broker and database the caller already has (the
+    /// embedded mode).
+    pub fn with_broker(
+        broker: Arc<dyn Broker>,
+        db: DatabaseConnection,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
+        let offers = OffersClient::new(settings.offers_base_url.clone(), settings.rpc_timeout)?;
+        Ok(Self {
             broker,
-            context: Arc::new(Context::default()),
+            context: Arc::new(Context::new(db, offers, Clock::system())),
             prefetch: settings.worker_prefetch,
-        }
+        })
     }
 
-    /// Consumes until `shutdown`, then finishes the requests in hand.
+    /// Consumes and retries until `shutdown`, then finishes what is in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
-        rpc::serve(
+        let retries = retry_loop(context.clone(), shutdown.clone());
+        let serving = rpc::serve(
             &*self.broker,
             self.prefetch,
             shutdown,
@@ -80,7 +122,26 @@ impl OfferPoller {
                 let context = context.clone();
                 async move { handle_offer_request(&context, request).await }
             },
-        )
-        .await
+        );
+        let ((), served) = tokio::join!(retries, serving);
+        served
+    }
+}
+
+/// Retries due registrations every [`RETRY_TICK`] until `shutdown`. A
+/// failed pass (the database down) is logged and the next one tries again.
+async fn retry_loop(context: Arc<Context>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(RETRY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match registration::retry_due(&context).await {
+            Ok(0) => {}
+            Ok(registered) => tracing::info!(registered, "due registrations retried"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "retrying registrations failed"),
+        }
     }
 }

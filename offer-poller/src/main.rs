@@ -13,7 +13,8 @@ async fn main() -> ExitCode {
     };
     telemetry::init(settings.log_format);
     let outcome = async {
-        OfferPoller::build(&settings)?
+        OfferPoller::build(&settings)
+            .await?
             .run_until_stopped(shutdown::on_signal())
             .await
     };

@@ -3,9 +3,10 @@
 //! database (`offers_token`).
 //!
 //! The first process to insert the row (with an empty token) is the one
-//! that calls `/auth`; the others wait for the token to appear. If that
-//! process dies between the two, its claim expires after [`CLAIM`] and one
-//! other process takes it over: the only case where `/auth` is called again.
+//! that calls `/auth`; the others wait for the token to appear. If `/auth`
+//! fails, the claim is given back at once. If the process dies between the
+//! two, its claim expires after [`CLAIM`] and one other process takes it
+//! over: the only case where `/auth` could be called twice.
 
 use std::time::Duration;
 
@@ -62,7 +63,20 @@ pub async fn access_token(
             Some(_) => false,
         };
         if ours {
-            let token = offers.auth().await?;
+            let token = match offers.auth().await {
+                Ok(token) => token,
+                Err(e) => {
+                    // Give the claim back, so the next attempt (here or in
+                    // another process) asks again at once.
+                    offers_token::Entity::delete_many()
+                        .filter(offers_token::Column::Name.eq(NAME))
+                        .filter(offers_token::Column::Token.eq(""))
+                        .filter(offers_token::Column::CreatedAt.eq(now))
+                        .exec(db)
+                        .await?;
+                    return Err(e.into());
+                }
+            };
             offers_token::Entity::update_many()
                 .col_expr(offers_token::Column::Token, Expr::value(token.clone()))
                 .filter(offers_token::Column::Name.eq(NAME))

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::backend;
+use crate::offers::OffersFake;
 use crate::stooq::StooqFake;
 
 /// The `JWT_SECRET` of every test app, so tests can forge tokens.
@@ -26,6 +27,9 @@ pub struct TestApp {
     /// The stooq fake this app's quote worker asks (unless a test set
     /// `STOOQ_BASE_URL` itself).
     pub stooq: StooqFake,
+    /// The Offers-service fake this app's offer poller talks to (unless a
+    /// test set `OFFERS_BASE_URL` itself).
+    pub offers: OffersFake,
     shutdown: CancellationToken,
     running: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -45,6 +49,8 @@ pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clo
     let mut vars = backend().fresh_vars().await;
     let stooq = StooqFake::start().await;
     vars.insert("STOOQ_BASE_URL".into(), stooq.url.to_string());
+    let offers = OffersFake::start().await;
+    vars.insert("OFFERS_BASE_URL".into(), offers.url.to_string());
     vars.insert("PUBLIC_ADDR".into(), "127.0.0.1:0".into());
     vars.insert("INTERNAL_ADDR".into(), "127.0.0.1:0".into());
     vars.insert("MIGRATE_ON_START".into(), "true".into());
@@ -68,6 +74,7 @@ pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clo
         internal_address,
         state,
         stooq,
+        offers,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()

@@ -45,9 +45,9 @@ pub async fn json_of(response: reqwest::Response) -> (reqwest::StatusCode, serde
 
 /// Asks `quote-worker` and `offer-poller` one question each through
 /// `broker` and checks that both answered: the quote worker with a quote
-/// from the stooq fake it was pointed at, the offer poller (until its
-/// feature lands) with a coded `UNAVAILABLE` failure. An answer at all
-/// proves the path from caller to worker and back.
+/// from the stooq fake it was pointed at, the offer poller with a coded
+/// `NOT_FOUND` for a product that is not in its database. An answer at
+/// all proves the path from caller to worker and back.
 pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
     use shared::broker::RpcError;
     use shared::messages::{OfferRequest, QuoteRequest};
@@ -67,8 +67,7 @@ pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
     assert_eq!(quote.expect("a quote").symbol, "AAPL.US");
     match registration {
         Err(RpcError::Failed(failure)) => {
-            assert_eq!(failure.code, shared::ErrorCode::Unavailable);
-            assert!(failure.msg.contains("not available yet"), "{}", failure.msg);
+            assert_eq!(failure.code, shared::ErrorCode::NotFound, "{}", failure.msg);
         }
         other => panic!("expected the offer poller's answer, got {other:?}"),
     }

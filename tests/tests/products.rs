@@ -326,3 +326,80 @@ async fn deleting_a_product_removes_it_and_its_offers() {
         .expect("count");
     assert_eq!(offers, 0, "its offers went with it");
 }
+
+/// Asks for the product until it says it is registered, for at most 30 s.
+async fn registered_eventually(app: &TestApp, id: &str) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        let (_, product) = send(app, Method::GET, &format!("/products/{id}"), None, None).await;
+        if product["registered"] == true {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_new_product_is_registered_with_the_offers_service_on_one_token() {
+    let (app, admin) = app_with_admin().await;
+
+    let mut ids = Vec::new();
+    for name in ["Mower", "Trimmer", "Rake"] {
+        let product = create(&app, &admin, json!({"name": name})).await;
+        assert_eq!(product["registered"], true, "{product}");
+        ids.push(product["id"].as_str().expect("id").to_owned());
+    }
+
+    for id in &ids {
+        assert!(app.offers.is_registered(id));
+        assert_eq!(app.offers.register_calls(id), 1);
+    }
+    assert_eq!(app.offers.auth_calls(), 1);
+    assert_eq!(app.offers.authorization_headers(), 0);
+}
+
+#[tokio::test]
+async fn a_product_created_while_the_offers_service_fails_is_registered_once_it_recovers() {
+    let (app, admin) = app_with_admin().await;
+    app.offers.fail(Some(tests::offers::Failure::ServerError));
+
+    let product = create(&app, &admin, json!({"name": "Mower"})).await;
+    let id = product["id"].as_str().expect("id").to_owned();
+    assert_eq!(product["registered"], false);
+    assert!(!app.offers.is_registered(&id));
+
+    app.offers.fail(None);
+
+    assert!(
+        registered_eventually(&app, &id).await,
+        "registered after the fault cleared"
+    );
+    assert!(app.offers.is_registered(&id));
+}
+
+#[tokio::test]
+async fn a_product_deleted_before_its_registration_went_through_is_never_registered() {
+    let (app, admin) = app_with_admin().await;
+    app.offers.fail(Some(tests::offers::Failure::ServerError));
+    let deleted = create(&app, &admin, json!({"name": "Deleted"})).await;
+    let deleted = deleted["id"].as_str().expect("id").to_owned();
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        &format!("/products/{deleted}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let kept = create(&app, &admin, json!({"name": "Kept"})).await;
+    let kept = kept["id"].as_str().expect("id").to_owned();
+
+    app.offers.fail(None);
+
+    // The kept product's registration proves the retry pass ran after the
+    // delete; it took the deleted one's place in the queue.
+    assert!(registered_eventually(&app, &kept).await);
+    assert!(!app.offers.is_registered(&deleted));
+}

@@ -6,9 +6,12 @@
 //!   offers and price history with it.
 //! - `GET /products/{id}/offers`.
 //!
-//! A new product is stored with its registration pending
-//! (`registered: false`, due now); `offer-poller` registers it with the
-//! Offers service.
+//! A new product is stored with its registration pending, then
+//! `offers.register` asks `offer-poller` to register it with the Offers
+//! service: the answer says `registered: true` if that was confirmed
+//! within `RPC_TIMEOUT_MS`. If not (the Offers service or the broker down
+//! or slow), the product stays, and `offer-poller` retries until the
+//! service accepts it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,7 +24,8 @@ use sea_orm::{
 use serde::{Deserialize, Deserializer, Serialize};
 use shared::entities::{offer, product};
 use shared::error::{ErrorBody, ResultExt as _};
-use shared::{Error, Result};
+use shared::messages::OfferRequest;
+use shared::{Error, Result, rpc};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -170,7 +174,7 @@ fn sku_taken(sku: &Option<Sku>) -> impl FnOnce() -> String + '_ {
     }
 }
 
-/// Creates a product; the Offers service registration follows.
+/// Creates a product and registers it with the Offers service.
 #[utoipa::path(
     post,
     path = "/products",
@@ -192,13 +196,18 @@ pub async fn create_product(
 ) -> Result<(StatusCode, Json<Product>)> {
     let fields = Fields::parse(new)?;
     let now = state.clock.now_micros();
+    // offer-poller's retry pass leaves the product to the RPC below until
+    // a little after its deadline.
+    let hold = i64::try_from(state.settings.rpc_timeout.as_micros()).unwrap_or(i64::MAX)
+        + REGISTRATION_MARGIN_MICROS;
+    let id = Uuid::now_v7();
     let row = product::ActiveModel {
-        id: ActiveValue::Set(Uuid::now_v7()),
+        id: ActiveValue::Set(id),
         name: ActiveValue::Set(fields.name.into_inner()),
         description: ActiveValue::Set(fields.description.into_inner()),
         sku: ActiveValue::Set(fields.sku.clone().map(Sku::into_inner)),
         registered: ActiveValue::Set(false),
-        registration_due_at: ActiveValue::Set(Some(now)),
+        registration_due_at: ActiveValue::Set(Some(now.saturating_add(hold))),
         next_poll_at: ActiveValue::Set(None),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
@@ -206,8 +215,22 @@ pub async fn create_product(
     let stored = shared::db::insert_returning(&state.db, row)
         .await
         .on_unique_violation(sku_taken(&fields.sku))?;
-    Ok((StatusCode::CREATED, Json(stored.into())))
+    let request = OfferRequest::Register { product_id: id };
+    let registered = match rpc::call(&*state.broker, &request, state.settings.rpc_timeout).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(product = %id, error = %e, "registration not confirmed in time; offer-poller retries it");
+            false
+        }
+    };
+    let mut product = Product::from(stored);
+    product.registered = registered;
+    Ok((StatusCode::CREATED, Json(product)))
 }
+
+/// How long after the RPC deadline a new product's registration is left
+/// to that RPC, before offer-poller's retry pass may take it.
+const REGISTRATION_MARGIN_MICROS: i64 = 2_000_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {

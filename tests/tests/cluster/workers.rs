@@ -16,8 +16,12 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
     let url = cluster().fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");
     let stooq = StooqFake::start().await;
+    // An app only to have a migrated database for the offer poller.
+    let app = tests::spawn_app().await;
+    let database_url = app.state.settings.database_url.as_str().to_owned();
     let vars = [
         ("AMQP_URL", url.as_str()),
+        ("DATABASE_URL", database_url.as_str()),
         ("STOOQ_BASE_URL", stooq.url.as_str()),
         ("LOG_FORMAT", "json"),
     ];

@@ -1,0 +1,172 @@
+//! Registering products with the Offers service: at once when `api` asks
+//! (`offers.register`), and again from [`retry_due`] for every product
+//! whose registration failed, until the service accepts it.
+//!
+//! Each attempt first claims the product in the database by moving its
+//! `registration_due_at` forward ([`LEASE`]), with one conditional `UPDATE`
+//! that only one process can win, on PostgreSQL and SQLite alike. So two
+//! pollers never register a product at once, and a deleted product (its row
+//! gone) is never claimed again. `api` stores a new product due a little
+//! after its RPC deadline, so the retry pass leaves it to the RPC first.
+
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use shared::ErrorCode;
+use shared::entities::product;
+use shared::rpc::RpcFailure;
+use uuid::Uuid;
+
+use crate::Context;
+use crate::offers::Registration;
+
+/// How long a claimed registration is left alone by other pollers.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How soon a failed registration is tried again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// How many due registrations one pass takes.
+const BATCH: u64 = 32;
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Where a claim attempt stands.
+enum Claim {
+    Ours(product::Model),
+    AlreadyRegistered,
+    Gone,
+    /// Another attempt holds it, or it is not due.
+    Busy,
+}
+
+/// Claims `id` for a registration attempt. `only_if_due` is the retry
+/// pass's condition; the RPC from `api` claims a product still waiting for it.
+async fn claim(context: &Context, id: Uuid, only_if_due: bool) -> Result<Claim, sea_orm::DbErr> {
+    let now = context.clock.now_micros();
+    let due = if only_if_due {
+        product::Column::RegistrationDueAt.lte(now)
+    } else {
+        product::Column::RegistrationDueAt.gt(now)
+    };
+    let claimed = product::Entity::update_many()
+        .col_expr(
+            product::Column::RegistrationDueAt,
+            Expr::value(now + micros(LEASE)),
+        )
+        .filter(product::Column::Id.eq(id))
+        .filter(product::Column::Registered.eq(false))
+        .filter(due)
+        .exec(&context.db)
+        .await?;
+    let row = product::Entity::find_by_id(id).one(&context.db).await?;
+    Ok(match row {
+        None => Claim::Gone,
+        Some(row) if row.registered => Claim::AlreadyRegistered,
+        Some(row) if claimed.rows_affected == 1 => Claim::Ours(row),
+        Some(_) => Claim::Busy,
+    })
+}
+
+/// Registers a claimed product and records the outcome.
+async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailure> {
+    let attempt = async {
+        let token = context.token().await.map_err(|e| {
+            RpcFailure::new(
+                ErrorCode::UpstreamError,
+                format!("no Offers access token: {e:#}"),
+            )
+        })?;
+        let registration = Registration {
+            id: row.id,
+            name: row.name.clone(),
+            description: row.description.clone(),
+        };
+        context
+            .offers
+            .register(&token, &registration)
+            .await
+            .map_err(RpcFailure::from)
+    };
+    let now = context.clock.now_micros();
+    let outcome = attempt.await;
+    let update = product::Entity::update_many().filter(product::Column::Id.eq(row.id));
+    let recorded = match &outcome {
+        Ok(()) => {
+            update
+                .col_expr(product::Column::Registered, Expr::value(true))
+                .col_expr(
+                    product::Column::RegistrationDueAt,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(product::Column::NextPollAt, Expr::value(now))
+                .exec(&context.db)
+                .await
+        }
+        Err(failure) => {
+            tracing::warn!(product = %row.id, error = %failure.msg, "registration failed; will retry");
+            update
+                .col_expr(
+                    product::Column::RegistrationDueAt,
+                    Expr::value(now + micros(RETRY_AFTER)),
+                )
+                .exec(&context.db)
+                .await
+        }
+    };
+    recorded.map_err(|e| {
+        RpcFailure::new(
+            ErrorCode::Internal,
+            format!("recording a registration: {e}"),
+        )
+    })?;
+    outcome
+}
+
+/// The `offers.register` RPC: registers `id` now, unless it is registered
+/// already (fine) or gone (`NOT_FOUND`).
+pub async fn register_now(context: &Context, id: Uuid) -> Result<(), RpcFailure> {
+    let claim = claim(context, id, false).await.map_err(|e| {
+        RpcFailure::new(ErrorCode::Internal, format!("claiming a registration: {e}"))
+    })?;
+    match claim {
+        Claim::Ours(row) => register(context, row).await,
+        Claim::AlreadyRegistered => Ok(()),
+        Claim::Gone => Err(RpcFailure::new(
+            ErrorCode::NotFound,
+            format!("product {id} not found"),
+        )),
+        Claim::Busy => Err(RpcFailure::new(
+            ErrorCode::Unavailable,
+            format!("product {id} is being registered by another attempt"),
+        )),
+    }
+}
+
+/// One retry pass: registers every product whose registration is due.
+/// Returns how many it registered.
+pub async fn retry_due(context: &Context) -> anyhow::Result<usize> {
+    let now = context.clock.now_micros();
+    let due: Vec<Uuid> = product::Entity::find()
+        .select_only()
+        .column(product::Column::Id)
+        .filter(product::Column::Registered.eq(false))
+        .filter(product::Column::RegistrationDueAt.lte(now))
+        .order_by_asc(product::Column::RegistrationDueAt)
+        .limit(BATCH)
+        .into_tuple()
+        .all(&context.db)
+        .await?;
+    let mut registered = 0;
+    for id in due {
+        if let Claim::Ours(row) = claim(context, id, true).await?
+            && register(context, row).await.is_ok()
+        {
+            registered += 1;
+        }
+    }
+    Ok(registered)
+}
