@@ -69,6 +69,10 @@ impl Sku {
         Ok(Self(raw.to_owned()))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }

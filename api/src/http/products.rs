@@ -164,14 +164,10 @@ impl Fields {
     }
 }
 
-fn sku_taken(sku: &Option<Sku>) -> impl FnOnce() -> String + '_ {
-    move || match sku {
-        Some(sku) => format!(
-            "sku {} is taken by another product",
-            sku.clone().into_inner()
-        ),
-        None => "sku is taken by another product".to_owned(),
-    }
+/// The 409 message when `sku` clashes with another product's.
+fn sku_taken(sku: Option<&Sku>) -> impl FnOnce() -> String {
+    let sku = sku.map_or_else(String::new, |sku| format!(" {}", sku.as_str()));
+    move || format!("sku{sku} is taken by another product")
 }
 
 /// Creates a product and registers it with the Offers service.
@@ -214,7 +210,7 @@ pub async fn create_product(
     };
     let stored = shared::db::insert_returning(&state.db, row)
         .await
-        .on_unique_violation(sku_taken(&fields.sku))?;
+        .on_unique_violation(sku_taken(fields.sku.as_ref()))?;
     let request = OfferRequest::Register { product_id: id };
     let registered = match rpc::call(&*state.broker, &request, state.settings.rpc_timeout).await {
         Ok(_) => true,
@@ -358,7 +354,7 @@ pub async fn replace_product(
     let stored = row
         .update(&state.db)
         .await
-        .on_unique_violation(sku_taken(&fields.sku))?;
+        .on_unique_violation(sku_taken(fields.sku.as_ref()))?;
     Ok(Json(stored.into()))
 }
 
@@ -417,7 +413,7 @@ pub async fn update_product(
     let stored = row
         .update(&state.db)
         .await
-        .on_unique_violation(sku_taken(&new_sku))?;
+        .on_unique_violation(sku_taken(new_sku.as_ref()))?;
     Ok(Json(stored.into()))
 }
 
