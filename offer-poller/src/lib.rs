@@ -11,9 +11,11 @@
 //! - [`OfferPoller`]: the consume loop around it, built then run until stopped.
 //! - [`offers`]: the Offers service's client.
 //! - [`registration`]: registering products, claimed through the database.
+//! - [`polling`]: refreshing offers and price history once per period.
 //! - [`token`]: its access token, fetched once per deployment.
 
 pub mod offers;
+pub mod polling;
 pub mod registration;
 pub mod token;
 
@@ -81,6 +83,8 @@ pub struct OfferPoller {
     broker: Arc<dyn Broker>,
     context: Arc<Context>,
     prefetch: u16,
+    period: Duration,
+    concurrency: usize,
 }
 
 impl OfferPoller {
@@ -107,6 +111,8 @@ impl OfferPoller {
             broker,
             context: Arc::new(Context::new(db, offers, Clock::system())),
             prefetch: settings.worker_prefetch,
+            period: settings.offers_poll_interval,
+            concurrency: settings.offers_concurrency,
         })
     }
 
@@ -114,6 +120,12 @@ impl OfferPoller {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
         let retries = retry_loop(context.clone(), shutdown.clone());
+        let polls = poll_loop(
+            context.clone(),
+            self.period,
+            self.concurrency,
+            shutdown.clone(),
+        );
         let serving = rpc::serve(
             &*self.broker,
             self.prefetch,
@@ -123,8 +135,38 @@ impl OfferPoller {
                 async move { handle_offer_request(&context, request).await }
             },
         );
-        let ((), served) = tokio::join!(retries, serving);
+        let ((), (), served) = tokio::join!(retries, polls, serving);
         served
+    }
+}
+
+/// Polls due products every [`RETRY_TICK`] until `shutdown`; each product
+/// is due once per `period`.
+async fn poll_loop(
+    context: Arc<Context>,
+    period: Duration,
+    concurrency: usize,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(RETRY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let started = std::time::Instant::now();
+        match polling::poll_once(&context, period, concurrency).await {
+            Ok(outcome) if outcome == polling::PollOutcome::default() => {}
+            Ok(outcome) => tracing::info!(
+                polled = outcome.polled,
+                failed = outcome.failed,
+                reregistering = outcome.reregistering,
+                seconds = started.elapsed().as_secs_f64(),
+                "offers refreshed"
+            ),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "polling offers failed"),
+        }
     }
 }
 

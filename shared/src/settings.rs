@@ -59,6 +59,8 @@ pub struct Settings {
     pub dedupe_window: Duration,
     /// `OFFERS_POLL_INTERVAL_SECS`: how often each product's offers are refreshed.
     pub offers_poll_interval: Duration,
+    /// `OFFERS_CONCURRENCY`: how many Offers-service calls one poller makes at once.
+    pub offers_concurrency: usize,
     /// `RPC_TIMEOUT_MS`: how long the API waits for a worker's reply.
     pub rpc_timeout: Duration,
     /// `WORKER_PREFETCH`: how many requests a worker handles at once.
@@ -328,6 +330,7 @@ impl Source {
             offers_poll_interval: Duration::from_secs(
                 self.positive("OFFERS_POLL_INTERVAL_SECS", 60)?,
             ),
+            offers_concurrency: self.positive("OFFERS_CONCURRENCY", 16)?,
             rpc_timeout: Duration::from_millis(self.positive("RPC_TIMEOUT_MS", 5000)?),
             worker_prefetch: self.positive("WORKER_PREFETCH", 32)?,
             ingest_max_bytes: self.positive("INGEST_MAX_BYTES", 16 * 1024 * 1024 * 1024)?,

@@ -155,6 +155,13 @@ impl OffersFake {
         });
     }
 
+    /// Forgets a product, as if it had never been registered.
+    pub fn forget(&self, product_id: &str) {
+        self.with(|service| {
+            service.products.remove(product_id);
+        });
+    }
+
     /// A registered product's current offers.
     pub fn offers_of(&self, product_id: &str) -> Vec<FakeOffer> {
         self.with(|service| {

@@ -11,6 +11,7 @@ mod cluster;
 mod dedupe;
 mod listings;
 mod offers_service;
+mod polling;
 mod products;
 mod public_api;
 mod quotes;

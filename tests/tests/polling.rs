@@ -1,0 +1,166 @@
+//! `offer-poller` refreshing offers and price history from the Offers fake.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use api::domain::Role;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use shared::entities::price_history;
+use tests::offers::FakeOffer;
+use tests::{TestApp, json_of, spawn_app_with};
+
+/// An app polling every second, and an admin's Bearer header.
+async fn polling_app() -> (TestApp, String) {
+    let app = spawn_app_with(HashMap::from([(
+        "OFFERS_POLL_INTERVAL_SECS".into(),
+        "1".into(),
+    )]))
+    .await;
+    let password = app.add_account("root", Role::Admin).await;
+    let bearer = format!("Bearer {}", app.login("root", &password).await);
+    (app, bearer)
+}
+
+async fn create(app: &TestApp, admin: &str, name: &str) -> String {
+    let response = app
+        .client
+        .post(format!("{}/products", app.address))
+        .header("authorization", admin)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .expect("sent");
+    let (_, product) = json_of(response).await;
+    assert_eq!(product["registered"], true, "{product}");
+    product["id"].as_str().expect("id").to_owned()
+}
+
+/// The product's offers as `GET /products/{id}/offers` shows them: id → (price, stock).
+async fn shown_offers(app: &TestApp, id: &str) -> BTreeMap<String, (i64, i64)> {
+    let (_, offers) = json_of(app.get(&format!("/products/{id}/offers")).await).await;
+    offers
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|o: &Value| {
+            (
+                o["id"].as_str().expect("id").to_owned(),
+                (
+                    o["price"].as_i64().expect("price"),
+                    o["items_in_stock"].as_i64().expect("stock"),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn as_map(offers: Vec<FakeOffer>) -> BTreeMap<String, (i64, i64)> {
+    offers
+        .into_iter()
+        .map(|o| (o.id, (o.price, o.items_in_stock)))
+        .collect()
+}
+
+/// Waits (at most 30 s) until the app shows exactly the fake's offers.
+async fn shows_the_fakes_offers(app: &TestApp, id: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if shown_offers(app, id).await == as_map(app.offers.offers_of(id)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn offers_appear_after_a_poll_and_follow_the_services_price_changes() {
+    let (app, admin) = polling_app().await;
+    let id = create(&app, &admin, "Mower").await;
+
+    assert!(shows_the_fakes_offers(&app, &id).await, "the first poll");
+    let before = shown_offers(&app, &id).await;
+    app.offers.change_prices(100);
+    assert!(
+        shows_the_fakes_offers(&app, &id).await,
+        "after the prices changed"
+    );
+    let after = shown_offers(&app, &id).await;
+
+    assert_ne!(before, after);
+    assert_eq!(after.len(), 3, "the sold-out offer was replaced");
+    let uuid: uuid::Uuid = id.parse().expect("a UUID");
+    let history = price_history::Entity::find()
+        .filter(price_history::Column::ProductId.eq(uuid))
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert!(history >= 6, "every price of both polls is kept: {history}");
+}
+
+#[tokio::test]
+async fn offers_that_vanish_from_the_service_vanish_from_the_product() {
+    let (app, admin) = polling_app().await;
+    let id = create(&app, &admin, "Mower").await;
+    assert!(shows_the_fakes_offers(&app, &id).await);
+
+    app.offers.set_offers(
+        &id,
+        vec![FakeOffer {
+            id: "only-one".into(),
+            price: 500,
+            items_in_stock: 1,
+        }],
+    );
+
+    assert!(shows_the_fakes_offers(&app, &id).await);
+    assert_eq!(
+        shown_offers(&app, &id).await,
+        BTreeMap::from([("only-one".to_owned(), (500, 1))])
+    );
+}
+
+#[tokio::test]
+async fn a_product_the_service_forgot_is_registered_again() {
+    let (app, admin) = polling_app().await;
+    let id = create(&app, &admin, "Mower").await;
+
+    app.offers.forget(&id);
+
+    let started = Instant::now();
+    while !app.offers.is_registered(&id) && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(app.offers.is_registered(&id));
+    assert_eq!(app.offers.register_calls(&id), 2);
+}
+
+#[tokio::test]
+async fn a_deleted_product_is_no_longer_polled() {
+    let (app, admin) = polling_app().await;
+    let deleted = create(&app, &admin, "Deleted").await;
+    let kept = create(&app, &admin, "Kept").await;
+    assert!(shows_the_fakes_offers(&app, &deleted).await);
+    let response = app
+        .client
+        .delete(format!("{}/products/{deleted}", app.address))
+        .header("authorization", &admin)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+    let polls_of_deleted = app.offers.offers_calls(&deleted);
+    let polls_of_kept = app.offers.offers_calls(&kept);
+
+    // Two more polls of the kept product prove two passes ran since.
+    let started = Instant::now();
+    while app.offers.offers_calls(&kept) < polls_of_kept + 2
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert!(app.offers.offers_calls(&kept) >= polls_of_kept + 2);
+    assert_eq!(app.offers.offers_calls(&deleted), polls_of_deleted);
+}
