@@ -16,3 +16,4 @@ mod products;
 mod public_api;
 mod quotes;
 mod settings;
+mod trends;

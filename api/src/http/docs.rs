@@ -5,7 +5,7 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{accounts, health, listings, products, public_api, quotes, users};
+use crate::http::{accounts, health, listings, products, public_api, quotes, trends, users};
 use crate::metrics;
 use crate::state::AppState;
 
@@ -22,7 +22,7 @@ use crate::state::AppState;
         quotes::stock, quotes::history, quotes::stats,
         products::create_product, products::list_products, products::get_product,
         products::product_offers, products::replace_product, products::update_product,
-        products::delete_product,
+        products::delete_product, trends::offer_trend, trends::product_trend,
         public_api::list_listings, public_api::create_listing, public_api::create_user,
         listings::list_listings, listings::create_listing, listings::ping,
         users::list_users, users::get_user, users::create_user,

@@ -23,6 +23,7 @@ pub mod listings;
 pub mod products;
 pub mod public_api;
 pub mod quotes;
+pub mod trends;
 pub mod users;
 
 use axum::Router;
@@ -48,6 +49,7 @@ pub fn public_app(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(quotes::router())
         .merge(products::router())
+        .merge(trends::router())
         .route("/metrics", get(metrics::render));
     with_layers(routes, state)
 }
