@@ -155,17 +155,27 @@ async fn poll_loop(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let started = std::time::Instant::now();
-        match polling::poll_once(&context, period, concurrency).await {
-            Ok(outcome) if outcome == polling::PollOutcome::default() => {}
-            Ok(outcome) => tracing::info!(
-                polled = outcome.polled,
-                failed = outcome.failed,
-                reregistering = outcome.reregistering,
-                seconds = started.elapsed().as_secs_f64(),
-                "offers refreshed"
-            ),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "polling offers failed"),
+        loop {
+            let started = std::time::Instant::now();
+            match polling::poll_once(&context, period, concurrency).await {
+                Ok(outcome) if outcome.claimed == 0 => break,
+                Ok(outcome) => {
+                    tracing::info!(
+                        polled = outcome.polled,
+                        failed = outcome.failed,
+                        reregistering = outcome.reregistering,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "offers refreshed"
+                    );
+                    if outcome.claimed < polling::BATCH as usize || shutdown.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "polling offers failed");
+                    break;
+                }
+            }
         }
     }
 }

@@ -34,12 +34,15 @@ use uuid::Uuid;
 use crate::Context;
 use crate::offers::{Listing, OffersError};
 
-/// How many due products one pass claims at most.
-const BATCH: u64 = 1000;
+/// How many due products one pass claims at most. A full batch is
+/// followed by another pass at once, so a backlog is worked off without
+/// waiting for the next tick.
+pub const BATCH: u64 = 1000;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PollOutcome {
+    pub claimed: usize,
     pub polled: usize,
     pub failed: usize,
     pub reregistering: usize,
@@ -55,13 +58,17 @@ pub async fn poll_once(
     if ids.is_empty() {
         return Ok(PollOutcome::default());
     }
+    let claimed = ids.len();
     let token = context.token().await?;
     let results: Vec<Result<Refresh, anyhow::Error>> = futures_util::stream::iter(ids)
         .map(|id| refresh(context, &token, id))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let mut outcome = PollOutcome::default();
+    let mut outcome = PollOutcome {
+        claimed,
+        ..PollOutcome::default()
+    };
     for result in results {
         match result {
             Ok(Refresh::Updated) => outcome.polled += 1,

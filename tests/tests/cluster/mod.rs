@@ -2,6 +2,7 @@
 //! Redis (their own private ones), or run the standalone workers.
 
 mod broker_restart;
+mod catalog;
 mod migrations;
 mod quotes;
 mod redis_outage;

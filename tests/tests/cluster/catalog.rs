@@ -1,0 +1,150 @@
+//! The catalog's registration and polling across real processes and a
+//! RabbitMQ outage.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use api::domain::Role;
+use reqwest::StatusCode;
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::{Value, json};
+use shared::entities::price_history;
+use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
+use tests::servers::RabbitNode;
+use tests::{TestApp, json_of, spawn_app_with};
+
+async fn admin_of(app: &TestApp) -> String {
+    let password = app.add_account("root", Role::Admin).await;
+    format!("Bearer {}", app.login("root", &password).await)
+}
+
+async fn create(app: &TestApp, admin: &str, name: &str) -> Value {
+    let response = app
+        .client
+        .post(format!("{}/products", app.address))
+        .header("authorization", admin)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .expect("sent");
+    let (status, product) = json_of(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    product
+}
+
+/// Waits (at most a minute) until `done` holds.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_registered() {
+    let node = RabbitNode::start().await;
+    let vhost = node.fresh_vhost().await;
+    let app = spawn_app_with(HashMap::from([("AMQP_URL".into(), vhost.to_string())])).await;
+    let admin = admin_of(&app).await;
+
+    node.stop_app().await;
+    let product = create(&app, &admin, "Mower").await;
+    node.start_app().await;
+
+    assert_eq!(product["registered"], false, "{product}");
+    let id = product["id"].as_str().expect("id").to_owned();
+    assert!(eventually(|| app.offers.is_registered(&id)).await);
+    assert_eq!(app.offers.register_calls(&id), 1);
+}
+
+#[tokio::test]
+async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
+    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let admin = admin_of(&app).await;
+    let period = Duration::from_secs(2);
+    let settings = &app.state.settings;
+    let database_url = settings.database_url.as_str().to_owned();
+    let amqp_url = settings
+        .amqp_url
+        .as_ref()
+        .expect("a cluster run")
+        .to_string();
+    let offers_url = app.offers.url.to_string();
+    let vars = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("AMQP_URL", amqp_url.as_str()),
+        ("OFFERS_BASE_URL", offers_url.as_str()),
+        ("OFFERS_POLL_INTERVAL_SECS", "2"),
+        ("LOG_FORMAT", "json"),
+    ];
+    let mut pollers = Vec::new();
+    for _ in 0..2 {
+        pollers.push(
+            command("offer-poller", &vars)
+                .spawn()
+                .expect("start offer-poller"),
+        );
+    }
+    for poller in &mut pollers {
+        let mut log = stdout_lines(poller);
+        wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    }
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            create(&app, &admin, &format!("product {i}")).await["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+
+    assert!(
+        eventually(|| ids.iter().all(|id| app.offers.offers_calls(id) >= 4)).await,
+        "every product is polled"
+    );
+
+    for poller in &mut pollers {
+        terminate(poller).await;
+        assert_eq!(
+            wait_for_exit(poller, Duration::from_secs(15)).await.code(),
+            Some(0)
+        );
+    }
+    assert_eq!(app.offers.auth_calls(), 1);
+    let history = price_history::Entity::find()
+        .order_by_asc(price_history::Column::ObservedAt)
+        .all(&app.state.db)
+        .await
+        .expect("history");
+    let mut polls: BTreeMap<uuid::Uuid, Vec<i64>> = BTreeMap::new();
+    for row in history {
+        let times = polls.entry(row.product_id).or_default();
+        if times.last() != Some(&row.observed_at) {
+            times.push(row.observed_at);
+        }
+    }
+    assert_eq!(polls.len(), ids.len());
+    let period_micros = i64::try_from(period.as_micros()).expect("fits");
+    for (product, times) in polls {
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            // Never twice in a period (a little slack for the time between
+            // claiming and storing), never a period skipped (a claim pass
+            // runs every second).
+            assert!(
+                gap >= period_micros - 500_000,
+                "{product} polled twice: {times:?}"
+            );
+            assert!(
+                gap <= period_micros + 2_500_000,
+                "{product} skipped a period: {times:?}"
+            );
+        }
+    }
+}
