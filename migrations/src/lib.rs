@@ -28,6 +28,7 @@ mod m20261122_000002_create_users;
 mod m20261122_000003_create_accounts;
 mod m20261122_000004_create_quotes;
 mod m20261122_000005_create_catalog;
+mod m20261122_000006_offers_token_refused_at;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_accounts::CreateAccounts),
             Box::new(m20261122_000004_create_quotes::CreateQuotes),
             Box::new(m20261122_000005_create_catalog::CreateCatalog),
+            Box::new(m20261122_000006_offers_token_refused_at::AddRefusedAt),
         ]
     }
 }

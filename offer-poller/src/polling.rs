@@ -69,6 +69,12 @@ pub async fn poll_once(
         claimed,
         ..PollOutcome::default()
     };
+    if results
+        .iter()
+        .any(|result| matches!(result, Ok(Refresh::Updated)))
+    {
+        crate::token::mark_accepted(&context.db).await?;
+    }
     for result in results {
         match result {
             Ok(Refresh::Updated) => outcome.polled += 1,
@@ -141,6 +147,7 @@ async fn refresh(context: &Context, token: &str, id: Uuid) -> anyhow::Result<Ref
         }
         Err(e @ OffersError::Unauthorized(_)) => {
             tracing::error!(product = %id, error = %e, "the Offers service refused the deployment's access token");
+            crate::token::mark_refused(&context.db, context.clock.now_micros()).await?;
             Err(e.into())
         }
         Err(e) => Err(e.into()),

@@ -85,11 +85,16 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
             name: row.name.clone(),
             description: row.description.clone(),
         };
-        context
-            .offers
-            .register(&token, &registration)
-            .await
-            .map_err(RpcFailure::from)
+        match context.offers.register(&token, &registration).await {
+            Err(e @ crate::offers::OffersError::Unauthorized(_)) => {
+                tracing::error!(product = %row.id, error = %e, "the Offers service refused the deployment's access token");
+                crate::token::mark_refused(&context.db, context.clock.now_micros())
+                    .await
+                    .ok();
+                Err(RpcFailure::from(e))
+            }
+            other => other.map_err(RpcFailure::from),
+        }
     };
     let now = context.clock.now_micros();
     let outcome = attempt.await;

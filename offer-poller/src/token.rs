@@ -39,6 +39,7 @@ pub async fn access_token(
                     name: ActiveValue::Set(NAME.to_owned()),
                     token: ActiveValue::Set(String::new()),
                     created_at: ActiveValue::Set(now),
+                    refused_at: ActiveValue::Set(None),
                 };
                 let inserted = offers_token::Entity::insert(placeholder)
                     .on_conflict(
@@ -87,4 +88,30 @@ pub async fn access_token(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Records that the Offers service refused the token (a 401), for
+/// `/readyz`. The token is kept: a new one would not know the products
+/// registered with this one.
+pub async fn mark_refused(db: &DatabaseConnection, now: i64) -> Result<(), sea_orm::DbErr> {
+    offers_token::Entity::update_many()
+        .col_expr(offers_token::Column::RefusedAt, Expr::value(now))
+        .filter(offers_token::Column::Name.eq(NAME))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Clears a refusal once the service accepts the token again.
+pub async fn mark_accepted(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    offers_token::Entity::update_many()
+        .col_expr(
+            offers_token::Column::RefusedAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(offers_token::Column::Name.eq(NAME))
+        .filter(offers_token::Column::RefusedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -155,6 +155,11 @@ impl OffersFake {
         });
     }
 
+    /// Stops accepting every token it issued: each call is a 401 from now on.
+    pub fn revoke_tokens(&self) {
+        self.with(|service| service.tokens.clear());
+    }
+
     /// Forgets a product, as if it had never been registered.
     pub fn forget(&self, product_id: &str) {
         self.with(|service| {

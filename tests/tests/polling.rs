@@ -164,3 +164,31 @@ async fn a_deleted_product_is_no_longer_polled() {
     assert!(app.offers.offers_calls(&kept) >= polls_of_kept + 2);
     assert_eq!(app.offers.offers_calls(&deleted), polls_of_deleted);
 }
+
+#[tokio::test]
+async fn a_refused_token_shows_in_readyz_without_failing_it_and_no_new_token_is_minted() {
+    let (app, admin) = polling_app().await;
+    let id = create(&app, &admin, "Mower").await;
+    assert!(shows_the_fakes_offers(&app, &id).await);
+
+    app.offers.revoke_tokens();
+
+    let started = Instant::now();
+    let readiness = loop {
+        let response = app.get("/readyz").await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON");
+        if body["warnings"]["offers_service"]["ok"] == false {
+            break (status, body);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no warning: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (status, body) = readiness;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(app.offers.auth_calls(), 1);
+}

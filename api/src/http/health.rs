@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use sea_orm::EntityTrait as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -41,6 +42,11 @@ pub struct Readiness {
     status: &'static str,
     /// One entry per backend: `database`, `broker`, `dedupe_window`.
     checks: BTreeMap<&'static str, Check>,
+    /// Problems that do not stop this replica serving but need an
+    /// operator, so they do not make `/readyz` fail: `offers_service` when
+    /// the Offers service refuses the deployment's access token.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    warnings: BTreeMap<&'static str, Check>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,8 +94,35 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
         checks,
+        warnings: warnings(&state).await,
     };
     (status, Json(body))
+}
+
+async fn warnings(state: &AppState) -> BTreeMap<&'static str, Check> {
+    let mut warnings = BTreeMap::new();
+    if !state.settings.services.public {
+        return warnings;
+    }
+    let token = shared::entities::offers_token::Entity::find_by_id("offers")
+        .one(&state.db)
+        .await;
+    if let Ok(Some(token)) = token
+        && let Some(refused_at) = token.refused_at
+    {
+        warnings.insert(
+            "offers_service",
+            Check {
+                backend: "offers-service",
+                ok: false,
+                error: Some(format!(
+                    "the Offers service refused the access token at {}; offers are not refreshed",
+                    crate::http::products::rfc3339(refused_at)
+                )),
+            },
+        );
+    }
+    warnings
 }
 
 async fn check<E: std::fmt::Display>(

@@ -10,6 +10,9 @@ pub struct Model {
     pub name: String,
     pub token: String,
     pub created_at: i64,
+    /// When the Offers service last refused the token (a 401); cleared by
+    /// the next call it accepts.
+    pub refused_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
