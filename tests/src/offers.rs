@@ -13,7 +13,8 @@
 //! Products are tied to the token that registered them. Each registered
 //! product gets three offers; [`OffersFake::change_prices`] moves every
 //! price and replaces sold-out offers with new ones, as the service does
-//! about every minute. [`Failure`] switches it to failing (connection
+//! about every minute (`POST /control/change-prices?delta=50` does it over
+//! HTTP, for the binary). [`Failure`] switches it to failing (connection
 //! refused is not one of them: stop the fake for that). Counters tell tests
 //! what it was asked.
 
@@ -64,6 +65,35 @@ struct Service {
 }
 
 impl Service {
+    /// Moves every price by `delta` (never below 1) and replaces each
+    /// sold-out offer with a new one in stock.
+    fn change_prices(&mut self, delta: i64) {
+        let ids: Vec<String> = self.products.keys().cloned().collect();
+        for id in ids {
+            let offers = self
+                .products
+                .get(&id)
+                .map(|(_, offers)| offers.clone())
+                .unwrap_or_default();
+            let changed: Vec<FakeOffer> = offers
+                .into_iter()
+                .map(|offer| {
+                    if offer.items_in_stock == 0 {
+                        self.new_offer(offer.price, 10)
+                    } else {
+                        FakeOffer {
+                            price: (offer.price + delta).max(1),
+                            ..offer
+                        }
+                    }
+                })
+                .collect();
+            if let Some((_, offers)) = self.products.get_mut(&id) {
+                *offers = changed;
+            }
+        }
+    }
+
     fn new_offer(&mut self, price: i64, items_in_stock: i64) -> FakeOffer {
         self.next_offer += 1;
         FakeOffer {
@@ -94,6 +124,7 @@ impl OffersFake {
             .route("/auth", post(auth))
             .route("/products/register", post(register))
             .route("/products/{id}/offers", get(offers))
+            .route("/control/change-prices", post(change_prices))
             .with_state(service.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -120,30 +151,7 @@ impl OffersFake {
 
     /// Moves every price by `delta` and replaces sold-out offers.
     pub fn change_prices(&self, delta: i64) {
-        self.with(|service| {
-            let ids: Vec<String> = service.products.keys().cloned().collect();
-            for id in ids {
-                let offers = service
-                    .products
-                    .get(&id)
-                    .map(|(_, o)| o.clone())
-                    .unwrap_or_default();
-                let mut changed = Vec::new();
-                for offer in offers {
-                    if offer.items_in_stock == 0 {
-                        changed.push(service.new_offer(offer.price, 10));
-                    } else {
-                        changed.push(FakeOffer {
-                            price: (offer.price + delta).max(1),
-                            ..offer
-                        });
-                    }
-                }
-                if let Some((_, offers)) = service.products.get_mut(&id) {
-                    *offers = changed;
-                }
-            }
-        });
+        self.with(|service| service.change_prices(delta));
     }
 
     /// Sets a registered product's offers.
@@ -212,6 +220,24 @@ impl Drop for OffersFake {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Change {
+    delta: i64,
+}
+
+/// `POST /control/change-prices?delta=50`: not part of the real service;
+/// moves every price now, for demos and manual tests of the binary.
+async fn change_prices(
+    State(service): State<Arc<Mutex<Service>>>,
+    axum::extract::Query(change): axum::extract::Query<Change>,
+) -> StatusCode {
+    service
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .change_prices(change.delta);
+    StatusCode::NO_CONTENT
 }
 
 fn error(status: StatusCode, code: &str, msg: &str) -> Response {
