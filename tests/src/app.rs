@@ -179,6 +179,29 @@ impl TestApp {
         password
     }
 
+    /// Adds an account with `role` and returns its `Bearer …` header value.
+    pub async fn bearer_of(&self, username: &str, role: api::domain::Role) -> String {
+        let password = self.add_account(username, role).await;
+        format!("Bearer {}", self.login(username, &password).await)
+    }
+
+    /// Creates a product as `admin` (an `Authorization` value) and returns
+    /// it, checking the answer is a 201.
+    pub async fn create_product(&self, admin: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .client
+            .post(format!("{}/products", self.address))
+            .header("authorization", admin)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        let product: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{product}");
+        product
+    }
+
     /// Logs in and returns the token.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let response = self

@@ -17,21 +17,12 @@ async fn polling_app() -> (TestApp, String) {
         "1".into(),
     )]))
     .await;
-    let password = app.add_account("root", Role::Admin).await;
-    let bearer = format!("Bearer {}", app.login("root", &password).await);
+    let bearer = app.bearer_of("root", Role::Admin).await;
     (app, bearer)
 }
 
 async fn create(app: &TestApp, admin: &str, name: &str) -> String {
-    let response = app
-        .client
-        .post(format!("{}/products", app.address))
-        .header("authorization", admin)
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .expect("sent");
-    let (_, product) = json_of(response).await;
+    let product = app.create_product(admin, json!({"name": name})).await;
     assert_eq!(product["registered"], true, "{product}");
     product["id"].as_str().expect("id").to_owned()
 }

@@ -11,8 +11,7 @@ use tests::{TestApp, json_of, spawn_app};
 /// An app with an admin, and the admin's Bearer header.
 async fn app_with_admin() -> (TestApp, String) {
     let app = spawn_app().await;
-    let password = app.add_account("root", Role::Admin).await;
-    let bearer = format!("Bearer {}", app.login("root", &password).await);
+    let bearer = app.bearer_of("root", Role::Admin).await;
     (app, bearer)
 }
 
@@ -39,9 +38,7 @@ async fn send(
 }
 
 async fn create(app: &TestApp, admin: &str, body: Value) -> Value {
-    let (status, product) = send(app, Method::POST, "/products", Some(admin), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{product}");
-    product
+    app.create_product(admin, body).await
 }
 
 #[tokio::test]
@@ -71,8 +68,7 @@ async fn writes_need_an_admin_and_reads_need_nobody() {
     let (app, admin) = app_with_admin().await;
     let product = create(&app, &admin, json!({"name": "Mower"})).await;
     let path = format!("/products/{}", product["id"].as_str().expect("id"));
-    let password = app.add_account("ana", Role::User).await;
-    let user = format!("Bearer {}", app.login("ana", &password).await);
+    let user = app.bearer_of("ana", Role::User).await;
     let body = json!({"name": "Other"});
 
     for (method, path) in [

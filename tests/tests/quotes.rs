@@ -17,13 +17,8 @@ use tests::{TestApp, json_of, spawn_app, spawn_app_with, spawn_app_with_clock};
 /// An app with one account, and that account's Bearer header.
 async fn app_with_user() -> (TestApp, String) {
     let app = spawn_app().await;
-    let bearer = bearer_of(&app, "ana", Role::User).await;
+    let bearer = app.bearer_of("ana", Role::User).await;
     (app, bearer)
-}
-
-async fn bearer_of(app: &TestApp, username: &str, role: Role) -> String {
-    let password = app.add_account(username, role).await;
-    format!("Bearer {}", app.login(username, &password).await)
 }
 
 async fn get(app: &TestApp, path: &str, authorization: &str) -> (StatusCode, Value) {
@@ -137,7 +132,7 @@ async fn an_unreachable_stooq_is_a_502() {
         "http://127.0.0.1:1".into(),
     )]))
     .await;
-    let bearer = bearer_of(&app, "ana", Role::User).await;
+    let bearer = app.bearer_of("ana", Role::User).await;
 
     let (status, body) = get(&app, "/stock?q=aapl.us", &bearer).await;
 
@@ -148,7 +143,7 @@ async fn an_unreachable_stooq_is_a_502() {
 #[tokio::test]
 async fn a_slow_stooq_is_a_504_once_the_rpc_timeout_has_passed() {
     let app = spawn_app_with(HashMap::from([("RPC_TIMEOUT_MS".into(), "500".into())])).await;
-    let bearer = bearer_of(&app, "ana", Role::User).await;
+    let bearer = app.bearer_of("ana", Role::User).await;
 
     let started = Instant::now();
     let (status, body) = get(&app, &format!("/stock?q={SLOW_SYMBOL}"), &bearer).await;
@@ -192,8 +187,8 @@ async fn a_slow_stooq_answer_does_not_hold_up_the_quotes_behind_it() {
 async fn history_is_each_accounts_own_newest_first_and_paginated() {
     let clock = Clock::frozen_at_micros(1_617_304_830_000_000);
     let app = spawn_app_with_clock(HashMap::new(), clock.clone()).await;
-    let ana = bearer_of(&app, "ana", Role::User).await;
-    let bo = bearer_of(&app, "bo", Role::User).await;
+    let ana = app.bearer_of("ana", Role::User).await;
+    let bo = app.bearer_of("bo", Role::User).await;
     for (i, symbol) in ["aapl.us", "msft.us", "goog.us"].iter().enumerate() {
         clock.set_micros(1_617_304_830_000_000 + i as i64 * 60_000_000);
         get(&app, &format!("/stock?q={symbol}"), &ana).await;
@@ -234,8 +229,8 @@ async fn history_is_each_accounts_own_newest_first_and_paginated() {
 #[tokio::test]
 async fn stats_count_every_account_and_keep_the_top_five_ties_by_code() {
     let app = spawn_app().await;
-    let admin = bearer_of(&app, "root", Role::Admin).await;
-    let ana = bearer_of(&app, "ana", Role::User).await;
+    let admin = app.bearer_of("root", Role::Admin).await;
+    let ana = app.bearer_of("ana", Role::User).await;
     let asks = [
         (&ana, "msft.us", 3),
         (&admin, "msft.us", 1),

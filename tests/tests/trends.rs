@@ -15,17 +15,8 @@ const HOUR: i64 = 3_600_000_000;
 /// `o1` at 1000, 1100, 990 and `o2` at 1200, 900, 1000.
 async fn app_with_history() -> (TestApp, String) {
     let app = spawn_app().await;
-    let password = app.add_account("root", Role::Admin).await;
-    let admin = format!("Bearer {}", app.login("root", &password).await);
-    let response = app
-        .client
-        .post(format!("{}/products", app.address))
-        .header("authorization", admin)
-        .json(&json!({"name": "Mower"}))
-        .send()
-        .await
-        .expect("sent");
-    let (_, product) = json_of(response).await;
+    let admin = app.bearer_of("root", Role::Admin).await;
+    let product = app.create_product(&admin, json!({"name": "Mower"})).await;
     let id = product["id"].as_str().expect("id").to_owned();
     let uuid: uuid::Uuid = id.parse().expect("a UUID");
     let polls = [(0, 1000, 1200), (1, 1100, 900), (2, 990, 1000)];

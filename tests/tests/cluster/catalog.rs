@@ -5,32 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use api::domain::Role;
-use reqwest::StatusCode;
 use sea_orm::{EntityTrait, QueryOrder};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::entities::price_history;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
 use tests::servers::RabbitNode;
-use tests::{TestApp, json_of, spawn_app_with};
-
-async fn admin_of(app: &TestApp) -> String {
-    let password = app.add_account("root", Role::Admin).await;
-    format!("Bearer {}", app.login("root", &password).await)
-}
-
-async fn create(app: &TestApp, admin: &str, name: &str) -> Value {
-    let response = app
-        .client
-        .post(format!("{}/products", app.address))
-        .header("authorization", admin)
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .expect("sent");
-    let (status, product) = json_of(response).await;
-    assert_eq!(status, StatusCode::CREATED, "{product}");
-    product
-}
+use tests::spawn_app_with;
 
 /// Waits (at most a minute) until `done` holds.
 async fn eventually(mut done: impl FnMut() -> bool) -> bool {
@@ -49,10 +29,10 @@ async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_r
     let node = RabbitNode::start().await;
     let vhost = node.fresh_vhost().await;
     let app = spawn_app_with(HashMap::from([("AMQP_URL".into(), vhost.to_string())])).await;
-    let admin = admin_of(&app).await;
+    let admin = app.bearer_of("root", Role::Admin).await;
 
     node.stop_app().await;
-    let product = create(&app, &admin, "Mower").await;
+    let product = app.create_product(&admin, json!({"name": "Mower"})).await;
     node.start_app().await;
 
     assert_eq!(product["registered"], false, "{product}");
@@ -64,7 +44,7 @@ async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_r
 #[tokio::test]
 async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
     let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
-    let admin = admin_of(&app).await;
+    let admin = app.bearer_of("root", Role::Admin).await;
     let period = Duration::from_secs(2);
     let settings = &app.state.settings;
     let database_url = settings.database_url.as_str().to_owned();
@@ -97,7 +77,8 @@ async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(
-            create(&app, &admin, &format!("product {i}")).await["id"]
+            app.create_product(&admin, json!({"name": format!("product {i}")}))
+                .await["id"]
                 .as_str()
                 .expect("id")
                 .to_owned(),

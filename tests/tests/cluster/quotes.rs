@@ -41,11 +41,6 @@ async fn answers_until(
     }
 }
 
-async fn bearer_of(app: &TestApp) -> String {
-    let password = app.add_account("ana", Role::User).await;
-    format!("Bearer {}", app.login("ana", &password).await)
-}
-
 #[tokio::test]
 async fn with_no_quote_worker_running_stock_is_a_504() {
     let app = spawn_app_with(HashMap::from([
@@ -53,7 +48,7 @@ async fn with_no_quote_worker_running_stock_is_a_504() {
         ("RPC_TIMEOUT_MS".into(), "500".into()),
     ]))
     .await;
-    let bearer = bearer_of(&app).await;
+    let bearer = app.bearer_of("ana", Role::User).await;
 
     let (status, body) = stock(&app, &bearer).await;
 
@@ -81,7 +76,7 @@ async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any
     let mut log = stdout_lines(&mut worker);
     wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
     tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    let bearer = bearer_of(&app).await;
+    let bearer = app.bearer_of("ana", Role::User).await;
     assert_eq!(stock(&app, &bearer).await.0, StatusCode::OK, "before");
 
     node.stop_app().await;
