@@ -82,16 +82,6 @@ impl CallError {
     }
 }
 
-/// Builds the client both services are called through.
-pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .connect_timeout(timeout.min(Duration::from_secs(2)))
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()?)
-}
-
 /// The listing service, at `LISTING_SERVICE_URL`.
 #[derive(Debug, Clone)]
 pub struct ListingService {

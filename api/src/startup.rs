@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::auth;
-use crate::clients::{self, ListingService, UserService};
+use crate::clients::{ListingService, UserService};
 use crate::http;
 use crate::metrics::HttpMetrics;
 use crate::state::AppState;
@@ -70,7 +70,7 @@ impl Application {
         };
         let internal = bind("INTERNAL_ADDR", settings.internal_addr).await?;
         let own_services = loopback_url(internal.local_addr()?)?;
-        let http = clients::http_client(settings.service_timeout)?;
+        let http = shared::http::client(settings.service_timeout)?;
         let listing_service = ListingService::new(
             http.clone(),
             settings

@@ -76,11 +76,10 @@ pub struct OffersClient {
 
 impl OffersClient {
     pub fn new(base: Url, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .timeout(timeout)
-            .build()?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http: shared::http::client(timeout)?,
+            base,
+        })
     }
 
     fn url(&self, path: &[&str]) -> Url {

@@ -59,7 +59,15 @@ pub async fn poll_once(
         return Ok(PollOutcome::default());
     }
     let claimed = ids.len();
-    let token = context.token().await?;
+    let token = match context.token().await {
+        Ok(token) => token,
+        Err(e) => {
+            // Without a token nothing was polled: the products are due
+            // again now, not a period later.
+            release(context, &ids).await?;
+            return Err(e);
+        }
+    };
     let results: Vec<Result<Refresh, anyhow::Error>> = futures_util::stream::iter(ids)
         .map(|id| refresh(context, &token, id))
         .buffer_unordered(concurrency.max(1))
@@ -114,6 +122,19 @@ async fn claim_due(context: &Context, period: Duration) -> Result<Vec<Uuid>, sea
     rows.iter()
         .map(|row| row.try_get::<Uuid>("", "id"))
         .collect()
+}
+
+/// Makes claimed products due again at once.
+async fn release(context: &Context, ids: &[Uuid]) -> Result<(), sea_orm::DbErr> {
+    product::Entity::update_many()
+        .col_expr(
+            product::Column::NextPollAt,
+            Expr::value(context.clock.now_micros()),
+        )
+        .filter(product::Column::Id.is_in(ids.iter().copied()))
+        .exec(&context.db)
+        .await?;
+    Ok(())
 }
 
 enum Refresh {

@@ -26,11 +26,10 @@ pub struct Stooq {
 
 impl Stooq {
     pub fn new(base: Url, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .timeout(timeout)
-            .build()?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http: shared::http::client(timeout)?,
+            base,
+        })
     }
 
     /// The URL of `symbol`'s quote. The symbol's characters are all safe

@@ -14,6 +14,7 @@
 //! - [`telemetry`]: tracing set-up (`LOG_FORMAT=pretty|json`).
 //! - [`error`]: the API error enum, its stable codes and its JSON body.
 //! - [`db`]: SQLite or PostgreSQL through sea-orm.
+//! - [`http`]: the HTTP client for calling other services, with its timeouts.
 //! - [`entities`]: the catalog tables `api` and `offer-poller` share.
 //! - [`broker`]: RPC over RabbitMQ or in-process, behind [`broker::Broker`].
 //! - [`rpc`]: typed requests and replies on top of the byte-level broker.
@@ -27,6 +28,7 @@ pub mod db;
 pub mod dedupe;
 pub mod entities;
 pub mod error;
+pub mod http;
 pub mod messages;
 pub mod rpc;
 pub mod settings;

@@ -32,6 +32,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use url::Url;
 
+use crate::servers::serve_fake;
+
 /// One offer, as the service lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeOffer {
@@ -126,17 +128,7 @@ impl OffersFake {
             .route("/products/{id}/offers", get(offers))
             .route("/control/change-prices", post(change_prices))
             .with_state(service.clone());
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind the Offers fake");
-        let url = Url::parse(&format!(
-            "http://{}",
-            listener.local_addr().expect("an address")
-        ))
-        .expect("a URL");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
+        let (url, task) = serve_fake(addr, app, "Offers fake").await;
         Self { url, service, task }
     }
 

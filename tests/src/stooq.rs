@@ -24,6 +24,8 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use crate::servers::serve_fake;
+
 /// A symbol whose answer takes an hour.
 pub const SLOW_SYMBOL: &str = "slow.us";
 
@@ -103,17 +105,7 @@ impl StooqFake {
         let app = Router::new()
             .route("/q/l/", get(quote))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind the stooq fake");
-        let url = Url::parse(&format!(
-            "http://{}",
-            listener.local_addr().expect("an address")
-        ))
-        .expect("a URL");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
+        let (url, task) = serve_fake(addr, app, "stooq fake").await;
         Self { url, shared, task }
     }
 

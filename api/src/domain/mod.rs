@@ -16,6 +16,14 @@ pub use page::PageRequest;
 pub use product::{Description, ProductName, Sku};
 pub use user::{User, UserId, UserName};
 
+/// Microseconds since the Unix epoch as an RFC 3339 UTC time, to the
+/// microsecond: how the catalog shows the times it stores.
+pub fn rfc3339(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// Reads an integer as seed 004's Python service did with `int()`:
 /// surrounding whitespace and a leading `+` are allowed.
 fn parse_int(raw: &str) -> Option<i64> {

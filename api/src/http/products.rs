@@ -30,7 +30,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Admin;
-use crate::domain::{Description, PageRequest, ProductName, Sku};
+use crate::domain::{Description, PageRequest, ProductName, Sku, rfc3339};
 use crate::http::extract::{Json as JsonBody, Path, Query};
 use crate::state::AppState;
 
@@ -79,12 +79,6 @@ pub struct Offer {
     pub items_in_stock: i64,
     /// When it was last seen, RFC 3339 UTC.
     pub updated_at: String,
-}
-
-pub(crate) fn rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl From<product::Model> for Product {

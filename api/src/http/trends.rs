@@ -24,8 +24,8 @@ use shared::{Error, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::domain::rfc3339;
 use crate::http::extract::{Path, Query};
-use crate::http::products::rfc3339;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -150,12 +150,8 @@ pub async fn offer_trend(
     let of_offer = price_history::Entity::find()
         .filter(price_history::Column::ProductId.eq(id))
         .filter(price_history::Column::OfferId.eq(offer_id.as_str()));
-    if of_offer.clone().count(&state.db).await? == 0 {
-        return Err(Error::NotFound(format!(
-            "offer {offer_id} of product {id} not found"
-        )));
-    }
     let points: Vec<(i64, i64)> = of_offer
+        .clone()
         .filter(price_history::Column::ObservedAt.between(from, to))
         .order_by_asc(price_history::Column::ObservedAt)
         .order_by_asc(price_history::Column::Id)
@@ -165,6 +161,13 @@ pub async fn offer_trend(
         .into_tuple()
         .all(&state.db)
         .await?;
+    // No price in the period: an empty trend, or a 404 if the offer was
+    // never seen at all (asked only then, off the common path).
+    if points.is_empty() && of_offer.count(&state.db).await? == 0 {
+        return Err(Error::NotFound(format!(
+            "offer {offer_id} of product {id} not found"
+        )));
+    }
     let mut trend = trend(from, to, points);
     trend.offer_id = Some(offer_id);
     Ok(Json(trend))
