@@ -1,0 +1,19 @@
+//! The product-feed format of `POST /v1/products` (seed 003): a JSON
+//! array of objects, each with an `id` that is a string or a number.
+//!
+//! Feeds run from bytes to many gigabytes, so nothing here needs a whole
+//! body: every type takes the bytes chunk by chunk, as they arrive, in
+//! memory that does not grow with the feed.
+//!
+//! # Layout
+//! - [`Scanner`]: an incremental JSON checker for the feed's shape. It
+//!   finds the first problem and its byte offset, counts the items, and,
+//!   when asked, hands over each item's `id`, `name` and `description`.
+//! - [`Inspection`]: one pass over an arriving body: its [`BodyHash`]
+//!   (BLAKE3), its size, and the scanner's verdict.
+
+mod hash;
+mod scanner;
+
+pub use self::hash::{BodyHash, Inspected, Inspection};
+pub use self::scanner::{FeedError, Field, RawItem, Scanner};

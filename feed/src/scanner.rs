@@ -1,0 +1,852 @@
+//! An incremental checker for the feed's JSON, fed chunk by chunk.
+//!
+//! It is a byte-level state machine over the JSON grammar (RFC 8259),
+//! with a stack of open containers as its only growing state, bounded by
+//! [`MAX_DEPTH`]. Chunks may split the body anywhere, even inside a
+//! string, a number or a multi-byte character. Inside strings, which
+//! carry most of a feed's bytes, it jumps from quote to backslash with
+//! `memchr` instead of stepping byte by byte.
+//!
+//! On top of the grammar it checks the feed's shape: the body is one
+//! array, every element an object, and every object has an `id` that is a
+//! string or a number. Keys are compared after unescaping, so `"\u0069d"`
+//! is an `id` too.
+
+use std::fmt;
+
+/// Containers nested deeper than this are refused, so a hostile body
+/// cannot grow the stack without bound.
+pub const MAX_DEPTH: usize = 256;
+
+/// Captured `id`, `name` and `description` values longer than this (in
+/// raw JSON bytes) are not kept, only marked [`Field::TooLong`]: no field
+/// of the catalog is anywhere near it.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Keys longer than this are not item fields the scanner looks for.
+const MAX_KEY_BYTES: usize = 64;
+
+/// The first problem in a feed, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedError {
+    /// Bytes from the start of the body to the offending byte; the body's
+    /// length when the body ended too early.
+    pub offset: u64,
+    pub problem: String,
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.problem, self.offset)
+    }
+}
+
+impl std::error::Error for FeedError {}
+
+/// One of an item's fields, as it appeared in the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// A JSON string, already unescaped.
+    String(String),
+    /// A JSON number, as written (`12`, `-1.5e3`).
+    Number(String),
+    /// An object, an array, `true`, `false` or `null`.
+    Other,
+    /// More than the scanner keeps (64 KiB of raw JSON).
+    TooLong,
+}
+
+/// The fields of one item that the catalog uses, handed over by
+/// [`Scanner::extracting`] as each item closes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawItem {
+    /// Position in the feed's array, from 0.
+    pub index: u64,
+    /// Always present: an item without one is a malformed feed.
+    pub id: Option<Field>,
+    pub name: Option<Field>,
+    pub description: Option<Field>,
+}
+
+/// See the module documentation.
+pub struct Scanner {
+    /// Bytes consumed in earlier chunks.
+    offset: u64,
+    state: State,
+    /// Open containers, innermost last: `true` for an object.
+    stack: Vec<bool>,
+    /// Items closed so far.
+    items: u64,
+    /// Whether the item being read has an `id`.
+    has_id: bool,
+    /// Whether to capture the item fields for [`RawItem`].
+    extracting: bool,
+    /// The current item's fields (when extracting).
+    item: RawItem,
+    /// Raw bytes of a depth-2 key while it is read.
+    key: Vec<u8>,
+    key_has_escape: bool,
+    /// The item field the value being read belongs to.
+    field: Option<ItemField>,
+    /// Raw bytes of the field value being captured.
+    capture: Vec<u8>,
+    /// The start of a multi-byte UTF-8 character cut off by a chunk's end.
+    utf8_carry: Vec<u8>,
+    /// Sticky: once set, every call returns it.
+    error: Option<FeedError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the opening `[`.
+    Start,
+    /// Right after `[`: a value or `]`.
+    ArrayStart,
+    /// After `:` or an array's `,`: a value.
+    Value,
+    /// Right after `{`: a key or `}`.
+    ObjectStart,
+    /// After an object's `,`: a key.
+    Key,
+    /// After a key: `:`.
+    Colon,
+    /// After a value: `,` or the closing bracket.
+    AfterValue,
+    /// Inside a string; `key` tells a key from a value.
+    String {
+        key: bool,
+    },
+    /// After a backslash in a string.
+    Escape {
+        key: bool,
+    },
+    /// Inside `\uXXXX`, with this many hex digits to go.
+    Unicode {
+        key: bool,
+        left: u8,
+    },
+    Number(Number),
+    /// Inside `true`, `false` or `null`, `at` bytes in.
+    Literal {
+        word: &'static [u8],
+        at: usize,
+    },
+    /// After the closing `]`: only whitespace may follow.
+    Done,
+}
+
+/// Where a number is in the grammar `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Number {
+    Minus,
+    Zero,
+    Integer,
+    Dot,
+    Fraction,
+    Exponent,
+    ExponentSign,
+    ExponentDigits,
+}
+
+impl Number {
+    /// Whether a number may end here.
+    fn complete(self) -> bool {
+        matches!(
+            self,
+            Self::Zero | Self::Integer | Self::Fraction | Self::ExponentDigits
+        )
+    }
+
+    /// The state after `byte`, `None` when `byte` ends the number.
+    fn next(self, byte: u8) -> Option<Self> {
+        use Number::*;
+        match (self, byte) {
+            (Minus, b'0') => Some(Zero),
+            (Minus, b'1'..=b'9') => Some(Integer),
+            (Zero | Integer | Fraction, b'e' | b'E') => Some(Exponent),
+            (Zero | Integer, b'.') => Some(Dot),
+            (Integer, b'0'..=b'9') => Some(Integer),
+            (Dot | Fraction, b'0'..=b'9') => Some(Fraction),
+            (Exponent, b'+' | b'-') => Some(ExponentSign),
+            (Exponent | ExponentSign | ExponentDigits, b'0'..=b'9') => Some(ExponentDigits),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemField {
+    Id,
+    Name,
+    Description,
+}
+
+fn is_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl Scanner {
+    /// A scanner that only checks and counts.
+    pub fn checking() -> Self {
+        Self::new(false)
+    }
+
+    /// A scanner that also hands over each item's fields.
+    pub fn extracting() -> Self {
+        Self::new(true)
+    }
+
+    fn new(extracting: bool) -> Self {
+        Self {
+            offset: 0,
+            state: State::Start,
+            stack: Vec::new(),
+            items: 0,
+            has_id: false,
+            extracting,
+            item: RawItem::default(),
+            key: Vec::new(),
+            key_has_escape: false,
+            field: None,
+            capture: Vec::new(),
+            utf8_carry: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Items completed so far.
+    pub fn items(&self) -> u64 {
+        self.items
+    }
+
+    /// Scans the next chunk, calling `on_item` for each item that closes
+    /// in it (always with empty fields unless [`Scanner::extracting`]).
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        on_item: &mut impl FnMut(&RawItem),
+    ) -> Result<(), FeedError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let grammar = self.scan(chunk, on_item);
+        let encoding = self.check_utf8(chunk);
+        let outcome = match (grammar, encoding) {
+            (Err(a), Err(b)) => Err(if b.offset < a.offset { b } else { a }),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
+        };
+        self.offset += chunk.len() as u64;
+        if let Err(e) = &outcome {
+            self.error = Some(e.clone());
+        }
+        outcome
+    }
+
+    /// The number of items, once the body has ended; an error if the body
+    /// stopped before the array closed.
+    pub fn finish(self) -> Result<u64, FeedError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if !self.utf8_carry.is_empty() {
+            return Err(self.error_at(self.offset, "the body ends inside a UTF-8 character"));
+        }
+        match self.state {
+            State::Done => Ok(self.items),
+            State::Start => Err(self.error_at(
+                self.offset,
+                "the body is empty: a feed is a JSON array of products",
+            )),
+            _ => Err(self.error_at(self.offset, "the body ends before the array is closed")),
+        }
+    }
+
+    fn error_at(&self, offset: u64, problem: impl Into<String>) -> FeedError {
+        FeedError {
+            offset,
+            problem: problem.into(),
+        }
+    }
+
+    /// Checks that the chunk continues valid UTF-8, holding back a
+    /// character cut off at its end until the next chunk.
+    fn check_utf8(&mut self, chunk: &[u8]) -> Result<(), FeedError> {
+        let mut start = 0;
+        if let Some(&lead) = self.utf8_carry.first() {
+            let length = match lead {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let take = (length - self.utf8_carry.len()).min(chunk.len());
+            self.utf8_carry.extend_from_slice(&chunk[..take]);
+            if self.utf8_carry.len() < length {
+                return Ok(());
+            }
+            let started_at = self.offset - (self.utf8_carry.len() - take) as u64;
+            if std::str::from_utf8(&self.utf8_carry).is_err() {
+                return Err(self.error_at(started_at, "invalid UTF-8"));
+            }
+            self.utf8_carry.clear();
+            start = take;
+        }
+        match std::str::from_utf8(&chunk[start..]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                self.utf8_carry
+                    .extend_from_slice(&chunk[start + e.valid_up_to()..]);
+                Ok(())
+            }
+            Err(e) => Err(self.error_at(
+                self.offset + (start + e.valid_up_to()) as u64,
+                "invalid UTF-8",
+            )),
+        }
+    }
+
+    fn scan(&mut self, chunk: &[u8], on_item: &mut impl FnMut(&RawItem)) -> Result<(), FeedError> {
+        let mut i = 0;
+        while i < chunk.len() {
+            let byte = chunk[i];
+            let at = self.offset + i as u64;
+            match self.state {
+                State::String { key } => {
+                    // Most of a feed is string content: jump to the next quote or backslash.
+                    let rest = &chunk[i..];
+                    let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                    let span = &rest[..end];
+                    if let Some(control) = span.iter().position(|&b| b < 0x20) {
+                        return Err(self.error_at(
+                            at + control as u64,
+                            "control character inside a string: escape it",
+                        ));
+                    }
+                    self.keep(key, span);
+                    i += end;
+                    if let Some(&stop) = chunk.get(i) {
+                        self.keep(key, &[stop]);
+                        if stop == b'"' {
+                            self.end_string(key);
+                        } else {
+                            if key {
+                                self.key_has_escape = true;
+                            }
+                            self.state = State::Escape { key };
+                        }
+                        i += 1;
+                    }
+                    continue;
+                }
+                State::Escape { key } => {
+                    self.keep(key, &[byte]);
+                    self.state = match byte {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                            State::String { key }
+                        }
+                        b'u' => State::Unicode { key, left: 4 },
+                        _ => return Err(self.error_at(at, "invalid escape in a string")),
+                    };
+                }
+                State::Unicode { key, left } => {
+                    if !byte.is_ascii_hexdigit() {
+                        return Err(self.error_at(at, "invalid \\u escape: expected 4 hex digits"));
+                    }
+                    self.keep(key, &[byte]);
+                    self.state = match left {
+                        1 => State::String { key },
+                        left => State::Unicode {
+                            key,
+                            left: left - 1,
+                        },
+                    };
+                }
+                State::Number(number) => match number.next(byte) {
+                    Some(next) => {
+                        self.keep(false, &[byte]);
+                        self.state = State::Number(next);
+                    }
+                    None if number.complete() => {
+                        self.end_value();
+                        // The byte after a number is read again, as what follows a value.
+                        continue;
+                    }
+                    None => return Err(self.error_at(at, "invalid number")),
+                },
+                State::Literal { word, at: done } => {
+                    if byte != word[done] {
+                        return Err(
+                            self.error_at(at, "invalid literal: expected true, false or null")
+                        );
+                    }
+                    if done + 1 == word.len() {
+                        self.end_value();
+                    } else {
+                        self.state = State::Literal { word, at: done + 1 };
+                    }
+                }
+                _ if is_whitespace(byte) => {}
+                State::Start => {
+                    if byte != b'[' {
+                        return Err(
+                            self.error_at(at, "expected `[`: a feed is a JSON array of products")
+                        );
+                    }
+                    self.stack.push(false);
+                    self.state = State::ArrayStart;
+                }
+                State::ArrayStart if byte == b']' => self.close(false, at, on_item)?,
+                State::ArrayStart | State::Value => self.begin_value(byte, at)?,
+                State::ObjectStart if byte == b'}' => self.close(true, at, on_item)?,
+                State::ObjectStart | State::Key => {
+                    if byte != b'"' {
+                        return Err(self.error_at(at, "expected a key in double quotes"));
+                    }
+                    self.key.clear();
+                    self.key_has_escape = false;
+                    self.state = State::String { key: true };
+                }
+                State::Colon => {
+                    if byte != b':' {
+                        return Err(self.error_at(at, "expected `:` after a key"));
+                    }
+                    self.state = State::Value;
+                }
+                State::AfterValue => {
+                    let in_object = self.stack.last().copied().unwrap_or(false);
+                    match (byte, in_object) {
+                        (b',', true) => self.state = State::Key,
+                        (b',', false) => self.state = State::Value,
+                        (b'}', true) => self.close(true, at, on_item)?,
+                        (b']', false) => self.close(false, at, on_item)?,
+                        (_, true) => return Err(self.error_at(at, "expected `,` or `}`")),
+                        (_, false) => return Err(self.error_at(at, "expected `,` or `]`")),
+                    }
+                }
+                State::Done => {
+                    return Err(self.error_at(at, "unexpected data after the end of the array"));
+                }
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Keeps string or number bytes that belong to a depth-2 key or a
+    /// captured field value.
+    fn keep(&mut self, key: bool, bytes: &[u8]) {
+        if key {
+            if self.stack.len() == 2 && self.key.len() <= MAX_KEY_BYTES {
+                self.key.extend_from_slice(bytes);
+            }
+        } else if self.extracting && self.field.is_some() && self.capture.len() <= MAX_FIELD_BYTES {
+            self.capture.extend_from_slice(bytes);
+        }
+    }
+
+    fn begin_value(&mut self, byte: u8, at: u64) -> Result<(), FeedError> {
+        let depth = self.stack.len();
+        if !matches!(
+            byte,
+            b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+        ) {
+            return Err(self.error_at(at, "expected a value"));
+        }
+        if depth == 1 && byte != b'{' {
+            return Err(self.error_at(at, format!("items[{}] is not an object", self.items)));
+        }
+        if depth == 2
+            && self.field == Some(ItemField::Id)
+            && !matches!(byte, b'"' | b'-' | b'0'..=b'9')
+        {
+            return Err(self.error_at(
+                at,
+                format!("items[{}].id must be a string or a number", self.items),
+            ));
+        }
+        self.capture.clear();
+        match byte {
+            b'{' | b'[' => {
+                if depth == 2 {
+                    self.set_field(Field::Other);
+                }
+                if depth >= MAX_DEPTH {
+                    return Err(self.error_at(at, format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+                if depth == 1 {
+                    self.has_id = false;
+                    self.item = RawItem {
+                        index: self.items,
+                        ..RawItem::default()
+                    };
+                }
+                let object = byte == b'{';
+                self.stack.push(object);
+                self.state = if object {
+                    State::ObjectStart
+                } else {
+                    State::ArrayStart
+                };
+            }
+            b'"' => {
+                self.keep(false, &[byte]);
+                self.state = State::String { key: false };
+            }
+            b'-' => {
+                self.keep(false, &[byte]);
+                self.state = State::Number(Number::Minus);
+            }
+            b'0' => {
+                self.keep(false, &[byte]);
+                self.state = State::Number(Number::Zero);
+            }
+            b'1'..=b'9' => {
+                self.keep(false, &[byte]);
+                self.state = State::Number(Number::Integer);
+            }
+            b't' => {
+                self.state = State::Literal {
+                    word: b"true",
+                    at: 1,
+                }
+            }
+            b'f' => {
+                self.state = State::Literal {
+                    word: b"false",
+                    at: 1,
+                }
+            }
+            b'n' => {
+                self.state = State::Literal {
+                    word: b"null",
+                    at: 1,
+                }
+            }
+            _ => unreachable!("checked above"),
+        }
+        Ok(())
+    }
+
+    fn end_string(&mut self, key: bool) {
+        if key {
+            self.field = if self.stack.len() == 2 {
+                self.item_field()
+            } else {
+                None
+            };
+            self.state = State::Colon;
+        } else {
+            self.end_value();
+        }
+    }
+
+    /// Which item field the key just read names, if any.
+    fn item_field(&self) -> Option<ItemField> {
+        // `key` holds the raw key with its closing quote.
+        let raw = self.key.strip_suffix(b"\"")?;
+        let unescaped;
+        let name: &[u8] = if self.key_has_escape {
+            let mut quoted = Vec::with_capacity(raw.len() + 2);
+            quoted.push(b'"');
+            quoted.extend_from_slice(raw);
+            quoted.push(b'"');
+            unescaped = serde_json::from_slice::<String>(&quoted).ok()?;
+            unescaped.as_bytes()
+        } else {
+            raw
+        };
+        match name {
+            b"id" => Some(ItemField::Id),
+            b"name" => Some(ItemField::Name),
+            b"description" => Some(ItemField::Description),
+            _ => None,
+        }
+    }
+
+    /// A string, number or literal has ended.
+    fn end_value(&mut self) {
+        if self.stack.len() == 2 && self.field.is_some() {
+            let value = match self.state {
+                _ if !self.extracting => Field::Other,
+                _ if self.capture.len() > MAX_FIELD_BYTES => Field::TooLong,
+                State::String { .. } => serde_json::from_slice::<String>(&self.capture)
+                    .map_or(Field::Other, Field::String),
+                State::Number(_) => {
+                    Field::Number(String::from_utf8_lossy(&self.capture).into_owned())
+                }
+                _ => Field::Other,
+            };
+            self.set_field(value);
+        }
+        self.state = State::AfterValue;
+    }
+
+    /// Records the value of the item field just read.
+    fn set_field(&mut self, value: Field) {
+        match self.field.take() {
+            Some(ItemField::Id) => {
+                self.has_id = true;
+                self.item.id = Some(value);
+            }
+            Some(ItemField::Name) => self.item.name = Some(value),
+            Some(ItemField::Description) => self.item.description = Some(value),
+            None => {}
+        }
+    }
+
+    fn close(
+        &mut self,
+        object: bool,
+        at: u64,
+        on_item: &mut impl FnMut(&RawItem),
+    ) -> Result<(), FeedError> {
+        self.stack.pop();
+        self.field = None;
+        match self.stack.len() {
+            0 => {
+                self.state = State::Done;
+                return Ok(());
+            }
+            1 if object => {
+                if !self.has_id {
+                    return Err(self.error_at(at, format!("items[{}] has no `id`", self.items)));
+                }
+                on_item(&self.item);
+                self.items += 1;
+            }
+            _ => {}
+        }
+        self.state = State::AfterValue;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scans `body` in chunks of `size` bytes.
+    fn scan_in_chunks(body: &[u8], size: usize) -> Result<u64, FeedError> {
+        let mut scanner = Scanner::checking();
+        for chunk in body.chunks(size.max(1)) {
+            scanner.feed(chunk, &mut |_| {})?;
+        }
+        scanner.finish()
+    }
+
+    fn scan(body: &str) -> Result<u64, FeedError> {
+        scan_in_chunks(body.as_bytes(), body.len())
+    }
+
+    fn problem(body: &str) -> FeedError {
+        scan(body).expect_err("a malformed feed")
+    }
+
+    fn extract(body: &str) -> Vec<RawItem> {
+        let mut items = Vec::new();
+        let mut scanner = Scanner::extracting();
+        scanner
+            .feed(body.as_bytes(), &mut |item| items.push(item.clone()))
+            .expect("a valid feed");
+        scanner.finish().expect("a valid feed");
+        items
+    }
+
+    #[test]
+    fn the_seed_example_is_one_item() {
+        assert_eq!(scan(r#"[{"id": "123", "name": "mesa"}]"#), Ok(1));
+    }
+
+    #[test]
+    fn an_empty_array_is_a_feed_of_no_items() {
+        assert_eq!(scan(" [ ] \n"), Ok(0));
+    }
+
+    #[test]
+    fn ids_may_be_strings_or_numbers_and_items_may_carry_anything_else() {
+        let body = r#"[
+            {"id": 1, "tags": ["a", {"deep": [true, false, null]}], "price": -12.5e-3},
+            {"name": "x", "id": "a\"b\\c\u00e9", "attrs": {"id": {"not": "the item id"}}},
+            {"\u0069d": 0}
+        ]"#;
+
+        assert_eq!(scan(body), Ok(3));
+    }
+
+    #[test]
+    fn each_problem_is_named_with_its_byte_offset() {
+        let cases = [
+            (r#"{"id": 1}"#, 0, "expected `[`"),
+            (r#"[{"id": 1}, 2]"#, 12, "items[1] is not an object"),
+            (r#"[{"id": 1}, {"name": "x"}]"#, 24, "items[1] has no `id`"),
+            (
+                r#"[{"id": null}]"#,
+                8,
+                "items[0].id must be a string or a number",
+            ),
+            (
+                r#"[{"id": 1}] x"#,
+                12,
+                "unexpected data after the end of the array",
+            ),
+            (
+                r#"[{"id": 1}"#,
+                10,
+                "the body ends before the array is closed",
+            ),
+            (r#"[{"id": 1},]"#, 11, "expected a value"),
+            (r#"[{"id": 01}]"#, 9, "expected `,` or `}`"),
+            (r#"[{"id": 1.}]"#, 10, "invalid number"),
+            (r#"[{"id": 1, "a": tru}]"#, 19, "invalid literal"),
+            (r#"[{"id": "a\x"}]"#, 11, "invalid escape"),
+            ("[{\"id\": \"a\tb\"}]", 10, "control character"),
+            (r#"[{"id" 1}]"#, 7, "expected `:`"),
+            (r#"[{id: 1}]"#, 2, "expected a key"),
+            ("", 0, "the body is empty"),
+        ];
+        for (body, offset, problem) in cases {
+            let error = self::problem(body);
+            assert_eq!(error.offset, offset, "{body}: {error}");
+            assert!(error.problem.contains(problem), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_where_it_starts() {
+        let mut body = br#"[{"id": "ab"#.to_vec();
+        body.extend_from_slice(&[0xFF, b'"', b'}', b']']);
+
+        let error = scan_in_chunks(&body, body.len()).expect_err("invalid UTF-8");
+
+        assert_eq!(error.offset, 11);
+        assert!(error.problem.contains("UTF-8"), "{error}");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let body = format!(r#"[{{"id": 1, "a": {}}}]"#, "[".repeat(MAX_DEPTH));
+
+        assert!(problem(&body).problem.contains("nested deeper"));
+    }
+
+    #[test]
+    fn extracting_hands_over_id_name_and_description_unescaped() {
+        let items = extract(
+            r#"[{"id": "a\u00e9", "name": "Mesa \"grande\"", "x": 1},
+                {"id": -3.5e2, "description": "d", "name": ["not", "a", "string"]}]"#,
+        );
+
+        assert_eq!(
+            items,
+            [
+                RawItem {
+                    index: 0,
+                    id: Some(Field::String("aé".into())),
+                    name: Some(Field::String("Mesa \"grande\"".into())),
+                    description: None,
+                },
+                RawItem {
+                    index: 1,
+                    id: Some(Field::Number("-3.5e2".into())),
+                    name: Some(Field::Other),
+                    description: Some(Field::String("d".into())),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_huge_field_is_marked_too_long_not_kept() {
+        let body = format!(
+            r#"[{{"id": 1, "description": "{}"}}]"#,
+            "x".repeat(MAX_FIELD_BYTES + 10)
+        );
+
+        let items = extract(&body);
+
+        assert_eq!(items[0].description, Some(Field::TooLong));
+    }
+
+    /// A small deterministic generator, so the property below needs no crate.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, below: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % below
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\"id\"",
+        "\"name\"",
+        "\"x\"",
+        "\"\\u00e9\"",
+        "\"é\"",
+        "12",
+        " -0.5e+3 ",
+        "0",
+        "true",
+        "null",
+        "fals",
+        "\"a\\\"b\"",
+        "\"\\q\"",
+        "01",
+        "1.",
+        "\u{1F600}",
+    ];
+
+    /// Random sequences of JSON pieces, mostly invalid: whatever the chunk
+    /// boundaries, the scanner agrees with itself, and it accepts exactly
+    /// the bodies that serde_json parses as an array of objects with ids.
+    #[test]
+    fn chunking_never_changes_the_verdict_and_the_verdict_matches_serde_json() {
+        let mut random = Lcg(7);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut body = String::from("[");
+            if random.next(2) == 0 {
+                body.push_str("{\"id\":1},");
+            }
+            for _ in 0..random.next(12) {
+                body.push_str(PIECES[random.next(PIECES.len())]);
+            }
+            if random.next(2) == 0 {
+                body.push_str("{\"id\":\"z\"}]");
+            }
+            let whole = scan(&body);
+            for size in [1, 2, 3, 7] {
+                assert_eq!(scan_in_chunks(body.as_bytes(), size), whole, "{body}");
+            }
+            let expected = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|value| {
+                    let items = value.as_array()?;
+                    items
+                        .iter()
+                        .all(|item| {
+                            item.get("id")
+                                .is_some_and(|id| id.is_string() || id.is_number())
+                        })
+                        .then_some(items.len() as u64)
+                });
+            assert_eq!(whole.as_ref().ok().copied(), expected, "{body}: {whole:?}");
+            accepted += u64::from(whole.is_ok());
+        }
+        assert!(
+            accepted > 100,
+            "the generator rarely makes a valid feed: {accepted}"
+        );
+    }
+}
