@@ -24,6 +24,7 @@ pub mod clients;
 pub mod domain;
 pub mod entities;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod startup;
 pub mod state;

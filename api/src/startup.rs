@@ -20,6 +20,7 @@ use url::Url;
 use crate::auth;
 use crate::clients::{ListingService, UserService};
 use crate::http;
+use crate::ingest::{Ingestion, Spool, apply};
 use crate::metrics::HttpMetrics;
 use crate::state::AppState;
 
@@ -62,7 +63,7 @@ impl Application {
         };
         let dedupe: Arc<dyn DedupeWindow> = match &settings.redis_url {
             Some(url) => Arc::new(RedisWindow::new(url).context("REDIS_URL")?),
-            None => Arc::new(MemoryWindow::new()),
+            None => Arc::new(MemoryWindow::new(clock.clone())),
         };
         let public = match settings.services.public {
             true => Some(bind("PUBLIC_ADDR", settings.public_addr).await?),
@@ -84,7 +85,17 @@ impl Application {
             settings.user_cache_ttl,
             clock.clone(),
         );
+        let spool = match settings.services.public {
+            true => Spool::open(&settings.ingest_spool_dir).with_context(|| {
+                format!(
+                    "INGEST_SPOOL_DIR: cannot use {}",
+                    settings.ingest_spool_dir.display()
+                )
+            })?,
+            false => Spool::unused(&settings.ingest_spool_dir),
+        };
         let state = AppState {
+            ingestion: Ingestion::new(spool),
             settings: Arc::new(settings),
             db,
             broker,
@@ -159,6 +170,14 @@ impl Application {
                 shutdown.clone(),
             ),
         );
+        if settings.services.public {
+            let applier = apply::Applier {
+                db: state.db.clone(),
+                clock: state.clock.clone(),
+                ingestion: state.ingestion.clone(),
+            };
+            tasks.spawn("feed applier", apply::run(applier, shutdown.clone()));
+        }
         if run_workers {
             let quotes = QuoteWorker::with_broker(state.broker.clone(), &settings)?;
             tasks.spawn("quote-worker", quotes.run_until_stopped(shutdown.clone()));

@@ -9,6 +9,7 @@ use shared::{Clock, Settings};
 
 use crate::auth::TokenKeys;
 use crate::clients::{ListingService, UserService};
+use crate::ingest::Ingestion;
 use crate::metrics::HttpMetrics;
 
 /// Shared handles of one API process. Cloning is cheap: every field is a
@@ -28,6 +29,8 @@ pub struct AppState {
     pub listing_service: ListingService,
     /// The public API layer's way to the user service.
     pub user_service: UserService,
+    /// The spool directory, and the wake-up call of the feed apply task.
+    pub ingestion: Arc<Ingestion>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<HttpMetrics> {

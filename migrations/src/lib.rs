@@ -29,6 +29,7 @@ mod m20261122_000003_create_accounts;
 mod m20261122_000004_create_quotes;
 mod m20261122_000005_create_catalog;
 mod m20261122_000006_offers_token_refused_at;
+mod m20261122_000007_create_ingest_jobs;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_quotes::CreateQuotes),
             Box::new(m20261122_000005_create_catalog::CreateCatalog),
             Box::new(m20261122_000006_offers_token_refused_at::AddRefusedAt),
+            Box::new(m20261122_000007_create_ingest_jobs::CreateIngestJobs),
         ]
     }
 }

@@ -120,7 +120,7 @@ impl Backend {
     /// run, so tests use unique hashes.
     pub fn dedupe_window(&self) -> Arc<dyn DedupeWindow> {
         match self {
-            Backend::Embedded => Arc::new(MemoryWindow::new()),
+            Backend::Embedded => Arc::new(MemoryWindow::new(shared::Clock::system())),
             Backend::Cluster(cluster) => {
                 Arc::new(RedisWindow::new(&cluster.redis_url).expect("a valid Redis URL"))
             }

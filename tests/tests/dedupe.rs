@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use shared::Clock;
 use shared::dedupe::{Claim, DedupeWindow, MemoryWindow};
 use tests::backend;
 
@@ -16,18 +17,23 @@ async fn the_first_claim_wins_and_a_second_is_a_duplicate_with_the_time_left() {
     let length = Duration::from_secs(600);
 
     let first = window
-        .claim(&hash, length)
+        .claim(&hash, "first", length)
         .await
         .expect("the store answers");
     let second = window
-        .claim(&hash, length)
+        .claim(&hash, "second", length)
         .await
         .expect("the store answers");
 
     assert_eq!(first, Claim::Claimed);
-    let Claim::Duplicate { retry_after } = second else {
+    let Claim::Duplicate {
+        retry_after,
+        holder,
+    } = second
+    else {
         panic!("expected a duplicate, got {second:?}")
     };
+    assert_eq!(holder, "first");
     assert!(retry_after <= length, "{retry_after:?}");
     assert!(
         retry_after > length - Duration::from_secs(5),
@@ -41,11 +47,11 @@ async fn different_bodies_do_not_block_each_other() {
     let length = Duration::from_secs(600);
 
     let a = window
-        .claim(&unique_hash(), length)
+        .claim(&unique_hash(), "a", length)
         .await
         .expect("the store answers");
     let b = window
-        .claim(&unique_hash(), length)
+        .claim(&unique_hash(), "a", length)
         .await
         .expect("the store answers");
 
@@ -57,7 +63,7 @@ async fn fifty_concurrent_claims_of_one_hash_have_exactly_one_winner() {
     let window = backend().dedupe_window();
     let hash = unique_hash();
 
-    let claims = (0..50).map(|_| window.claim(&hash, Duration::from_secs(600)));
+    let claims = (0..50).map(|_| window.claim(&hash, "a", Duration::from_secs(600)));
     let outcomes = futures_util::future::join_all(claims).await;
 
     let winners = outcomes
@@ -68,35 +74,55 @@ async fn fifty_concurrent_claims_of_one_hash_have_exactly_one_winner() {
     assert_eq!(winners, 1);
 }
 
-/// The in-memory window on tokio's paused clock: the boundary is exact.
-#[tokio::test(start_paused = true)]
+/// The in-memory window on a frozen clock: the boundary is exact.
+#[tokio::test]
 async fn the_hash_is_claimable_again_exactly_when_the_window_ends_and_rejections_do_not_extend_it()
 {
-    let window = MemoryWindow::new();
+    const SECOND: i64 = 1_000_000;
+    let clock = Clock::frozen_at_micros(1_000 * SECOND);
+    let window = MemoryWindow::new(clock.clone());
     let length = Duration::from_secs(600);
     assert_eq!(
-        window.claim("feed", length).await.expect("claim"),
+        window.claim("feed", "first", length).await.expect("claim"),
         Claim::Claimed
     );
 
-    tokio::time::advance(Duration::from_secs(300)).await;
-    let halfway = window.claim("feed", length).await.expect("claim");
-    tokio::time::advance(Duration::from_secs(300) - Duration::from_millis(1)).await;
-    let last_moment = window.claim("feed", length).await.expect("claim");
-    tokio::time::advance(Duration::from_millis(1)).await;
-    let at_the_end = window.claim("feed", length).await.expect("claim");
+    clock.set_micros(1_300 * SECOND);
+    let halfway = window.claim("feed", "b", length).await.expect("claim");
+    clock.set_micros(1_600 * SECOND - 1);
+    let last_moment = window.claim("feed", "c", length).await.expect("claim");
+    clock.set_micros(1_600 * SECOND);
+    let at_the_end = window.claim("feed", "d", length).await.expect("claim");
 
     assert_eq!(
         halfway,
         Claim::Duplicate {
-            retry_after: Duration::from_secs(300)
+            retry_after: Duration::from_secs(300),
+            holder: "first".into(),
         }
     );
     assert_eq!(
         last_moment,
         Claim::Duplicate {
-            retry_after: Duration::from_millis(1)
+            retry_after: Duration::from_micros(1),
+            holder: "first".into(),
         }
     );
     assert_eq!(at_the_end, Claim::Claimed);
+}
+
+#[tokio::test]
+async fn a_released_claim_frees_the_hash_but_only_its_holder_can_release_it() {
+    let window = backend().dedupe_window();
+    let hash = unique_hash();
+    let length = Duration::from_secs(600);
+    window.claim(&hash, "a", length).await.expect("claim");
+
+    window.release(&hash, "someone else").await.expect("release");
+    let still_held = window.claim(&hash, "b", length).await.expect("claim");
+    window.release(&hash, "a").await.expect("release");
+    let freed = window.claim(&hash, "b", length).await.expect("claim");
+
+    assert!(matches!(still_held, Claim::Duplicate { .. }), "{still_held:?}");
+    assert_eq!(freed, Claim::Claimed);
 }

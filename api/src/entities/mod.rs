@@ -2,6 +2,7 @@
 //! is read and written only by its service's handlers.
 
 pub mod account;
+pub mod ingest_job;
 pub mod listing;
 pub mod quote;
 pub mod user;

@@ -5,7 +5,9 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{accounts, health, listings, products, public_api, quotes, trends, users};
+use crate::http::{
+    accounts, health, ingest, listings, products, public_api, quotes, trends, users,
+};
 use crate::metrics;
 use crate::state::AppState;
 
@@ -23,6 +25,7 @@ use crate::state::AppState;
         products::create_product, products::list_products, products::get_product,
         products::product_offers, products::replace_product, products::update_product,
         products::delete_product, trends::offer_trend, trends::product_trend,
+        ingest::ingest_feed, ingest::ingest_status,
         public_api::list_listings, public_api::create_listing, public_api::create_user,
         listings::list_listings, listings::create_listing, listings::ping,
         users::list_users, users::get_user, users::create_user,
@@ -31,6 +34,7 @@ use crate::state::AppState;
     tags(
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "products", description = "The product catalog and the offers polled from the Offers service. Reads are public, writes need an admin"),
+        (name = "ingestion", description = "Product feeds of any size, each body accepted once per dedupe window (DEDUPE_WINDOW_SECS) across every replica, then applied to the catalog by sku in the background"),
         (name = "quotes", description = "Stock quotes from stooq, through quote-worker over the broker"),
         (name = "accounts", description = "Logging in and creating accounts. Protected routes take HTTP Basic credentials or a Bearer token from /login"),
         (name = "public API", description = "Seed 004's public API layer: listings with their users. Its envelope is seed 004's `{\"result\", ...}`, not `{\"code\",\"msg\"}`"),

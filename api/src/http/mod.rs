@@ -19,6 +19,7 @@ pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod health;
+pub mod ingest;
 pub mod listings;
 pub mod products;
 pub mod public_api;
@@ -49,6 +50,7 @@ pub fn public_app(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(quotes::router())
         .merge(products::router())
+        .merge(ingest::router())
         .merge(trends::router())
         .route("/metrics", get(metrics::render));
     with_layers(routes, state)

@@ -1,58 +1,84 @@
-//! The embedded-mode dedupe window: a map from hash to expiry time.
+//! The embedded-mode dedupe window: a map from hash to holder and expiry.
 //!
-//! Time is tokio's clock, so tests drive it with `tokio::time::pause()` and
-//! `advance()` instead of sleeping through a window.
+//! Time is the process's [`Clock`], so tests move a frozen clock to the
+//! window's edges instead of sleeping through it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use super::{Claim, DedupeError, DedupeWindow};
+use crate::Clock;
 
 /// Expired entries are swept once this many claims have been added since
 /// the last sweep, so the map stays proportional to the live window.
 const SWEEP_EVERY: usize = 1024;
 
 /// See the module documentation.
-#[derive(Default)]
 pub struct MemoryWindow {
+    clock: Clock,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    expires_at: HashMap<String, Instant>,
+    /// Hash → (holder, expiry in microseconds since the epoch).
+    claims: HashMap<String, (String, i64)>,
     added_since_sweep: usize,
 }
 
 impl MemoryWindow {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            state: Mutex::default(),
+        }
     }
 }
 
 #[async_trait]
 impl DedupeWindow for MemoryWindow {
-    async fn claim(&self, hash: &str, window: Duration) -> Result<Claim, DedupeError> {
-        let now = Instant::now();
+    async fn claim(
+        &self,
+        hash: &str,
+        holder: &str,
+        window: Duration,
+    ) -> Result<Claim, DedupeError> {
+        let now = self.clock.now_micros();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&expires_at) = state.expires_at.get(hash)
-            && expires_at > now
+        if let Some((holder, expires_at)) = state.claims.get(hash)
+            && *expires_at > now
         {
             return Ok(Claim::Duplicate {
-                retry_after: expires_at - now,
+                retry_after: Duration::from_micros((expires_at - now).unsigned_abs()),
+                holder: holder.clone(),
             });
         }
-        state.expires_at.insert(hash.to_owned(), now + window);
+        let length = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        state.claims.insert(
+            hash.to_owned(),
+            (holder.to_owned(), now.saturating_add(length)),
+        );
         state.added_since_sweep += 1;
         if state.added_since_sweep >= SWEEP_EVERY {
-            state.expires_at.retain(|_, expires_at| *expires_at > now);
+            state.claims.retain(|_, (_, expires_at)| *expires_at > now);
             state.added_since_sweep = 0;
         }
         Ok(Claim::Claimed)
+    }
+
+    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state
+            .claims
+            .get(hash)
+            .is_some_and(|(current, _)| current == holder)
+        {
+            state.claims.remove(hash);
+        }
+        Ok(())
     }
 
     async fn check(&self) -> Result<(), DedupeError> {
@@ -68,23 +94,41 @@ impl DedupeWindow for MemoryWindow {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    const SECOND: i64 = 1_000_000;
+
+    #[tokio::test]
     async fn expired_entries_are_swept() {
-        let window = MemoryWindow::new();
+        let clock = Clock::frozen_at_micros(SECOND);
+        let window = MemoryWindow::new(clock.clone());
         for i in 0..SWEEP_EVERY {
             window
-                .claim(&format!("old-{i}"), Duration::from_secs(1))
+                .claim(&format!("old-{i}"), "a", Duration::from_secs(1))
                 .await
                 .expect("claim");
         }
-        tokio::time::advance(Duration::from_secs(2)).await;
+        clock.set_micros(3 * SECOND);
         for i in 0..SWEEP_EVERY {
             window
-                .claim(&format!("new-{i}"), Duration::from_secs(1))
+                .claim(&format!("new-{i}"), "a", Duration::from_secs(1))
                 .await
                 .expect("claim");
         }
         let state = window.state.lock().expect("lock");
-        assert_eq!(state.expires_at.len(), SWEEP_EVERY);
+        assert_eq!(state.claims.len(), SWEEP_EVERY);
+    }
+
+    #[tokio::test]
+    async fn a_release_by_another_holder_leaves_the_claim() {
+        let window = MemoryWindow::new(Clock::frozen_at_micros(SECOND));
+        let length = Duration::from_secs(600);
+        window.claim("feed", "a", length).await.expect("claim");
+
+        window.release("feed", "b").await.expect("release");
+        let after_b = window.claim("feed", "c", length).await.expect("claim");
+        window.release("feed", "a").await.expect("release");
+        let after_a = window.claim("feed", "c", length).await.expect("claim");
+
+        assert!(matches!(after_b, Claim::Duplicate { holder, .. } if holder == "a"));
+        assert_eq!(after_a, Claim::Claimed);
     }
 }

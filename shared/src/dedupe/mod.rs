@@ -6,7 +6,12 @@
 //! rejected ones: a hash claimed at `t` is claimable again at exactly
 //! `t + window`.
 //!
-//! - [`RedisWindow`]: one atomic `SET key value NX PX ms`, shared by every replica.
+//! Each claim names its holder (the ingest id the API gives the feed), so
+//! a duplicate can say which feed holds the window, and a claim whose feed
+//! could not be recorded after all can be given back ([`DedupeWindow::release`])
+//! without touching anyone else's.
+//!
+//! - [`RedisWindow`]: one atomic `SET key holder NX PX ms`, shared by every replica.
 //! - [`MemoryWindow`]: a map in the process, for the embedded mode.
 
 mod memory;
@@ -20,12 +25,15 @@ pub use self::memory::MemoryWindow;
 pub use self::redis::RedisWindow;
 
 /// What a claim found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// This caller is the first within the window: go ahead.
     Claimed,
-    /// Someone claimed the same hash earlier; it frees up after `retry_after`.
-    Duplicate { retry_after: Duration },
+    /// `holder` claimed the same hash earlier; it frees up after `retry_after`.
+    Duplicate {
+        retry_after: Duration,
+        holder: String,
+    },
 }
 
 /// The window's store cannot be reached. Never read as "claimed": a feed
@@ -37,8 +45,14 @@ pub struct DedupeError(pub String);
 /// See the module documentation.
 #[async_trait]
 pub trait DedupeWindow: Send + Sync + 'static {
-    /// Claims `hash` for `window`, atomically across every process sharing the store.
-    async fn claim(&self, hash: &str, window: Duration) -> Result<Claim, DedupeError>;
+    /// Claims `hash` for `holder` during `window`, atomically across every
+    /// process sharing the store.
+    async fn claim(&self, hash: &str, holder: &str, window: Duration)
+    -> Result<Claim, DedupeError>;
+
+    /// Gives back `holder`'s claim on `hash`, if it still holds it; a
+    /// claim that expired and was taken by another holder is left alone.
+    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError>;
 
     /// Whether claims can be made right now (for `/readyz`).
     async fn check(&self) -> Result<(), DedupeError>;

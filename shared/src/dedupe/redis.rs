@@ -1,8 +1,10 @@
 //! The cluster-mode dedupe window, in Redis.
 //!
-//! A claim is one `SET mercato:feed:<hash> 1 NX PX <window>`: Redis decides
-//! atomically who was first, whichever replica asks. Only a duplicate costs
-//! a second command, `PTTL`, to say how long is left.
+//! A claim is one round trip: a small Lua script runs `SET
+//! mercato:feed:<hash> <holder> NX PX <window>` and, only if the key was
+//! there already, reads its `PTTL` and holder. Redis runs a script
+//! atomically, so it decides who was first whichever replica asks, and the
+//! time left is never read from a key that expired in between.
 //!
 //! The connection manager is tuned to fail within about a second while
 //! Redis is down (its defaults block each call for 7–9 s), so the API can
@@ -11,17 +13,36 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, ExistenceCheck, SetExpiry, SetOptions};
 use url::Url;
 
 use super::{Claim, DedupeError, DedupeWindow};
 
 const KEY_PREFIX: &str = "mercato:feed:";
 
+/// Returns `{1, 0, ""}` when the claim is taken, `{0, PTTL, holder}` when
+/// someone holds it.
+const CLAIM: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, 0, ''}
+end
+return {0, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[1])}
+";
+
+/// Deletes the key only if `holder` still holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 /// See the module documentation.
 pub struct RedisWindow {
     connection: ConnectionManager,
+    claim: Script,
+    release: Script,
 }
 
 impl RedisWindow {
@@ -38,49 +59,51 @@ impl RedisWindow {
             .set_max_delay(Duration::from_millis(500));
         let connection =
             ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
-        Ok(Self { connection })
+        Ok(Self {
+            connection,
+            claim: Script::new(CLAIM),
+            release: Script::new(RELEASE),
+        })
     }
 }
 
 #[async_trait]
 impl DedupeWindow for RedisWindow {
-    async fn claim(&self, hash: &str, window: Duration) -> Result<Claim, DedupeError> {
-        let key = format!("{KEY_PREFIX}{hash}");
+    async fn claim(
+        &self,
+        hash: &str,
+        holder: &str,
+        window: Duration,
+    ) -> Result<Claim, DedupeError> {
         let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut connection = self.connection.clone();
-        // The key may expire between a refused SET and the PTTL; then the
-        // hash is free again and the claim is retried.
-        loop {
-            let options = SetOptions::default()
-                .conditional_set(ExistenceCheck::NX)
-                .with_expiration(SetExpiry::PX(millis));
-            let set: Option<String> = connection
-                .set_options(&key, 1, options)
-                .await
-                .map_err(unavailable)?;
-            if set.is_some() {
-                return Ok(Claim::Claimed);
-            }
-            let left: i64 = redis::cmd("PTTL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
-            match left {
-                // No expiry at all: written by something else; treat as a full window.
-                -1 => {
-                    return Ok(Claim::Duplicate {
-                        retry_after: window,
-                    });
-                }
-                left if left >= 0 => {
-                    return Ok(Claim::Duplicate {
-                        retry_after: Duration::from_millis(left.unsigned_abs()),
-                    });
-                }
-                _ => continue,
-            }
+        let (claimed, left, current): (i64, i64, String) = self
+            .claim
+            .key(format!("{KEY_PREFIX}{hash}"))
+            .arg(holder)
+            .arg(millis)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        if claimed == 1 {
+            return Ok(Claim::Claimed);
         }
+        // A key without expiry was written by something else: a full window.
+        let retry_after = u64::try_from(left).map_or(window, Duration::from_millis);
+        Ok(Claim::Duplicate {
+            retry_after,
+            holder: current,
+        })
+    }
+
+    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError> {
+        let _: i64 = self
+            .release
+            .key(format!("{KEY_PREFIX}{hash}"))
+            .arg(holder)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn check(&self) -> Result<(), DedupeError> {

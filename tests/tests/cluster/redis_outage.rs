@@ -20,16 +20,16 @@ async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_exten
     let length = Duration::from_millis(400);
     let claimed_at = Instant::now();
     assert_eq!(
-        window.claim(&hash, length).await.expect("claim"),
+        window.claim(&hash, "a", length).await.expect("claim"),
         Claim::Claimed
     );
 
     // Keep asking: if rejections extended the window it would never free up.
     let mut rejections = 0;
     let freed_after = loop {
-        match window.claim(&hash, length).await.expect("claim") {
+        match window.claim(&hash, "a", length).await.expect("claim") {
             Claim::Claimed => break claimed_at.elapsed(),
-            Claim::Duplicate { retry_after } => {
+            Claim::Duplicate { retry_after, .. } => {
                 assert!(retry_after <= length, "{retry_after:?}");
                 rejections += 1;
             }
@@ -54,19 +54,19 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
     let window = RedisWindow::new(&redis.url()).expect("a valid URL");
     let length = Duration::from_secs(600);
     assert_eq!(
-        window.claim(&unique_hash(), length).await.expect("claim"),
+        window.claim(&unique_hash(), "a", length).await.expect("claim"),
         Claim::Claimed
     );
 
     redis.stop().await;
     let started = Instant::now();
-    let during = window.claim(&unique_hash(), length).await;
+    let during = window.claim(&unique_hash(), "a", length).await;
     let answered_in = started.elapsed();
     redis.restart().await;
     let hash = unique_hash();
     let started = Instant::now();
     let after = loop {
-        match window.claim(&hash, length).await {
+        match window.claim(&hash, "a", length).await {
             Ok(claim) => break claim,
             Err(e) if started.elapsed() > Duration::from_secs(10) => {
                 panic!("Redis is back but: {e}")

@@ -1,0 +1,43 @@
+//! `ingest_jobs`: accepted product feeds and how far each has been applied.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "ingest_jobs")]
+pub struct Model {
+    /// A UUID v7: also the spool file's name and the dedupe window's holder.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The body's BLAKE3 hash, in hex.
+    pub hash: String,
+    /// Bytes in the body.
+    pub size: i64,
+    /// Products in the feed.
+    pub items: i64,
+    /// `queued`, `processing`, `done` or `failed`.
+    pub status: String,
+    /// The spool directory holding the body; `None` when the body is in `body`.
+    pub spool: Option<String>,
+    /// A small body, kept in the row instead of a file.
+    pub body: Option<Vec<u8>>,
+    /// Items applied in committed batches: where a resumed job starts.
+    pub processed: i64,
+    /// Products the feed added to the catalog.
+    pub created: i64,
+    /// Items that changed products already there (or earlier in the feed).
+    pub updated: i64,
+    /// Items whose fields the catalog cannot take.
+    pub skipped: i64,
+    /// The first skipped item's reason, or why the job failed.
+    pub problem: Option<String>,
+    /// While a process applies the feed: when its claim lapses.
+    pub lease_until: Option<i64>,
+    pub received_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

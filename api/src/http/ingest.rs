@@ -1,0 +1,219 @@
+//! Product-feed ingestion (SPEC section 8, seed 003).
+//!
+//! - `POST /v1/products`: a feed body of any size up to `INGEST_MAX_BYTES`.
+//!   200 `{"id", "items"}` for the first copy of a body within the dedupe
+//!   window; 403 `DUPLICATE` with `Retry-After` for the same bytes again,
+//!   on any replica; 400 for a malformed or cut-off body, naming the first
+//!   problem and its byte offset; 413 over the limit; 503 when the window
+//!   cannot be checked.
+//! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
+//!   applied to the catalog.
+//!
+//! Any account may send feeds and read their jobs; without credentials
+//! only when `INGEST_ALLOW_ANONYMOUS` is on.
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sea_orm::EntityTrait;
+use serde::{Deserialize, Serialize};
+use shared::dedupe::Claim;
+use shared::error::ErrorBody;
+use shared::{Error, Result};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::domain::rfc3339;
+use crate::entities::ingest_job;
+use crate::http::extract::Path;
+use crate::ingest::receive::{self, Content};
+use crate::ingest::{SpoolFile, jobs};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/products", post(ingest_feed))
+        .route("/v1/products/ingests/{id}", get(ingest_status))
+}
+
+/// Who sends a feed: an account, or nobody when anonymous feeds are on.
+/// Credentials that are present are always checked.
+pub struct FeedSender(#[allow(dead_code)] Option<Caller>);
+
+impl FromRequestParts<AppState> for FeedSender {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if parts.headers.contains_key(AUTHORIZATION) || !state.settings.ingest_allow_anonymous {
+            return Ok(Self(Some(Caller::from_request_parts(parts, state).await?)));
+        }
+        Ok(Self(None))
+    }
+}
+
+/// An accepted feed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The ingest job's id, for `GET /v1/products/ingests/{id}`.
+    pub id: Uuid,
+    /// Products in the feed.
+    pub items: u64,
+}
+
+/// Receives a product feed, refusing a body already accepted within the
+/// dedupe window.
+#[utoipa::path(
+    post,
+    path = "/v1/products",
+    tag = "ingestion",
+    request_body(
+        content = String,
+        description = "A JSON array of products, each with an `id` (string or number); \
+                       `name` and `description` are applied to the catalog when present",
+        content_type = "application/json",
+    ),
+    security((), ("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = Accepted),
+        (status = 400, body = ErrorBody, description = "Malformed or cut off, with the byte offset of the first problem"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "DUPLICATE: the same body was accepted within the window; see Retry-After",
+            headers(("Retry-After" = u64, description = "Seconds until the body is accepted again"))),
+        (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "The dedupe window cannot be checked"),
+    )
+)]
+pub async fn ingest_feed(
+    State(state): State<AppState>,
+    _sender: FeedSender,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>> {
+    let max_bytes = state.settings.ingest_max_bytes;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_bytes) {
+        return Err(receive::too_large(max_bytes));
+    }
+    let id = Uuid::now_v7();
+    let ingestion = &state.ingestion;
+    let spool_to = SpoolFile::new(ingestion.spool.path_of(id));
+    let received = receive::receive(body, max_bytes, spool_to).await?;
+
+    let hash = received.inspected.hash.to_string();
+    let holder = id.to_string();
+    match state
+        .dedupe
+        .claim(&hash, &holder, state.settings.dedupe_window)
+        .await?
+    {
+        Claim::Claimed => {}
+        Claim::Duplicate {
+            retry_after,
+            holder,
+        } => {
+            return Err(Error::Duplicate {
+                msg: format!(
+                    "the same body was accepted as ingest {holder}; it is refused until the dedupe window ends"
+                ),
+                retry_after,
+            });
+        }
+    }
+    let now = state.clock.now_micros();
+    if let Err(e) = jobs::record(&state.db, id, &received, ingestion.spool.id(), now).await {
+        // The feed was not accepted after all: the same body may come again at once.
+        if let Err(release) = state.dedupe.release(&hash, &holder).await {
+            tracing::warn!(error = %release, "cannot give back the dedupe claim");
+        }
+        return Err(e.into());
+    }
+    if let Content::Spooled(file) = received.content {
+        file.keep();
+    }
+    ingestion.wake.notify_one();
+    Ok(Json(Accepted {
+        id,
+        items: received.inspected.items,
+    }))
+}
+
+/// An ingest job: where an accepted feed is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestJob {
+    pub id: Uuid,
+    /// `queued`, `processing`, `done` or `failed`.
+    pub status: String,
+    /// Products in the feed.
+    pub items: i64,
+    /// Items applied so far (created + updated + skipped).
+    pub processed: i64,
+    /// Products the feed added to the catalog.
+    pub created: i64,
+    /// Items that changed a product already in the catalog.
+    pub updated: i64,
+    /// Items the catalog cannot take (a sku, name or description out of bounds).
+    pub skipped: i64,
+    /// Why the first item was skipped, or why the job failed.
+    pub problem: Option<String>,
+    /// Bytes in the body.
+    pub size: i64,
+    /// The body's BLAKE3 hash, in hex.
+    pub hash: String,
+    /// RFC 3339 UTC.
+    pub received_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<ingest_job::Model> for IngestJob {
+    fn from(row: ingest_job::Model) -> Self {
+        Self {
+            id: row.id,
+            status: row.status,
+            items: row.items,
+            processed: row.processed,
+            created: row.created,
+            updated: row.updated,
+            skipped: row.skipped,
+            problem: row.problem,
+            size: row.size,
+            hash: row.hash,
+            received_at: rfc3339(row.received_at),
+            started_at: row.started_at.map(rfc3339),
+            finished_at: row.finished_at.map(rfc3339),
+        }
+    }
+}
+
+/// How far an accepted feed has been applied.
+#[utoipa::path(
+    get,
+    path = "/v1/products/ingests/{id}",
+    tag = "ingestion",
+    params(("id" = Uuid, Path, description = "The id `POST /v1/products` answered")),
+    security((), ("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = IngestJob),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn ingest_status(
+    State(state): State<AppState>,
+    _sender: FeedSender,
+    Path(id): Path<Uuid>,
+) -> Result<Json<IngestJob>> {
+    let job = ingest_job::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("ingest {id} not found")))?;
+    Ok(Json(job.into()))
+}

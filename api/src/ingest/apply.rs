@@ -1,0 +1,462 @@
+//! Applying accepted feeds to the catalog, in the background.
+//!
+//! Every `api` process that serves the public listener runs [`run`]. It
+//! claims one job at a time ([`jobs::claim_next`]) and reads the body on a
+//! blocking thread with the extracting [`Scanner`], which hands over
+//! [`BATCH`] items at a time through a small channel. Each batch is one
+//! transaction: the items are upserted into `products` by `sku` (the
+//! item's `id`), and the job's counts move forward, but only if no other
+//! process has moved them meanwhile. So a batch is applied exactly once,
+//! and a process that dies mid-feed leaves the job at its last committed
+//! batch; it resumes there when a process with the same spool directory
+//! starts again (or, for a body kept in the row, when its lease lapses).
+//!
+//! New products are stored due for registration, so `offer-poller`'s
+//! retry pass registers them with the Offers service as in SPEC section 5.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use feed::{Field, RawItem, Scanner};
+use sea_orm::sea_query::{Expr, Func, OnConflict};
+use sea_orm::{
+    ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, TransactionTrait,
+};
+use shared::Clock;
+use shared::entities::product;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Ingestion;
+use super::jobs::{self, Status, micros};
+use crate::domain::{Description, ProductName, Sku};
+use crate::entities::ingest_job;
+
+/// Items per transaction.
+pub const BATCH: usize = 1000;
+
+/// How long a claim on a job lasts without a committed batch.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// How often jobs are looked for when nothing wakes the task: jobs other
+/// replicas recorded, and leases that lapsed.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// A spool file with no unfinished job is deleted once it is this old
+/// (an upload cut off by a crash); younger ones may be uploads in flight.
+const ORPHAN_AGE: Duration = Duration::from_secs(600);
+
+/// How much of a spooled body is read at a time.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What the apply task needs.
+#[derive(Clone)]
+pub struct Applier {
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    pub ingestion: Arc<Ingestion>,
+}
+
+/// Applies jobs until `shutdown`: between batches it gives the job in
+/// hand back, for the next start to resume.
+pub async fn run(applier: Applier, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let spool = applier.ingestion.spool.id().to_owned();
+    let released = jobs::release_spool(&applier.db, &spool)
+        .await
+        .context("resuming the feeds of this spool directory")?;
+    if released > 0 {
+        tracing::info!(jobs = released, "resuming unfinished feeds");
+    }
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = applier.ingestion.wake.notified() => {}
+            _ = tick.tick() => {}
+        }
+        while !shutdown.is_cancelled() {
+            match apply_next(&applier, &shutdown).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "applying a feed failed; it is retried");
+                    break;
+                }
+            }
+        }
+        if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_AGE) {
+            last_sweep = Some(tokio::time::Instant::now());
+            if let Err(e) = sweep_orphans(&applier).await {
+                tracing::warn!(error = format!("{e:#}"), "cleaning the spool directory failed");
+            }
+        }
+    }
+}
+
+/// Claims one job and applies it as far as it goes. `false` when there
+/// was none to claim.
+pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyhow::Result<bool> {
+    let spool = applier.ingestion.spool.id();
+    let now = applier.clock.now_micros();
+    let Some(id) = jobs::claim_next(&applier.db, spool, now, LEASE).await? else {
+        return Ok(false);
+    };
+    let job = ingest_job::Entity::find_by_id(id)
+        .one(&applier.db)
+        .await?
+        .context("a claimed job is gone")?;
+    let spooled = job.spool.is_some();
+    match apply_job(applier, job, shutdown).await {
+        Ok(Applied::Finished) => {
+            jobs::finish(&applier.db, id, None, applier.clock.now_micros()).await?;
+            tracing::info!(ingest = %id, "feed applied");
+        }
+        Ok(Applied::Stopped) => jobs::release(&applier.db, id).await?,
+        Ok(Applied::Lost) => {
+            tracing::warn!(ingest = %id, "another process is applying this feed");
+            return Ok(true);
+        }
+        Err(ApplyError::Feed(problem)) => {
+            tracing::error!(ingest = %id, problem, "feed failed");
+            jobs::finish(&applier.db, id, Some(problem), applier.clock.now_micros()).await?;
+        }
+        Err(ApplyError::Database(e)) => return Err(e.into()),
+    }
+    if spooled {
+        remove_spool_file(&applier.ingestion.spool.path_of(id));
+    }
+    Ok(true)
+}
+
+enum Applied {
+    Finished,
+    /// Shutdown came between two batches.
+    Stopped,
+    /// Another process moved the job on: it is applying it now.
+    Lost,
+}
+
+enum ApplyError {
+    /// The body cannot be applied, ever: the job fails.
+    Feed(String),
+    /// Worth trying again later: the lease lapses and the job is claimed again.
+    Database(DbErr),
+}
+
+impl From<DbErr> for ApplyError {
+    fn from(e: DbErr) -> Self {
+        Self::Database(e)
+    }
+}
+
+async fn apply_job(
+    applier: &Applier,
+    job: ingest_job::Model,
+    shutdown: &CancellationToken,
+) -> Result<Applied, ApplyError> {
+    let body: Box<dyn Read + Send> = match (&job.spool, job.body) {
+        (Some(_), _) => {
+            let path = applier.ingestion.spool.path_of(job.id);
+            let file = std::fs::File::open(&path).map_err(|e| {
+                ApplyError::Feed(format!("the spooled body cannot be read: {e}"))
+            })?;
+            Box::new(file)
+        }
+        (None, Some(body)) => Box::new(std::io::Cursor::new(body)),
+        (None, None) => return Err(ApplyError::Feed("the job has no body".into())),
+    };
+    let skip = u64::try_from(job.processed).unwrap_or(0);
+    let (batches, mut inbox) = mpsc::channel(2);
+    let reader = tokio::task::spawn_blocking(move || read_items(body, skip, &batches));
+    let mut processed = job.processed;
+    let outcome = loop {
+        let Some(batch) = inbox.recv().await else {
+            break Ok(Applied::Finished);
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(problem) => break Err(ApplyError::Feed(problem)),
+        };
+        if shutdown.is_cancelled() {
+            break Ok(Applied::Stopped);
+        }
+        let now = applier.clock.now_micros();
+        match write_batch(&applier.db, job.id, processed, &batch, now).await? {
+            Some(count) => processed += count,
+            None => break Ok(Applied::Lost),
+        }
+    };
+    // Dropping the receiver stops a reader that is still going.
+    drop(inbox);
+    reader.await.ok();
+    outcome
+}
+
+/// Reads the body's items from index `skip` on, sending them in batches;
+/// a problem with the body is sent as its message.
+fn read_items(
+    mut body: Box<dyn Read + Send>,
+    skip: u64,
+    batches: &mpsc::Sender<Result<Vec<RawItem>, String>>,
+) {
+    let mut scanner = Scanner::extracting();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut buffer = vec![0; READ_CHUNK];
+    loop {
+        let read = match body.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = batches.blocking_send(Err(format!("reading the body: {e}")));
+                return;
+            }
+        };
+        let fed = scanner.feed(&buffer[..read], &mut |item| {
+            if item.index >= skip {
+                batch.push(item.clone());
+            }
+        });
+        if let Err(e) = fed {
+            let _ = batches.blocking_send(Err(format!("malformed feed: {e}")));
+            return;
+        }
+        while batch.len() >= BATCH {
+            let rest = batch.split_off(BATCH);
+            let full = std::mem::replace(&mut batch, rest);
+            if batches.blocking_send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    match scanner.finish() {
+        Ok(_) if batch.is_empty() => {}
+        Ok(_) => {
+            let _ = batches.blocking_send(Ok(batch));
+        }
+        Err(e) => {
+            let _ = batches.blocking_send(Err(format!("malformed feed: {e}")));
+        }
+    }
+}
+
+/// One item as the catalog takes it.
+struct Upsert {
+    sku: String,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+impl Upsert {
+    /// The item's fields, or why the catalog cannot take them.
+    fn from_item(item: &RawItem) -> Result<Self, String> {
+        let at = format!("items[{}]", item.index);
+        let sku = match &item.id {
+            Some(Field::String(id) | Field::Number(id)) => {
+                Sku::parse(id).map_err(|e| format!("{at}.id: {e}"))?
+            }
+            Some(Field::TooLong) => return Err(format!("{at}.id is too long for a sku")),
+            Some(Field::Other) | None => return Err(format!("{at} has no usable id")),
+        };
+        let text = |field: &Option<Field>, name: &str| match field {
+            None => Ok(None),
+            Some(Field::String(text)) => Ok(Some(text.clone())),
+            Some(Field::TooLong) => Err(format!("{at}.{name} is too long")),
+            Some(Field::Number(_) | Field::Other) => Err(format!("{at}.{name} must be a string")),
+        };
+        let name = text(&item.name, "name")?
+            .map(|name| ProductName::parse(&name).map_err(|e| format!("{at}: {e}")))
+            .transpose()?;
+        let description = text(&item.description, "description")?
+            .map(|text| Description::parse(&text).map_err(|e| format!("{at}: {e}")))
+            .transpose()?;
+        Ok(Self {
+            sku: sku.into_inner(),
+            name: name.map(ProductName::into_inner),
+            description: description.map(Description::into_inner),
+        })
+    }
+}
+
+/// Applies one batch in one transaction, and moves the job's counts on
+/// from `processed` (the count this process last committed). `None` when
+/// the count has moved without us: another process is applying the job,
+/// and nothing was written.
+async fn write_batch(
+    db: &DatabaseConnection,
+    job: Uuid,
+    processed: i64,
+    items: &[RawItem],
+    now: i64,
+) -> Result<Option<i64>, DbErr> {
+    let mut upserts: Vec<Upsert> = Vec::with_capacity(items.len());
+    let mut position: HashMap<String, usize> = HashMap::new();
+    let mut skipped = 0;
+    let mut repeated = 0;
+    let mut problem = None;
+    for item in items {
+        match Upsert::from_item(item) {
+            // The same sku twice in a batch: the later item wins.
+            Ok(upsert) => match position.get(&upsert.sku) {
+                Some(&at) => {
+                    upserts[at] = upsert;
+                    repeated += 1;
+                }
+                None => {
+                    position.insert(upsert.sku.clone(), upserts.len());
+                    upserts.push(upsert);
+                }
+            },
+            Err(reason) => {
+                skipped += 1;
+                problem.get_or_insert(reason);
+            }
+        }
+    }
+
+    let txn = db.begin().await?;
+    let existing: HashSet<String> = product::Entity::find()
+        .select_only()
+        .column(product::Column::Sku)
+        .filter(product::Column::Sku.is_in(upserts.iter().map(|u| u.sku.clone())))
+        .into_tuple::<Option<String>>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let created = upserts
+        .iter()
+        .filter(|u| !existing.contains(&u.sku))
+        .count();
+    let updated = upserts.len() - created + repeated;
+
+    let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
+    for upsert in upserts {
+        let fields = (upsert.name.is_some(), upsert.description.is_some());
+        groups.entry(fields).or_default().push(product::ActiveModel {
+            id: ActiveValue::Set(Uuid::now_v7()),
+            name: ActiveValue::Set(upsert.name.unwrap_or_else(|| upsert.sku.clone())),
+            description: ActiveValue::Set(upsert.description.unwrap_or_default()),
+            sku: ActiveValue::Set(Some(upsert.sku)),
+            registered: ActiveValue::Set(false),
+            registration_due_at: ActiveValue::Set(Some(now)),
+            next_poll_at: ActiveValue::Set(None),
+            created_at: ActiveValue::Set(now),
+            updated_at: ActiveValue::Set(now),
+        });
+    }
+    for ((name, description), rows) in groups {
+        // A field the item leaves out keeps the product's current value.
+        let mut changed = vec![product::Column::UpdatedAt];
+        if name {
+            changed.push(product::Column::Name);
+        }
+        if description {
+            changed.push(product::Column::Description);
+        }
+        product::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(product::Column::Sku)
+                    .update_columns(changed)
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+
+    let count = items.len() as i64;
+    let moved = ingest_job::Entity::update_many()
+        .col_expr(
+            ingest_job::Column::Processed,
+            Expr::col(ingest_job::Column::Processed).add(count),
+        )
+        .col_expr(
+            ingest_job::Column::Created,
+            Expr::col(ingest_job::Column::Created).add(created as i64),
+        )
+        .col_expr(
+            ingest_job::Column::Updated,
+            Expr::col(ingest_job::Column::Updated).add(updated as i64),
+        )
+        .col_expr(
+            ingest_job::Column::Skipped,
+            Expr::col(ingest_job::Column::Skipped).add(skipped),
+        )
+        .col_expr(
+            ingest_job::Column::Problem,
+            Func::coalesce([
+                Expr::col(ingest_job::Column::Problem).into(),
+                Expr::value(problem),
+            ])
+            .into(),
+        )
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(now.saturating_add(micros(LEASE))),
+        )
+        .filter(ingest_job::Column::Id.eq(job))
+        .filter(ingest_job::Column::Processed.eq(processed))
+        .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
+        .exec(&txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    txn.commit().await?;
+    Ok(Some(count))
+}
+
+fn remove_spool_file(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete a spool file");
+    }
+}
+
+/// Deletes spool files that no unfinished job needs and that nothing has
+/// written to for [`ORPHAN_AGE`]: bodies of uploads a crash cut off.
+async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
+    let dir = applier.ingestion.spool.dir().to_owned();
+    let candidates = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(Uuid, std::path::PathBuf)>> {
+        let mut old = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let Some(job) = super::Spool::job_of(&path) else {
+                continue;
+            };
+            let age = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| SystemTime::now().duration_since(modified).ok());
+            if age.is_some_and(|age| age >= ORPHAN_AGE) {
+                old.push((job, path));
+            }
+        }
+        Ok(old)
+    })
+    .await??;
+    for chunk in candidates.chunks(BATCH) {
+        let ids = chunk.iter().map(|(job, _)| *job).collect();
+        let pending: HashSet<Uuid> = jobs::pending_among(&applier.db, ids)
+            .await?
+            .into_iter()
+            .collect();
+        for (job, path) in chunk {
+            if !pending.contains(job) {
+                tracing::info!(path = %path.display(), "deleting an abandoned spool file");
+                remove_spool_file(path);
+            }
+        }
+    }
+    Ok(())
+}
