@@ -47,7 +47,12 @@ impl MigrationTrait for CreateIngestJobs {
             .create_table(
                 Table::create()
                     .table(IngestJobs::Table)
-                    .col(ColumnDef::new(IngestJobs::Id).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(IngestJobs::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(IngestJobs::Hash).string_len(64).not_null())
                     .col(ColumnDef::new(IngestJobs::Size).big_integer().not_null())
                     .col(ColumnDef::new(IngestJobs::Items).big_integer().not_null())
@@ -60,7 +65,11 @@ impl MigrationTrait for CreateIngestJobs {
                     .col(count(IngestJobs::Skipped))
                     .col(ColumnDef::new(IngestJobs::Problem).text().null())
                     .col(ColumnDef::new(IngestJobs::LeaseUntil).big_integer().null())
-                    .col(ColumnDef::new(IngestJobs::ReceivedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(IngestJobs::ReceivedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(IngestJobs::StartedAt).big_integer().null())
                     .col(ColumnDef::new(IngestJobs::FinishedAt).big_integer().null())
                     .to_owned(),

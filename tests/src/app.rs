@@ -236,6 +236,23 @@ impl TestApp {
             .sum::<f64>() as u64
     }
 
+    /// `POST /v1/products` with `body`, without credentials (the app must
+    /// allow anonymous feeds).
+    pub async fn post_feed(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/products", self.address))
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Polls `GET /v1/products/ingests/{id}` until the job is `done` or
+    /// `failed`, and returns it.
+    pub async fn wait_for_ingest(&self, id: &str) -> serde_json::Value {
+        crate::ingest::wait_for_ingest(&self.client, &self.address, id).await
+    }
+
     /// Stops the app as SIGTERM would and returns how it ended.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

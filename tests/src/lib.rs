@@ -21,6 +21,7 @@
 //!
 //! - [`backend`]: which backends this run uses, and fresh isolated ones.
 //! - [`app`]: `spawn_app()` and `TestApp`.
+//! - [`ingest`]: generated feeds (up to gigabytes, streamed) and raw uploads.
 //! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.
 //! - [`process`]: running Mercato's own binaries as child processes.
 //! - [`stooq`]: a fake of stooq, in-process or as the `stooq-fake` binary.
@@ -28,6 +29,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod ingest;
 pub mod offers;
 pub mod process;
 pub mod servers;

@@ -118,11 +118,17 @@ async fn a_released_claim_frees_the_hash_but_only_its_holder_can_release_it() {
     let length = Duration::from_secs(600);
     window.claim(&hash, "a", length).await.expect("claim");
 
-    window.release(&hash, "someone else").await.expect("release");
+    window
+        .release(&hash, "someone else")
+        .await
+        .expect("release");
     let still_held = window.claim(&hash, "b", length).await.expect("claim");
     window.release(&hash, "a").await.expect("release");
     let freed = window.claim(&hash, "b", length).await.expect("claim");
 
-    assert!(matches!(still_held, Claim::Duplicate { .. }), "{still_held:?}");
+    assert!(
+        matches!(still_held, Claim::Duplicate { .. }),
+        "{still_held:?}"
+    );
     assert_eq!(freed, Claim::Claimed);
 }

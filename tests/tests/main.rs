@@ -9,6 +9,7 @@ mod api;
 mod broker;
 mod cluster;
 mod dedupe;
+mod ingest;
 mod listings;
 mod offers_service;
 mod polling;

@@ -86,7 +86,10 @@ pub async fn run(applier: Applier, shutdown: CancellationToken) -> anyhow::Resul
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "applying a feed failed; it is retried");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "applying a feed failed; it is retried"
+                    );
                     break;
                 }
             }
@@ -94,7 +97,10 @@ pub async fn run(applier: Applier, shutdown: CancellationToken) -> anyhow::Resul
         if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_AGE) {
             last_sweep = Some(tokio::time::Instant::now());
             if let Err(e) = sweep_orphans(&applier).await {
-                tracing::warn!(error = format!("{e:#}"), "cleaning the spool directory failed");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cleaning the spool directory failed"
+                );
             }
         }
     }
@@ -164,9 +170,8 @@ async fn apply_job(
     let body: Box<dyn Read + Send> = match (&job.spool, job.body) {
         (Some(_), _) => {
             let path = applier.ingestion.spool.path_of(job.id);
-            let file = std::fs::File::open(&path).map_err(|e| {
-                ApplyError::Feed(format!("the spooled body cannot be read: {e}"))
-            })?;
+            let file = std::fs::File::open(&path)
+                .map_err(|e| ApplyError::Feed(format!("the spooled body cannot be read: {e}")))?;
             Box::new(file)
         }
         (None, Some(body)) => Box::new(std::io::Cursor::new(body)),
@@ -303,10 +308,13 @@ async fn write_batch(
     let mut problem = None;
     for item in items {
         match Upsert::from_item(item) {
-            // The same sku twice in a batch: the later item wins.
+            // The same sku again in a batch: as if applied in order, the
+            // later item's fields win and the ones it leaves out stay.
             Ok(upsert) => match position.get(&upsert.sku) {
                 Some(&at) => {
-                    upserts[at] = upsert;
+                    let earlier = &mut upserts[at];
+                    earlier.name = upsert.name.or(earlier.name.take());
+                    earlier.description = upsert.description.or(earlier.description.take());
                     repeated += 1;
                 }
                 None => {
@@ -341,17 +349,20 @@ async fn write_batch(
     let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
     for upsert in upserts {
         let fields = (upsert.name.is_some(), upsert.description.is_some());
-        groups.entry(fields).or_default().push(product::ActiveModel {
-            id: ActiveValue::Set(Uuid::now_v7()),
-            name: ActiveValue::Set(upsert.name.unwrap_or_else(|| upsert.sku.clone())),
-            description: ActiveValue::Set(upsert.description.unwrap_or_default()),
-            sku: ActiveValue::Set(Some(upsert.sku)),
-            registered: ActiveValue::Set(false),
-            registration_due_at: ActiveValue::Set(Some(now)),
-            next_poll_at: ActiveValue::Set(None),
-            created_at: ActiveValue::Set(now),
-            updated_at: ActiveValue::Set(now),
-        });
+        groups
+            .entry(fields)
+            .or_default()
+            .push(product::ActiveModel {
+                id: ActiveValue::Set(Uuid::now_v7()),
+                name: ActiveValue::Set(upsert.name.unwrap_or_else(|| upsert.sku.clone())),
+                description: ActiveValue::Set(upsert.description.unwrap_or_default()),
+                sku: ActiveValue::Set(Some(upsert.sku)),
+                registered: ActiveValue::Set(false),
+                registration_due_at: ActiveValue::Set(Some(now)),
+                next_poll_at: ActiveValue::Set(None),
+                created_at: ActiveValue::Set(now),
+                updated_at: ActiveValue::Set(now),
+            });
     }
     for ((name, description), rows) in groups {
         // A field the item leaves out keeps the product's current value.
@@ -427,23 +438,25 @@ fn remove_spool_file(path: &std::path::Path) {
 /// written to for [`ORPHAN_AGE`]: bodies of uploads a crash cut off.
 async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
     let dir = applier.ingestion.spool.dir().to_owned();
-    let candidates = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(Uuid, std::path::PathBuf)>> {
-        let mut old = Vec::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let Some(job) = super::Spool::job_of(&path) else {
-                continue;
-            };
-            let age = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|modified| SystemTime::now().duration_since(modified).ok());
-            if age.is_some_and(|age| age >= ORPHAN_AGE) {
-                old.push((job, path));
+    let candidates = tokio::task::spawn_blocking(
+        move || -> std::io::Result<Vec<(Uuid, std::path::PathBuf)>> {
+            let mut old = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                let Some(job) = super::Spool::job_of(&path) else {
+                    continue;
+                };
+                let age = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| SystemTime::now().duration_since(modified).ok());
+                if age.is_some_and(|age| age >= ORPHAN_AGE) {
+                    old.push((job, path));
+                }
             }
-        }
-        Ok(old)
-    })
+            Ok(old)
+        },
+    )
     .await??;
     for chunk in candidates.chunks(BATCH) {
         let ids = chunk.iter().map(|(job, _)| *job).collect();

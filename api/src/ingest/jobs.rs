@@ -138,7 +138,10 @@ pub async fn claim_next(
 /// any lease on them was held by this process's predecessor.
 pub async fn release_spool(db: &DatabaseConnection, spool: &str) -> Result<u64, DbErr> {
     let released = ingest_job::Entity::update_many()
-        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
         .filter(ingest_job::Column::Spool.eq(spool))
         .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
         .exec(db)
@@ -149,7 +152,10 @@ pub async fn release_spool(db: &DatabaseConnection, spool: &str) -> Result<u64, 
 /// Gives a claimed job back, so whoever comes next resumes it at once.
 pub async fn release(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
     ingest_job::Entity::update_many()
-        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
         .filter(ingest_job::Column::Id.eq(id))
         .exec(db)
         .await?;
@@ -170,8 +176,14 @@ pub async fn finish(
     let mut update = ingest_job::Entity::update_many()
         .col_expr(ingest_job::Column::Status, Expr::value(status.as_str()))
         .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
-        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .col_expr(ingest_job::Column::Body, Expr::value(Option::<Vec<u8>>::None));
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            ingest_job::Column::Body,
+            Expr::value(Option::<Vec<u8>>::None),
+        );
     if let Some(problem) = problem {
         update = update.col_expr(ingest_job::Column::Problem, Expr::value(problem));
     }

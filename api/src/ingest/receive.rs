@@ -77,8 +77,7 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: SpoolFile) -> Result<
     let (chunks, mut inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
     let path = spool_to.path().to_owned();
     let worker = tokio::task::spawn_blocking(move || -> Result<Inspected, Error> {
-        let mut file = std::fs::File::create(&path)
-            .map_err(|e| spool_failed(&e))?;
+        let mut file = std::fs::File::create(&path).map_err(|e| spool_failed(&e))?;
         let mut inspection = Inspection::new();
         while let Some(message) = inbox.blocking_recv() {
             match message {

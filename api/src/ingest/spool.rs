@@ -97,7 +97,9 @@ impl Drop for SpoolFile {
             match std::fs::remove_file(&self.path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "cannot delete a spool file"),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot delete a spool file")
+                }
             }
         }
     }

@@ -54,7 +54,10 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
     let window = RedisWindow::new(&redis.url()).expect("a valid URL");
     let length = Duration::from_secs(600);
     assert_eq!(
-        window.claim(&unique_hash(), "a", length).await.expect("claim"),
+        window
+            .claim(&unique_hash(), "a", length)
+            .await
+            .expect("claim"),
         Claim::Claimed
     );
 

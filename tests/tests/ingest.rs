@@ -1,0 +1,383 @@
+//! `POST /v1/products` and `GET /v1/products/ingests/{id}` (SPEC section 8)
+//! on this run's backends.
+
+use std::collections::HashMap;
+
+use api::domain::Role;
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use shared::Clock;
+use shared::entities::product;
+use tests::ingest::{answer_to_head, cut_off_upload, feed_of};
+use tests::{TestApp, json_of, spawn_app_with, spawn_app_with_clock};
+
+const SECOND: i64 = 1_000_000;
+
+fn anonymous() -> HashMap<String, String> {
+    HashMap::from([("INGEST_ALLOW_ANONYMOUS".into(), "true".into())])
+}
+
+async fn spawn_feed_app() -> TestApp {
+    spawn_app_with(anonymous()).await
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The files in the app's spool directory other than its id.
+fn spooled_files(app: &TestApp) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(app.state.ingestion.spool.dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".json"))
+        .collect()
+}
+
+async fn products_with_sku_prefix(app: &TestApp, prefix: &str) -> u64 {
+    product::Entity::find()
+        .filter(product::Column::Sku.starts_with(prefix))
+        .count(&app.state.db)
+        .await
+        .expect("count products")
+}
+
+#[tokio::test]
+async fn the_first_body_is_accepted_and_the_same_body_again_is_a_duplicate_with_retry_after() {
+    let app = spawn_feed_app().await;
+    let body = feed_of(&unique("seed"), 2);
+
+    let (first_status, first) = json_of(app.post_feed(body.clone()).await).await;
+    let again = app.post_feed(body).await;
+
+    assert_eq!(first_status, StatusCode::OK, "{first}");
+    assert_eq!(first["items"], 2);
+    assert!(uuid::Uuid::parse_str(first["id"].as_str().expect("an id")).is_ok());
+    assert_eq!(again.status(), StatusCode::FORBIDDEN);
+    let retry_after: u64 = again.headers()["retry-after"]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("seconds");
+    assert!((599..=600).contains(&retry_after), "{retry_after}");
+    let (_, error) = json_of(again).await;
+    assert_eq!(error["code"], "DUPLICATE");
+    assert!(
+        error["msg"]
+            .as_str()
+            .expect("msg")
+            .contains(first["id"].as_str().expect("id")),
+        "the duplicate names the feed that holds the window: {error}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_one_byte_different_is_a_new_feed() {
+    let app = spawn_feed_app().await;
+    let body = feed_of(&unique("byte"), 3);
+
+    let first = app.post_feed(body.clone()).await.status();
+    let with_a_space = app.post_feed(format!("{body} ")).await.status();
+
+    assert_eq!((first, with_a_space), (StatusCode::OK, StatusCode::OK));
+}
+
+/// The in-memory window on a frozen clock (the Redis window's edges are
+/// in `cluster::ingest`): 10 minutes less a microsecond is still refused,
+/// and that refusal does not move the end, so at exactly +10:00 the body
+/// is accepted again.
+#[tokio::test]
+async fn the_window_ends_exactly_ten_minutes_after_the_first_acceptance_whatever_was_refused_meanwhile()
+ {
+    let start = 1_520_000_000 * SECOND;
+    let clock = Clock::frozen_at_micros(start);
+    let mut vars = anonymous();
+    vars.insert("REDIS_URL".into(), String::new());
+    let app = spawn_app_with_clock(vars, clock.clone()).await;
+    let body = r#"[{"id": "123", "name": "mesa"}]"#;
+
+    let at_13_00_00 = app.post_feed(body).await.status();
+    clock.set_micros(start + 300 * SECOND);
+    let at_13_05_00 = app.post_feed(body).await;
+    clock.set_micros(start + 600 * SECOND - 1);
+    let just_before_13_10_00 = app.post_feed(body).await;
+    clock.set_micros(start + 600 * SECOND);
+    let at_13_10_00 = app.post_feed(body).await.status();
+
+    assert_eq!(at_13_00_00, StatusCode::OK);
+    assert_eq!(at_13_05_00.status(), StatusCode::FORBIDDEN);
+    assert_eq!(at_13_05_00.headers()["retry-after"], "300");
+    assert_eq!(just_before_13_10_00.status(), StatusCode::FORBIDDEN);
+    assert_eq!(just_before_13_10_00.headers()["retry-after"], "1");
+    assert_eq!(at_13_10_00, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_with_the_byte_offset_and_never_claim_the_window() {
+    let app = spawn_feed_app().await;
+    let cases = [
+        (r#"{"id": "1"}"#, "expected `[`", 0),
+        (
+            r#"[{"id": "1"}, {"id": "2""#,
+            "ends before the array is closed",
+            24,
+        ),
+        (
+            r#"[{"id": "1"}, {"name": "no id"}]"#,
+            "items[1] has no `id`",
+            30,
+        ),
+        (
+            r#"[{"id": "1"}] trailing"#,
+            "unexpected data after the end of the array",
+            14,
+        ),
+        (
+            r#"[{"id": true}]"#,
+            "items[0].id must be a string or a number",
+            8,
+        ),
+        ("[\"just a string\"]", "items[0] is not an object", 1),
+        ("", "the body is empty", 0),
+    ];
+    for (body, problem, offset) in cases {
+        let (status, error) = json_of(app.post_feed(body).await).await;
+        let (status_again, error_again) = json_of(app.post_feed(body).await).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["code"], "BAD_REQUEST");
+        let msg = error["msg"].as_str().expect("msg");
+        assert!(msg.contains(problem), "{body}: {msg}");
+        assert!(msg.contains(&format!("at byte {offset}")), "{body}: {msg}");
+        assert_eq!(
+            status_again,
+            StatusCode::BAD_REQUEST,
+            "{body}: {error_again}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_body_larger_than_memory_holds_is_400_and_leaves_no_spool_file() {
+    let app = spawn_feed_app().await;
+    let mut body = feed_of(&unique("big"), 5_000);
+    body.truncate(body.len() - 1);
+    body.push('}');
+
+    let (status, error) = json_of(app.post_feed(body.clone()).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let offset = body.len() - 1;
+    assert!(
+        error["msg"]
+            .as_str()
+            .expect("msg")
+            .contains(&format!("at byte {offset}")),
+        "{error}"
+    );
+    assert_eq!(spooled_files(&app), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_cut_off_upload_claims_nothing_so_the_whole_body_is_accepted_afterwards() {
+    let app = spawn_feed_app().await;
+    for count in [3, 5_000] {
+        let body = feed_of(&unique("cut"), count);
+        let head = format!(
+            "POST /v1/products HTTP/1.1\r\nhost: mercato\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+
+        cut_off_upload(&app.address, &head, &body.as_bytes()[..body.len() / 2]).await;
+        let (status, accepted) = json_of(app.post_feed(body).await).await;
+
+        assert_eq!(status, StatusCode::OK, "{count} items: {accepted}");
+        assert_eq!(accepted["items"], count);
+    }
+    // The cut-off bodies' spool files go; only accepted feeds' stay, until applied.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !spooled_files(&app).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            spooled_files(&app)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_413_before_any_of_the_body_is_sent() {
+    let mut vars = anonymous();
+    vars.insert("INGEST_MAX_BYTES".into(), "1000".into());
+    let app = spawn_app_with(vars).await;
+
+    let answer = answer_to_head(
+        &app.address,
+        "POST /v1/products HTTP/1.1\r\nhost: mercato\r\ncontent-length: 1001\r\n\r\n",
+    )
+    .await;
+
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_streamed_body_that_grows_over_the_limit_is_413() {
+    let mut vars = anonymous();
+    vars.insert("INGEST_MAX_BYTES".into(), "100000".into());
+    let app = spawn_app_with(vars).await;
+    let body = feed_of(&unique("limit"), 3_000);
+    let chunks: Vec<Result<String, std::io::Error>> = body
+        .as_bytes()
+        .chunks(10_000)
+        .map(|chunk| Ok(String::from_utf8_lossy(chunk).into_owned()))
+        .collect();
+
+    let response = app
+        .post_feed(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .await;
+    let (status, error) = json_of(response).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{error}");
+    assert_eq!(error["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(
+        app.post_feed(feed_of("small", 1)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn feeds_need_credentials_unless_anonymous_feeds_are_allowed() {
+    let app = tests::spawn_app().await;
+    let body = feed_of(&unique("auth"), 1);
+    let bearer = app.bearer_of("feeder", Role::User).await;
+
+    let anonymous = app.post_feed(body.clone()).await.status();
+    let with_a_token = app
+        .client
+        .post(format!("{}/v1/products", app.address))
+        .header("authorization", bearer)
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+        .status();
+
+    assert_eq!(anonymous, StatusCode::UNAUTHORIZED);
+    assert_eq!(with_a_token, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_accepted_feed_is_applied_to_the_catalog_by_sku() {
+    let app = spawn_feed_app().await;
+    let admin = app.bearer_of("admin", Role::Admin).await;
+    let sku = unique("sku");
+    app.create_product(
+        &admin,
+        json!({"name": "Old name", "description": "Kept", "sku": sku}),
+    )
+    .await;
+    let body = json!([
+        {"id": sku, "name": "New name"},
+        {"id": 42, "name": "Mesa", "description": "De madeira", "price": 10},
+        {"id": "no-name"},
+        {"id": "bad sku with spaces", "name": "x"},
+        {"id": 42, "description": "Later wins"},
+    ]);
+
+    let (status, accepted) = json_of(app.post_feed(body.to_string()).await).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let job = app
+        .wait_for_ingest(accepted["id"].as_str().expect("id"))
+        .await;
+
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["items"], 5);
+    assert_eq!(job["processed"], 5);
+    assert_eq!(
+        (
+            job["created"].as_i64(),
+            job["updated"].as_i64(),
+            job["skipped"].as_i64()
+        ),
+        (Some(2), Some(2), Some(1)),
+        "{job}"
+    );
+    assert!(
+        job["problem"]
+            .as_str()
+            .expect("a problem")
+            .contains("items[3].id"),
+        "{job}"
+    );
+    let by_sku = |sku: &str| {
+        product::Entity::find()
+            .filter(product::Column::Sku.eq(sku))
+            .one(&app.state.db)
+    };
+    let updated = by_sku(&sku).await.expect("query").expect("the product");
+    assert_eq!(
+        (updated.name.as_str(), updated.description.as_str()),
+        ("New name", "Kept")
+    );
+    let mesa = by_sku("42").await.expect("query").expect("the new product");
+    assert_eq!(
+        (mesa.name.as_str(), mesa.description.as_str()),
+        ("Mesa", "Later wins")
+    );
+    assert!(!mesa.registered);
+    assert!(
+        mesa.registration_due_at.is_some(),
+        "new products go through registration"
+    );
+    let unnamed = by_sku("no-name")
+        .await
+        .expect("query")
+        .expect("the new product");
+    assert_eq!(unnamed.name, "no-name");
+}
+
+#[tokio::test]
+async fn a_spooled_feed_is_applied_in_batches_and_its_spool_file_is_deleted() {
+    let app = spawn_feed_app().await;
+    let prefix = unique("batch");
+    let body = feed_of(&prefix, 2_500);
+    assert!(body.len() > api::ingest::receive::INLINE_MAX);
+
+    let (status, accepted) = json_of(app.post_feed(body).await).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let job = app
+        .wait_for_ingest(accepted["id"].as_str().expect("id"))
+        .await;
+
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(
+        (job["processed"].as_i64(), job["created"].as_i64()),
+        (Some(2_500), Some(2_500))
+    );
+    assert_eq!(products_with_sku_prefix(&app, &prefix).await, 2_500);
+    assert_eq!(spooled_files(&app), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_unknown_ingest_is_404_and_a_bad_id_400() {
+    let app = spawn_feed_app().await;
+
+    let (unknown, _) = json_of(
+        app.get(&format!("/v1/products/ingests/{}", uuid::Uuid::now_v7()))
+            .await,
+    )
+    .await;
+    let (bad, _) = json_of(app.get("/v1/products/ingests/nope").await).await;
+
+    assert_eq!(
+        (unknown, bad),
+        (StatusCode::NOT_FOUND, StatusCode::BAD_REQUEST)
+    );
+}
