@@ -24,6 +24,7 @@
 //! - [`ingest`]: generated feeds (up to gigabytes, streamed) and raw uploads.
 //! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.
 //! - [`process`]: running Mercato's own binaries as child processes.
+//! - [`replicas`]: several `api` processes behind nginx.
 //! - [`stooq`]: a fake of stooq, in-process or as the `stooq-fake` binary.
 //! - [`offers`]: a fake of the Offers service.
 
@@ -32,6 +33,7 @@ pub mod backend;
 pub mod ingest;
 pub mod offers;
 pub mod process;
+pub mod replicas;
 pub mod servers;
 pub mod stooq;
 

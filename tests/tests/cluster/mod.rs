@@ -3,6 +3,7 @@
 
 mod broker_restart;
 mod catalog;
+mod ingest;
 mod migrations;
 mod quotes;
 mod redis_outage;

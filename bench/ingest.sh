@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Benchmark of product-feed ingestion (POST /v1/products) on a local
+# cluster (scripts/cluster: PostgreSQL, Redis, RabbitMQ, release builds),
+# through one `api` replica, addressed directly:
+#   1. small distinct bodies (about 200 B each, made by a wrk Lua script):
+#      each one hashed, checked, claimed in Redis and recorded as a job in
+#      PostgreSQL (then applied to the catalog in the background);
+#   2. one small body repeated: every request after the first is a 403;
+#   3. one 1 GiB feed sent with curl: MB/s from the first byte to the
+#      answer, the replica's peak RSS, and the latency of /healthz on the
+#      same replica meanwhile (is the runtime kept free?);
+#   4. `b3sum --num-threads 1` on the same file, the hashing limit.
+# Knobs: DURATION (10s), CONNECTIONS (50), FEED_MIB (1024).
+# Needs wrk and b3sum (Debian packages `wrk`, `b3sum`). Figures go in
+# docs/benchmarks.md with the machine and the date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-50}
+feed_mib=${FEED_MIB:-1024}
+for tool in wrk b3sum curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install $tool)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cluster_pid=""
+cleanup() {
+  [ -n "$cluster_pid" ] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+INGEST_ALLOW_ANONYMOUS=true scripts/cluster --replicas 1 --port "$port" --dir "$tmp/cluster" >"$tmp/cluster.log" 2>&1 &
+cluster_pid=$!
+for _ in $(seq 1800); do
+  [ -f "$tmp/cluster/cluster.env" ] && break
+  kill -0 "$cluster_pid" 2>/dev/null || { cat "$tmp/cluster.log" >&2; exit 1; }
+  sleep 0.2
+done
+# shellcheck source=/dev/null
+. "$tmp/cluster/cluster.env"
+api_pid=${API_PIDS%% *}
+api=$(sed -n 's/.*"public":"\([^"]*\)".*"message":"listening".*/\1/p; s/.*"message":"listening".*"public":"\([^"]*\)".*/\1/p' "$tmp/cluster/api-1.log" | head -n 1)
+[ -n "$api" ] || { echo "no listening line in api-1.log" >&2; exit 1; }
+url="http://$api/v1/products"
+echo "replica at $url (pid $api_pid), nginx at $MERCATO_URL"
+
+load() {
+  echo
+  echo "== $1"
+  shift
+  wrk -t 2 -c "$connections" -d "$duration" --latency "$@" |
+    grep -E '^Requests/sec|^ +(50|99)%|Non-2xx|errors'
+}
+
+cat >"$tmp/distinct.lua" <<'LUA'
+-- Every request a new body of about 200 bytes: thread number and counter.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local counter = 0
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '[{"id": "bench-%d-%d", "name": "Mesa de madeira %d", "description": "Mesa de jantar de madeira macica para seis lugares, acabamento natural"}]',
+    id, counter, counter)
+  return wrk.format(nil, nil, nil, body)
+end
+LUA
+load "1. distinct bodies of about 200 B, $connections connections" -s "$tmp/distinct.lua" "$url"
+
+cat >"$tmp/same.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '[{"id": "same", "name": "Mesa de madeira", "description": "Mesa de jantar de madeira macica para seis lugares, acabamento natural"}]'
+LUA
+load "2. one body repeated (all 403 after the first), $connections connections" -s "$tmp/same.lua" "$url"
+
+echo
+echo "== 3. one feed of $feed_mib MiB"
+python3 - "$tmp/feed.json" "$feed_mib" <<'PY'
+import sys
+path, mib = sys.argv[1], int(sys.argv[2])
+target = mib * 1024 * 1024
+description = "Mesa de jantar de madeira macica para seis lugares, acabamento natural. " * 2
+with open(path, "w") as out:
+    out.write("[")
+    written, i = 1, 0
+    while True:
+        item = '{"id": "feed-%d", "name": "Produto %d", "description": "%s"}' % (i, i, description)
+        if written + len(item) + 2 > target:
+            break
+        if i:
+            out.write(",")
+            written += 1
+        out.write(item)
+        written += len(item)
+        i += 1
+    out.write("]")
+PY
+size=$(stat -c %s "$tmp/feed.json")
+cat "$tmp/feed.json" >/dev/null # into the page cache, as b3sum will read it
+rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
+wrk -t 1 -c 4 -d 30s --latency "http://$api/healthz" >"$tmp/healthz.txt" &
+probe=$!
+sleep 1
+curl -sS -o "$tmp/answer.json" -w '%{http_code} %{time_total}\n' --data-binary "@$tmp/feed.json" \
+  -H 'content-type: application/json' "$url" >"$tmp/curl.txt"
+kill -INT "$probe" 2>/dev/null; wait "$probe" 2>/dev/null || true
+read -r code seconds <"$tmp/curl.txt"
+rss_after=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
+echo "status $code in ${seconds}s: $(python3 -c "print(f'{$size / $seconds / 1e6:.0f} MB/s')") for $size bytes; $(cat "$tmp/answer.json")"
+echo "replica peak RSS: $((rss_before / 1024)) MiB before, $((rss_after / 1024)) MiB after"
+echo "/healthz on the same replica meanwhile:"
+grep -E '^Requests/sec|^ +(50|99)%' "$tmp/healthz.txt"
+
+echo
+echo "== 4. b3sum --num-threads 1 on the same file"
+start=$(date +%s.%N)
+b3sum --num-threads 1 "$tmp/feed.json" >/dev/null
+end=$(date +%s.%N)
+python3 -c "
+b3 = $size / ($end - $start) / 1e6
+ours = $size / $seconds / 1e6
+print(f'b3sum: {b3:.0f} MB/s; the upload ran at {ours / b3:.0%} of it')"

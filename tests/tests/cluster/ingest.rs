@@ -1,0 +1,264 @@
+//! Feed ingestion across replicas: the Redis window shared by separate
+//! `api` processes behind nginx, Redis outages, a 2 GiB body streamed in
+//! bounded memory, and a replica killed in the middle of applying a feed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
+use shared::entities::product;
+use tests::ingest::{feed_of, padded_feed, wait_for_ingest};
+use tests::replicas::Replicas;
+use tests::servers::RedisServer;
+use tests::{json_of, spawn_app_with};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn post_feed(
+    client: &reqwest::Client,
+    base: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/v1/products"))
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn products_with_sku_prefix(database_url: &str, prefix: &str) -> u64 {
+    let db = Database::connect(database_url).await.expect("connect");
+    product::Entity::find()
+        .filter(product::Column::Sku.starts_with(prefix))
+        .count(&db)
+        .await
+        .expect("count products")
+}
+
+#[tokio::test]
+async fn a_body_accepted_by_one_replica_is_refused_by_another_directly_and_through_nginx() {
+    let cluster = Replicas::start(2).await;
+    let [a, b] = [&cluster.replicas[0].address, &cluster.replicas[1].address];
+    let client = &cluster.client;
+    let direct = feed_of(&unique("direct"), 2);
+    let balanced = feed_of(&unique("balanced"), 2);
+
+    let on_a = post_feed(client, a, direct.clone()).await.status();
+    let on_b = post_feed(client, b, direct).await;
+    // nginx takes turns: of two posts through it, each replica gets one.
+    let first = post_feed(client, &cluster.balancer, balanced.clone())
+        .await
+        .status();
+    let second = post_feed(client, &cluster.balancer, balanced).await;
+
+    assert_eq!(on_a, StatusCode::OK);
+    assert_eq!(on_b.status(), StatusCode::FORBIDDEN);
+    assert!(on_b.headers().contains_key("retry-after"));
+    assert_eq!(first, StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::FORBIDDEN);
+    let (_, error) = json_of(second).await;
+    assert_eq!(error["code"], "DUPLICATE");
+}
+
+#[tokio::test]
+async fn twenty_identical_bodies_at_once_across_three_replicas_get_exactly_one_200() {
+    let cluster = Replicas::start(3).await;
+    let body = feed_of(&unique("race"), 50);
+    let targets: Vec<&str> = (0..20)
+        .map(|i| match i % 4 {
+            3 => cluster.balancer.as_str(),
+            replica => cluster.replicas[replica].address.as_str(),
+        })
+        .collect();
+
+    let posts = targets
+        .iter()
+        .map(|base| post_feed(&cluster.client, base, body.clone()));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(posts)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+
+    let accepted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::FORBIDDEN)
+        .count();
+    assert_eq!((accepted, refused), (1, 19), "{statuses:?}");
+}
+
+/// Redis keeps the time here, so the window is a real second long.
+#[tokio::test]
+async fn on_redis_the_window_frees_up_when_it_ends_and_refusals_do_not_extend_it() {
+    let app = spawn_app_with(HashMap::from([
+        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
+        ("DEDUPE_WINDOW_SECS".into(), "1".into()),
+    ]))
+    .await;
+    let body = feed_of(&unique("edge"), 1);
+
+    let sent_at = Instant::now();
+    assert_eq!(app.post_feed(body.clone()).await.status(), StatusCode::OK);
+    let mut refusals = 0;
+    let accepted_after = loop {
+        let response = app.post_feed(body.clone()).await;
+        match response.status() {
+            StatusCode::OK => break sent_at.elapsed(),
+            StatusCode::FORBIDDEN => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                refusals += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(
+            sent_at.elapsed() < Duration::from_secs(5),
+            "the window never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    assert!(refusals > 0);
+    assert!(
+        accepted_after >= Duration::from_secs(1),
+        "{accepted_after:?}"
+    );
+}
+
+#[tokio::test]
+async fn while_redis_is_down_feeds_get_503_and_are_accepted_once_it_returns() {
+    let mut redis = RedisServer::start().await;
+    let app = spawn_app_with(HashMap::from([
+        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
+        ("REDIS_URL".into(), redis.url().to_string()),
+    ]))
+    .await;
+    assert_eq!(
+        app.post_feed(feed_of(&unique("before"), 1)).await.status(),
+        StatusCode::OK
+    );
+    let body = feed_of(&unique("during"), 1);
+
+    redis.stop().await;
+    let (during, error) = json_of(app.post_feed(body.clone()).await).await;
+    redis.restart().await;
+    let started = Instant::now();
+    let after = loop {
+        let status = app.post_feed(body.clone()).await.status();
+        if status != StatusCode::SERVICE_UNAVAILABLE || started.elapsed() > Duration::from_secs(10)
+        {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    assert_eq!(during, StatusCode::SERVICE_UNAVAILABLE, "{error}");
+    assert_eq!(error["code"], "UNAVAILABLE");
+    assert_eq!(after, StatusCode::OK, "the refused body was never claimed");
+}
+
+#[tokio::test]
+async fn a_2_gib_feed_streams_through_nginx_in_bounded_memory_and_reaches_the_catalog() {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let cluster = Replicas::start(1).await;
+    let prefix = unique("huge");
+    let items = 2_048;
+    let (stream, length) = padded_feed(&prefix, items, 2 * GIB);
+
+    let response = cluster
+        .client
+        .post(format!("{}/v1/products", cluster.balancer))
+        .header("content-length", length)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("request sent");
+    let (status, accepted) = json_of(response).await;
+    let peak_rss_mib = cluster.replicas[0].peak_rss_kib() / 1024;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!(accepted["items"], items);
+    let job = wait_for_ingest(
+        &cluster.client,
+        &cluster.balancer,
+        accepted["id"].as_str().expect("id"),
+    )
+    .await;
+
+    assert!(length >= 2 * GIB - 1024 * 1024, "{length}");
+    assert!(peak_rss_mib < 100, "peak RSS {peak_rss_mib} MiB");
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["created"], items);
+    assert_eq!(
+        products_with_sku_prefix(&cluster.vars["DATABASE_URL"], &prefix).await,
+        items
+    );
+}
+
+#[tokio::test]
+async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_once() {
+    let mut cluster = Replicas::start(1).await;
+    let prefix = unique("resume");
+    let items = 200_000;
+    let response = post_feed(
+        &cluster.client,
+        &cluster.replicas[0].address,
+        feed_of(&prefix, items),
+    )
+    .await;
+    let (status, accepted) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let id = accepted["id"].as_str().expect("id").to_owned();
+
+    // Kill it once a first batch is committed.
+    let status_url = format!("{}/v1/products/ingests/{id}", cluster.replicas[0].address);
+    loop {
+        let job: serde_json::Value = cluster
+            .client
+            .get(&status_url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        if job["processed"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert_ne!(
+            job["status"], "done",
+            "the feed was applied before it could be interrupted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.replicas[0].kill().await;
+    let applied_when_killed =
+        products_with_sku_prefix(&cluster.vars["DATABASE_URL"], &prefix).await;
+    cluster.restart(0).await;
+    let job = wait_for_ingest(&cluster.client, &cluster.replicas[0].address, &id).await;
+
+    assert!(
+        applied_when_killed > 0 && applied_when_killed < items as u64,
+        "killed after {applied_when_killed} items"
+    );
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["processed"], items);
+    assert_eq!(job["created"], items, "{job}");
+    assert_eq!(job["updated"], 0, "a batch was applied twice: {job}");
+    assert_eq!(
+        products_with_sku_prefix(&cluster.vars["DATABASE_URL"], &prefix).await,
+        items as u64
+    );
+    let spooled = std::fs::read_dir(&cluster.replicas[0].spool_dir)
+        .expect("the spool dir")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".json"))
+        .count();
+    assert_eq!(
+        spooled, 0,
+        "the spool file is deleted once the feed is applied"
+    );
+}
