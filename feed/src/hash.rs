@@ -35,6 +35,24 @@ impl fmt::Debug for BodyHash {
     }
 }
 
+/// Hashes a body chunk by chunk.
+#[derive(Default)]
+pub struct BodyHasher(blake3::Hasher);
+
+impl BodyHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    pub fn finish(&self) -> BodyHash {
+        BodyHash(*self.0.finalize().as_bytes())
+    }
+}
+
 /// Hashes, measures and checks a body in one pass, chunk by chunk.
 pub struct Inspection {
     hasher: blake3::Hasher,
@@ -109,6 +127,15 @@ mod tests {
         assert_eq!(inspected.hash, BodyHash::of(body));
         assert_eq!(inspected.size, body.len() as u64);
         assert_eq!(inspected.items, 2);
+    }
+
+    #[test]
+    fn a_body_hashed_in_pieces_has_the_hash_of_the_whole() {
+        let mut hasher = BodyHasher::new();
+        hasher.update(b"[{\"id\"");
+        hasher.update(b": 1}]");
+
+        assert_eq!(hasher.finish(), BodyHash::of(b"[{\"id\": 1}]"));
     }
 
     #[test]

@@ -9,11 +9,12 @@
 //! - [`Scanner`]: an incremental JSON checker for the feed's shape. It
 //!   finds the first problem and its byte offset, counts the items, and,
 //!   when asked, hands over each item's `id`, `name` and `description`.
-//! - [`Inspection`]: one pass over an arriving body: its [`BodyHash`]
-//!   (BLAKE3), its size, and the scanner's verdict.
+//! - [`BodyHasher`]: the [`BodyHash`] (BLAKE3) of a body, chunk by chunk.
+//! - [`Inspection`]: one pass over a body: its hash, its size, and the
+//!   scanner's verdict, for bodies small enough to check in one go.
 
 mod hash;
 mod scanner;
 
-pub use self::hash::{BodyHash, Inspected, Inspection};
+pub use self::hash::{BodyHash, BodyHasher, Inspected, Inspection};
 pub use self::scanner::{FeedError, Field, RawItem, Scanner};

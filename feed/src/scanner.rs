@@ -316,7 +316,10 @@ impl Scanner {
                     let rest = &chunk[i..];
                     let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
                     let span = &rest[..end];
-                    if let Some(control) = span.iter().position(|&b| b < 0x20) {
+                    // A fold without early exit, so it runs as SIMD; the
+                    // position is looked for only in the rare bad case.
+                    if span.iter().fold(false, |control, &b| control | (b < 0x20)) {
+                        let control = span.iter().position(|&b| b < 0x20).unwrap_or(0);
                         return Err(self.error_at(
                             at + control as u64,
                             "control character inside a string: escape it",
@@ -434,6 +437,7 @@ impl Scanner {
 
     /// Keeps string or number bytes that belong to a depth-2 key or a
     /// captured field value.
+    #[inline]
     fn keep(&mut self, key: bool, bytes: &[u8]) {
         if key {
             if self.stack.len() == 2 && self.key.len() <= MAX_KEY_BYTES {
@@ -444,6 +448,7 @@ impl Scanner {
         }
     }
 
+    #[inline]
     fn begin_value(&mut self, byte: u8, at: u64) -> Result<(), FeedError> {
         let depth = self.stack.len();
         if !matches!(
@@ -527,6 +532,7 @@ impl Scanner {
         Ok(())
     }
 
+    #[inline]
     fn end_string(&mut self, key: bool) {
         if key {
             self.field = if self.stack.len() == 2 {
@@ -564,6 +570,7 @@ impl Scanner {
     }
 
     /// A string, number or literal has ended.
+    #[inline]
     fn end_value(&mut self) {
         if self.stack.len() == 2 && self.field.is_some() {
             let value = match self.state {
@@ -582,6 +589,7 @@ impl Scanner {
     }
 
     /// Records the value of the item field just read.
+    #[inline]
     fn set_field(&mut self, value: Field) {
         match self.field.take() {
             Some(ItemField::Id) => {

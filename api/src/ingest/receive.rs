@@ -1,19 +1,21 @@
 //! Receiving a feed body: one pass that hashes, checks and spools it.
 //!
 //! The async side only moves chunks: it reads them off the connection and
-//! hands them, through a channel of [`CHANNEL_CHUNKS`], to one blocking
-//! thread that feeds the hash, the checker and the spool file. So the
+//! hands each (a reference-counted buffer, not a copy) through channels of
+//! [`CHANNEL_CHUNKS`] to two blocking threads working side by side: one
+//! runs the feed checker, the other the hash and the spool file. So the
 //! CPU work never holds up the runtime's other requests, and at most that
-//! many chunks are in memory whatever the body's size; a slow disk slows
-//! the upload down instead of filling memory.
+//! many chunks per channel are in memory whatever the body's size; a slow
+//! disk or checker slows the upload down instead of filling memory.
 //!
 //! Bodies up to [`INLINE_MAX`] bytes never touch the disk: they are
 //! checked in place and kept in the job's row.
 
 use std::io::Write;
+use std::path::Path;
 
 use axum::body::{Body, Bytes};
-use feed::{FeedError, Inspected, Inspection};
+use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
 use futures_util::StreamExt;
 use shared::Error;
 use tokio::sync::mpsc;
@@ -74,39 +76,30 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: SpoolFile) -> Result<
         }
     };
 
-    let (chunks, mut inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
+    let (to_checker, checker_inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
+    let (to_writer, writer_inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
+    let checker = tokio::task::spawn_blocking(move || check(checker_inbox));
     let path = spool_to.path().to_owned();
-    let worker = tokio::task::spawn_blocking(move || -> Result<Inspected, Error> {
-        let mut file = std::fs::File::create(&path).map_err(|e| spool_failed(&e))?;
-        let mut inspection = Inspection::new();
-        while let Some(message) = inbox.blocking_recv() {
-            match message {
-                Message::Chunk(chunk) => {
-                    inspection.update(&chunk).map_err(malformed)?;
-                    file.write_all(&chunk).map_err(|e| spool_failed(&e))?;
-                }
-                Message::End => return inspection.finish().map_err(malformed),
-            }
-        }
-        Err(Error::BadRequest(format!(
-            "the upload was cut off after {} bytes",
-            inspection.size()
-        )))
-    });
+    let writer = tokio::task::spawn_blocking(move || hash_and_write(writer_inbox, &path));
 
     let mut size = first_spooled.len() as u64;
-    let mut next = Some(Message::Chunk(first_spooled));
+    let mut next = Some(first_spooled);
     let streamed = loop {
-        if let Some(message) = next.take()
-            && chunks.send(message).await.is_err()
+        if let Some(chunk) = next.take()
+            && (to_checker
+                .send(Message::Chunk(chunk.clone()))
+                .await
+                .is_err()
+                || to_writer.send(Message::Chunk(chunk)).await.is_err())
         {
-            // The worker stopped on a problem in the body: its error says which.
+            // A thread stopped on a problem: its answer says which.
             break Ok(());
         }
         match stream.next().await {
             None => {
-                // A closed channel here means the worker has its answer already.
-                let _ = chunks.send(Message::End).await;
+                // A closed channel here means that thread has its answer already.
+                let _ = to_checker.send(Message::End).await;
+                let _ = to_writer.send(Message::End).await;
                 break Ok(());
             }
             Some(Err(e)) => break Err(cut_off(size, &e)),
@@ -115,21 +108,52 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: SpoolFile) -> Result<
                 if let Err(e) = check_size(size, max_bytes) {
                     break Err(e);
                 }
-                next = Some(Message::Chunk(chunk));
+                next = Some(chunk);
             }
         }
     };
-    // Dropping the sender ends a worker that is still waiting for chunks.
-    drop(chunks);
-    let checked = worker
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("the feed check stopped: {e}")));
+    // Dropping the senders ends a thread that is still waiting for chunks.
+    drop((to_checker, to_writer));
+    let stopped = |e: tokio::task::JoinError| {
+        Error::Internal(anyhow::anyhow!("receiving the feed stopped: {e}"))
+    };
+    let checked = checker.await.map_err(stopped);
+    let written = writer.await.map_err(stopped);
     streamed?;
-    let inspected = checked??;
+    let items = checked??;
+    let hash = written??;
     Ok(Received {
-        inspected,
+        inspected: Inspected { hash, size, items },
         content: Content::Spooled(spool_to),
     })
+}
+
+/// The checker thread: the feed's verdict and its number of items.
+fn check(mut inbox: mpsc::Receiver<Message>) -> Result<u64, Error> {
+    let mut scanner = Scanner::checking();
+    while let Some(message) = inbox.blocking_recv() {
+        match message {
+            Message::Chunk(chunk) => scanner.feed(&chunk, &mut |_| {}).map_err(malformed)?,
+            Message::End => return scanner.finish().map_err(malformed),
+        }
+    }
+    Err(Error::BadRequest("the upload was cut off".into()))
+}
+
+/// The writer thread: the body's hash, and the body in the spool file.
+fn hash_and_write(mut inbox: mpsc::Receiver<Message>, path: &Path) -> Result<BodyHash, Error> {
+    let mut file = std::fs::File::create(path).map_err(|e| spool_failed(&e))?;
+    let mut hasher = BodyHasher::new();
+    while let Some(message) = inbox.blocking_recv() {
+        match message {
+            Message::Chunk(chunk) => {
+                hasher.update(&chunk);
+                file.write_all(&chunk).map_err(|e| spool_failed(&e))?;
+            }
+            Message::End => return Ok(hasher.finish()),
+        }
+    }
+    Err(Error::BadRequest("the upload was cut off".into()))
 }
 
 fn check_size(size: u64, max_bytes: u64) -> Result<(), Error> {
