@@ -95,7 +95,7 @@ impl Application {
             false => Spool::unused(&settings.ingest_spool_dir),
         };
         let state = AppState {
-            ingestion: Ingestion::new(spool),
+            ingestion: Ingestion::new(spool, db.clone()),
             settings: Arc::new(settings),
             db,
             broker,

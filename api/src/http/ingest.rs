@@ -31,8 +31,8 @@ use crate::auth::Caller;
 use crate::domain::rfc3339;
 use crate::entities::ingest_job;
 use crate::http::extract::Path;
+use crate::ingest::jobs;
 use crate::ingest::receive::{self, Content};
-use crate::ingest::{SpoolFile, jobs};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -103,7 +103,7 @@ pub async fn ingest_feed(
     }
     let id = Uuid::now_v7();
     let ingestion = &state.ingestion;
-    let spool_to = SpoolFile::new(ingestion.spool.path_of(id));
+    let spool_to = ingestion.spool.path_of(id);
     let received = receive::receive(body, max_bytes, spool_to).await?;
 
     let hash = received.inspected.hash.to_string();
@@ -127,7 +127,8 @@ pub async fn ingest_feed(
         }
     }
     let now = state.clock.now_micros();
-    if let Err(e) = jobs::record(&state.db, id, &received, ingestion.spool.id(), now).await {
+    let row = jobs::queued_row(id, &received, ingestion.spool.id(), now);
+    if let Err(e) = ingestion.recorder.record(row).await {
         // The feed was not accepted after all: the same body may come again at once.
         if let Err(release) = state.dedupe.release(&hash, &holder).await {
             tracing::warn!(error = %release, "cannot give back the dedupe claim");

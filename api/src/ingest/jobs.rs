@@ -9,6 +9,7 @@ use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
     QueryFilter, StatementBuilder,
 };
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::receive::{Content, Received};
@@ -42,20 +43,14 @@ pub fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Stores an accepted feed as a queued job.
-pub async fn record(
-    db: &DatabaseConnection,
-    id: Uuid,
-    received: &Received,
-    spool: &str,
-    now: i64,
-) -> Result<(), DbErr> {
+/// The row of an accepted feed, queued.
+pub fn queued_row(id: Uuid, received: &Received, spool: &str, now: i64) -> ingest_job::ActiveModel {
     let Inspected { hash, size, items } = received.inspected;
     let (spool, body) = match &received.content {
         Content::Inline(body) => (None, Some(body.clone())),
         Content::Spooled(_) => (Some(spool.to_owned()), None),
     };
-    let row = ingest_job::ActiveModel {
+    ingest_job::ActiveModel {
         id: ActiveValue::Set(id),
         hash: ActiveValue::Set(hash.to_string()),
         size: ActiveValue::Set(i64::try_from(size).unwrap_or(i64::MAX)),
@@ -72,11 +67,71 @@ pub async fn record(
         received_at: ActiveValue::Set(now),
         started_at: ActiveValue::Set(None),
         finished_at: ActiveValue::Set(None),
-    };
-    ingest_job::Entity::insert(row)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
+}
+
+/// Records accepted feeds, many rows per `INSERT`.
+///
+/// Every accepted feed must be in the database before its 200, and one
+/// insert (and commit) per request would make the database the limit for
+/// small feeds. So handlers queue their rows here, and one task inserts
+/// whatever has queued while the previous insert ran, up to
+/// [`Recorder::MAX_ROWS`] at a time. Under load that is many rows per
+/// commit; alone, a request waits for its own insert only.
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::Sender<Pending>,
+}
+
+struct Pending {
+    row: ingest_job::ActiveModel,
+    recorded: oneshot::Sender<Result<(), String>>,
+}
+
+impl Recorder {
+    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (16 columns each).
+    pub const MAX_ROWS: usize = 500;
+
+    /// Starts the inserting task; it ends when the last `Recorder` clone is dropped.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, mut inbox) = mpsc::channel::<Pending>(4 * Self::MAX_ROWS);
+        tokio::spawn(async move {
+            while let Some(first) = inbox.recv().await {
+                let mut pending = vec![first];
+                while pending.len() < Self::MAX_ROWS
+                    && let Ok(next) = inbox.try_recv()
+                {
+                    pending.push(next);
+                }
+                let (rows, waiting): (Vec<_>, Vec<_>) = pending
+                    .into_iter()
+                    .map(|pending| (pending.row, pending.recorded))
+                    .unzip();
+                let outcome = ingest_job::Entity::insert_many(rows)
+                    .exec_without_returning(&db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                for recorded in waiting {
+                    let _ = recorded.send(outcome.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Stores `row` and returns once it is committed.
+    pub async fn record(&self, row: ingest_job::ActiveModel) -> anyhow::Result<()> {
+        let (recorded, outcome) = oneshot::channel();
+        self.queue
+            .send(Pending { row, recorded })
+            .await
+            .map_err(|_| anyhow::anyhow!("the job recorder has stopped"))?;
+        outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("the job recorder has stopped"))?
+            .map_err(|e| anyhow::anyhow!("recording the ingest job: {e}"))
+    }
 }
 
 /// Claims the oldest unfinished job this process may apply (its body in

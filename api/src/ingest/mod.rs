@@ -6,7 +6,8 @@
 //!    the feed checker, and (past [`receive::INLINE_MAX`] bytes) into a
 //!    spool file, off the async runtime and in bounded memory.
 //! 2. The handler claims the body's hash in the dedupe window, and
-//!    [`jobs::record`] stores the accepted feed as an ingest job.
+//!    [`jobs::Recorder`] stores the accepted feed as an ingest job (many
+//!    concurrent feeds in one `INSERT`).
 //! 3. [`apply::run`], a task of every `api` process, applies queued jobs
 //!    to the catalog in batches, resuming after a crash from the last
 //!    committed batch.
@@ -22,21 +23,27 @@ mod spool;
 
 use std::sync::Arc;
 
+use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
+use self::jobs::Recorder;
 pub use self::spool::{Spool, SpoolFile};
 
 /// What the handlers and the apply task share.
 pub struct Ingestion {
     pub spool: Spool,
+    /// Stores the jobs of accepted feeds.
+    pub recorder: Recorder,
     /// Wakes the apply task when a job is recorded here.
     pub wake: Notify,
 }
 
 impl Ingestion {
-    pub fn new(spool: Spool) -> Arc<Self> {
+    /// Starts the job recorder on `db` (so it needs a runtime).
+    pub fn new(spool: Spool, db: DatabaseConnection) -> Arc<Self> {
         Arc::new(Self {
             spool,
+            recorder: Recorder::start(db),
             wake: Notify::new(),
         })
     }

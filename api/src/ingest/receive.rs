@@ -12,7 +12,7 @@
 //! checked in place and kept in the job's row.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use axum::body::{Body, Bytes};
 use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
@@ -50,7 +50,7 @@ enum Message {
 /// the first problem and its byte offset) or an upload cut off, and 413
 /// past `max_bytes`; a spool file is deleted on every failure.
 /// `spool_to` is where a body too large to keep in memory goes.
-pub async fn receive(body: Body, max_bytes: u64, spool_to: SpoolFile) -> Result<Received, Error> {
+pub async fn receive(body: Body, max_bytes: u64, spool_to: PathBuf) -> Result<Received, Error> {
     let mut stream = body.into_data_stream();
     let mut buffer: Vec<u8> = Vec::new();
     let first_spooled = loop {
@@ -76,6 +76,8 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: SpoolFile) -> Result<
         }
     };
 
+    // From here on, the file goes again unless the feed is accepted.
+    let spool_to = SpoolFile::new(spool_to);
     let (to_checker, checker_inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
     let (to_writer, writer_inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
     let checker = tokio::task::spawn_blocking(move || check(checker_inbox));
