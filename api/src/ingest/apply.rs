@@ -1,15 +1,21 @@
 //! Applying accepted feeds to the catalog, in the background.
 //!
 //! Every `api` process that serves the public listener runs [`run`]. It
-//! claims one job at a time ([`jobs::claim_next`]) and reads the body on a
-//! blocking thread with the extracting [`Scanner`], which hands over
-//! [`BATCH`] items at a time through a small channel. Each batch is one
-//! transaction: the items are upserted into `products` by `sku` (the
-//! item's `id`), and the job's counts move forward, but only if no other
-//! process has moved them meanwhile. So a batch is applied exactly once,
-//! and a process that dies mid-feed leaves the job at its last committed
-//! batch; it resumes there when a process with the same spool directory
-//! starts again (or, for a body kept in the row, when its lease lapses).
+//! claims the oldest unfinished job ([`jobs::claim`]).
+//!
+//! - A **spooled** body is read on a blocking thread with the extracting
+//!   [`Scanner`], which hands over [`BATCH`] items at a time through a
+//!   small channel. Each batch is one transaction: the items are upserted
+//!   into `products` by `sku` (the item's `id`), and the job's counts move
+//!   forward, but only if no other process has moved them meanwhile. So a
+//!   batch is applied exactly once, and a process that dies mid-feed
+//!   leaves the job at its last committed batch; it resumes there when a
+//!   process with the same spool directory starts again.
+//! - A **small** body (kept in the job's row) is applied whole, together
+//!   with up to [`GROUP`] - 1 other small jobs, in one transaction that
+//!   also marks them done: a flood of small feeds costs a few statements
+//!   per group, not per feed. Any process may apply them; one that dies
+//!   leaves them to be claimed again when their lease lapses.
 //!
 //! New products are stored due for registration, so `offer-poller`'s
 //! retry pass registers them with the Offers service as in SPEC section 5.
@@ -33,12 +39,15 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Ingestion;
-use super::jobs::{self, Status, micros};
+use super::jobs::{self, Claimable, Status, micros};
 use crate::domain::{Description, ProductName, Sku};
 use crate::entities::ingest_job;
 
-/// Items per transaction.
+/// Items per transaction when a spooled feed is applied, and rows per statement.
 pub const BATCH: usize = 1000;
+
+/// Small jobs (bodies in their rows) applied in one transaction.
+const GROUP: u64 = 64;
 
 /// How long a claim on a job lasts without a committed batch.
 const LEASE: Duration = Duration::from_secs(60);
@@ -106,25 +115,34 @@ pub async fn run(applier: Applier, shutdown: CancellationToken) -> anyhow::Resul
     }
 }
 
-/// Claims one job and applies it as far as it goes. `false` when there
-/// was none to claim.
+/// Claims the oldest job and applies it as far as it goes; a job whose
+/// body is in its row is applied together with up to [`GROUP`] - 1 more
+/// such jobs. `false` when there was none to claim.
 pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyhow::Result<bool> {
     let spool = applier.ingestion.spool.id();
     let now = applier.clock.now_micros();
-    let Some(id) = jobs::claim_next(&applier.db, spool, now, LEASE).await? else {
+    let mut claimed = jobs::claim(&applier.db, Claimable::Any, spool, 1, now, LEASE).await?;
+    let Some(first) = claimed.pop() else {
         return Ok(false);
     };
-    let job = ingest_job::Entity::find_by_id(id)
-        .one(&applier.db)
-        .await?
-        .context("a claimed job is gone")?;
-    let spooled = job.spool.is_some();
-    match apply_job(applier, job, shutdown).await {
+    if first.spool.is_none() {
+        let mut group = vec![first];
+        group.extend(
+            jobs::claim(&applier.db, Claimable::Inline, spool, GROUP - 1, now, LEASE).await?,
+        );
+        apply_inline(applier, group).await?;
+        return Ok(true);
+    }
+    let id = first.id;
+    match apply_spooled(applier, first, shutdown).await {
         Ok(Applied::Finished) => {
             jobs::finish(&applier.db, id, None, applier.clock.now_micros()).await?;
             tracing::info!(ingest = %id, "feed applied");
         }
-        Ok(Applied::Stopped) => jobs::release(&applier.db, id).await?,
+        Ok(Applied::Stopped) => {
+            jobs::release(&applier.db, id).await?;
+            return Ok(true);
+        }
         Ok(Applied::Lost) => {
             tracing::warn!(ingest = %id, "another process is applying this feed");
             return Ok(true);
@@ -135,10 +153,53 @@ pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyh
         }
         Err(ApplyError::Database(e)) => return Err(e.into()),
     }
-    if spooled {
-        remove_spool_file(&applier.ingestion.spool.path_of(id));
-    }
+    remove_spool_file(&applier.ingestion.spool.path_of(id));
     Ok(true)
+}
+
+/// Applies small jobs (bodies in their rows) in one transaction.
+async fn apply_inline(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow::Result<()> {
+    let read = tokio::task::spawn_blocking(move || {
+        group
+            .into_iter()
+            .map(|mut job| {
+                let body = job.body.take().unwrap_or_default();
+                let skip = u64::try_from(job.processed).unwrap_or(0);
+                let items = read_all_items(&body, skip);
+                (job, items)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    let mut parts = Vec::with_capacity(read.len());
+    for (job, items) in read {
+        match items {
+            Ok(items) => parts.push(Part {
+                job: job.id,
+                processed: job.processed,
+                items,
+                last: true,
+            }),
+            Err(problem) => {
+                tracing::error!(ingest = %job.id, problem, "feed failed");
+                jobs::finish(
+                    &applier.db,
+                    job.id,
+                    Some(problem),
+                    applier.clock.now_micros(),
+                )
+                .await?;
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = parts.iter().map(|part| part.job).collect();
+    if !write_parts(&applier.db, parts, applier.clock.now_micros()).await? {
+        tracing::warn!(jobs = ids.len(), "another process is applying these feeds");
+    }
+    Ok(())
 }
 
 enum Applied {
@@ -162,21 +223,14 @@ impl From<DbErr> for ApplyError {
     }
 }
 
-async fn apply_job(
+async fn apply_spooled(
     applier: &Applier,
     job: ingest_job::Model,
     shutdown: &CancellationToken,
 ) -> Result<Applied, ApplyError> {
-    let body: Box<dyn Read + Send> = match (&job.spool, job.body) {
-        (Some(_), _) => {
-            let path = applier.ingestion.spool.path_of(job.id);
-            let file = std::fs::File::open(&path)
-                .map_err(|e| ApplyError::Feed(format!("the spooled body cannot be read: {e}")))?;
-            Box::new(file)
-        }
-        (None, Some(body)) => Box::new(std::io::Cursor::new(body)),
-        (None, None) => return Err(ApplyError::Feed("the job has no body".into())),
-    };
+    let path = applier.ingestion.spool.path_of(job.id);
+    let body = std::fs::File::open(&path)
+        .map_err(|e| ApplyError::Feed(format!("the spooled body cannot be read: {e}")))?;
     let skip = u64::try_from(job.processed).unwrap_or(0);
     let (batches, mut inbox) = mpsc::channel(2);
     let reader = tokio::task::spawn_blocking(move || read_items(body, skip, &batches));
@@ -185,18 +239,24 @@ async fn apply_job(
         let Some(batch) = inbox.recv().await else {
             break Ok(Applied::Finished);
         };
-        let batch = match batch {
-            Ok(batch) => batch,
+        let items = match batch {
+            Ok(items) => items,
             Err(problem) => break Err(ApplyError::Feed(problem)),
         };
         if shutdown.is_cancelled() {
             break Ok(Applied::Stopped);
         }
-        let now = applier.clock.now_micros();
-        match write_batch(&applier.db, job.id, processed, &batch, now).await? {
-            Some(count) => processed += count,
-            None => break Ok(Applied::Lost),
+        let count = items.len() as i64;
+        let part = Part {
+            job: job.id,
+            processed,
+            items,
+            last: false,
+        };
+        if !write_parts(&applier.db, vec![part], applier.clock.now_micros()).await? {
+            break Ok(Applied::Lost);
         }
+        processed += count;
     };
     // Dropping the receiver stops a reader that is still going.
     drop(inbox);
@@ -204,10 +264,27 @@ async fn apply_job(
     outcome
 }
 
+/// All the items of a small body from index `skip` on, or its problem.
+fn read_all_items(body: &[u8], skip: u64) -> Result<Vec<RawItem>, String> {
+    let mut scanner = Scanner::extracting();
+    let mut items = Vec::new();
+    scanner
+        .feed(body, &mut |item| {
+            if item.index >= skip {
+                items.push(item.clone());
+            }
+        })
+        .map_err(|e| format!("malformed feed: {e}"))?;
+    scanner
+        .finish()
+        .map_err(|e| format!("malformed feed: {e}"))?;
+    Ok(items)
+}
+
 /// Reads the body's items from index `skip` on, sending them in batches;
 /// a problem with the body is sent as its message.
 fn read_items(
-    mut body: Box<dyn Read + Send>,
+    mut body: impl Read,
     skip: u64,
     batches: &mpsc::Sender<Result<Vec<RawItem>, String>>,
 ) {
@@ -290,62 +367,156 @@ impl Upsert {
     }
 }
 
-/// Applies one batch in one transaction, and moves the job's counts on
-/// from `processed` (the count this process last committed). `None` when
-/// the count has moved without us: another process is applying the job,
-/// and nothing was written.
-async fn write_batch(
-    db: &DatabaseConnection,
+/// Items of one job to apply, in a transaction with others.
+struct Part {
     job: Uuid,
+    /// The job's count as this process last committed it.
     processed: i64,
-    items: &[RawItem],
-    now: i64,
-) -> Result<Option<i64>, DbErr> {
-    let mut upserts: Vec<Upsert> = Vec::with_capacity(items.len());
+    items: Vec<RawItem>,
+    /// Whether these are the job's last items: the job is then done.
+    last: bool,
+}
+
+/// What a part's items come to.
+#[derive(Default)]
+struct Tally {
+    created: i64,
+    updated: i64,
+    skipped: i64,
+    problem: Option<String>,
+}
+
+/// Applies the parts' items, in order, in one transaction, and moves each
+/// job's counts on. `false` when some job's count has moved without us:
+/// another process is applying it, and nothing was written.
+async fn write_parts(db: &DatabaseConnection, parts: Vec<Part>, now: i64) -> Result<bool, DbErr> {
+    // Skus in order of first appearance, each with its merged fields.
+    let mut upserts: Vec<Upsert> = Vec::new();
     let mut position: HashMap<String, usize> = HashMap::new();
-    let mut skipped = 0;
-    let mut repeated = 0;
-    let mut problem = None;
-    for item in items {
-        match Upsert::from_item(item) {
-            // The same sku again in a batch: as if applied in order, the
-            // later item's fields win and the ones it leaves out stay.
-            Ok(upsert) => match position.get(&upsert.sku) {
-                Some(&at) => {
-                    let earlier = &mut upserts[at];
-                    earlier.name = upsert.name.or(earlier.name.take());
-                    earlier.description = upsert.description.or(earlier.description.take());
-                    repeated += 1;
+    let mut tallies = Vec::with_capacity(parts.len());
+    // Per part: the positions of the skus it brought in first.
+    let mut introduced: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let mut tally = Tally::default();
+        let mut first_seen = Vec::new();
+        for item in &part.items {
+            match Upsert::from_item(item) {
+                // The same sku again: as if applied in order, the later
+                // item's fields win and the ones it leaves out stay.
+                Ok(upsert) => match position.get(&upsert.sku) {
+                    Some(&at) => {
+                        let earlier = &mut upserts[at];
+                        earlier.name = upsert.name.or(earlier.name.take());
+                        earlier.description = upsert.description.or(earlier.description.take());
+                        tally.updated += 1;
+                    }
+                    None => {
+                        position.insert(upsert.sku.clone(), upserts.len());
+                        first_seen.push(upserts.len());
+                        upserts.push(upsert);
+                    }
+                },
+                Err(reason) => {
+                    tally.skipped += 1;
+                    tally.problem.get_or_insert(reason);
                 }
-                None => {
-                    position.insert(upsert.sku.clone(), upserts.len());
-                    upserts.push(upsert);
-                }
-            },
-            Err(reason) => {
-                skipped += 1;
-                problem.get_or_insert(reason);
             }
         }
+        tallies.push(tally);
+        introduced.push(first_seen);
     }
 
     let txn = db.begin().await?;
-    let existing: HashSet<String> = product::Entity::find()
-        .select_only()
-        .column(product::Column::Sku)
-        .filter(product::Column::Sku.is_in(upserts.iter().map(|u| u.sku.clone())))
-        .into_tuple::<Option<String>>()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    let created = upserts
-        .iter()
-        .filter(|u| !existing.contains(&u.sku))
-        .count();
-    let updated = upserts.len() - created + repeated;
+    let mut existing: HashSet<String> = HashSet::new();
+    for chunk in upserts.chunks(BATCH) {
+        let found = product::Entity::find()
+            .select_only()
+            .column(product::Column::Sku)
+            .filter(product::Column::Sku.is_in(chunk.iter().map(|u| u.sku.clone())))
+            .into_tuple::<Option<String>>()
+            .all(&txn)
+            .await?;
+        existing.extend(found.into_iter().flatten());
+    }
+    for (tally, first_seen) in tallies.iter_mut().zip(&introduced) {
+        let new = first_seen
+            .iter()
+            .filter(|&&at| !existing.contains(&upserts[at].sku))
+            .count() as i64;
+        tally.created += new;
+        tally.updated += first_seen.len() as i64 - new;
+    }
+    upsert_products(&txn, upserts, now).await?;
 
+    for (part, tally) in parts.iter().zip(tallies) {
+        let mut update = ingest_job::Entity::update_many()
+            .col_expr(
+                ingest_job::Column::Processed,
+                Expr::col(ingest_job::Column::Processed).add(part.items.len() as i64),
+            )
+            .col_expr(
+                ingest_job::Column::Created,
+                Expr::col(ingest_job::Column::Created).add(tally.created),
+            )
+            .col_expr(
+                ingest_job::Column::Updated,
+                Expr::col(ingest_job::Column::Updated).add(tally.updated),
+            )
+            .col_expr(
+                ingest_job::Column::Skipped,
+                Expr::col(ingest_job::Column::Skipped).add(tally.skipped),
+            )
+            .col_expr(
+                ingest_job::Column::Problem,
+                Func::coalesce([
+                    Expr::col(ingest_job::Column::Problem),
+                    Expr::value(tally.problem),
+                ])
+                .into(),
+            );
+        update = if part.last {
+            update
+                .col_expr(
+                    ingest_job::Column::Status,
+                    Expr::value(Status::Done.as_str()),
+                )
+                .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
+                .col_expr(
+                    ingest_job::Column::LeaseUntil,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    ingest_job::Column::Body,
+                    Expr::value(Option::<Vec<u8>>::None),
+                )
+        } else {
+            update.col_expr(
+                ingest_job::Column::LeaseUntil,
+                Expr::value(now.saturating_add(micros(LEASE))),
+            )
+        };
+        let moved = update
+            .filter(ingest_job::Column::Id.eq(part.job))
+            .filter(ingest_job::Column::Processed.eq(part.processed))
+            .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Inserts the products new to the catalog and changes the fields the
+/// feed gives of those already there, [`BATCH`] rows per statement.
+async fn upsert_products(
+    txn: &sea_orm::DatabaseTransaction,
+    upserts: Vec<Upsert>,
+    now: i64,
+) -> Result<(), DbErr> {
     let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
     for upsert in upserts {
         let fields = (upsert.name.is_some(), upsert.description.is_some());
@@ -373,57 +544,20 @@ async fn write_batch(
         if description {
             changed.push(product::Column::Description);
         }
-        product::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(product::Column::Sku)
-                    .update_columns(changed)
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(BATCH).collect();
+            product::Entity::insert_many(chunk)
+                .on_conflict(
+                    OnConflict::column(product::Column::Sku)
+                        .update_columns(changed.clone())
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
     }
-
-    let count = items.len() as i64;
-    let moved = ingest_job::Entity::update_many()
-        .col_expr(
-            ingest_job::Column::Processed,
-            Expr::col(ingest_job::Column::Processed).add(count),
-        )
-        .col_expr(
-            ingest_job::Column::Created,
-            Expr::col(ingest_job::Column::Created).add(created as i64),
-        )
-        .col_expr(
-            ingest_job::Column::Updated,
-            Expr::col(ingest_job::Column::Updated).add(updated as i64),
-        )
-        .col_expr(
-            ingest_job::Column::Skipped,
-            Expr::col(ingest_job::Column::Skipped).add(skipped),
-        )
-        .col_expr(
-            ingest_job::Column::Problem,
-            Func::coalesce([
-                Expr::col(ingest_job::Column::Problem).into(),
-                Expr::value(problem),
-            ])
-            .into(),
-        )
-        .col_expr(
-            ingest_job::Column::LeaseUntil,
-            Expr::value(now.saturating_add(micros(LEASE))),
-        )
-        .filter(ingest_job::Column::Id.eq(job))
-        .filter(ingest_job::Column::Processed.eq(processed))
-        .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
-        .exec(&txn)
-        .await?;
-    if moved.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    txn.commit().await?;
-    Ok(Some(count))
+    Ok(())
 }
 
 fn remove_spool_file(path: &std::path::Path) {

@@ -7,7 +7,7 @@ use feed::Inspected;
 use sea_orm::sea_query::{Expr, Func, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    QueryFilter, StatementBuilder,
+    FromQueryResult, QueryFilter, StatementBuilder,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -134,16 +134,32 @@ impl Recorder {
     }
 }
 
-/// Claims the oldest unfinished job this process may apply (its body in
-/// the row, or in `spool`) whose lease has lapsed, for `lease`; `None`
-/// when there is none. PostgreSQL skips rows another claimer holds;
-/// SQLite's single writer serialises claims.
-pub async fn claim_next(
+/// Which jobs [`claim`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimable {
+    /// Any job this process may apply: its body in the row, or in `spool`.
+    Any,
+    /// Only jobs whose body is in the row.
+    Inline,
+}
+
+/// Claims up to `limit` of the oldest unfinished jobs of `which` kind
+/// whose lease has lapsed, for `lease`, and returns them. PostgreSQL skips
+/// rows another claimer holds; SQLite's single writer serialises claims.
+pub async fn claim(
     db: &DatabaseConnection,
+    which: Claimable,
     spool: &str,
+    limit: u64,
     now: i64,
     lease: Duration,
-) -> Result<Option<Uuid>, DbErr> {
+) -> Result<Vec<ingest_job::Model>, DbErr> {
+    let whose_body = match which {
+        Claimable::Any => ingest_job::Column::Spool
+            .is_null()
+            .or(ingest_job::Column::Spool.eq(spool)),
+        Claimable::Inline => ingest_job::Column::Spool.is_null(),
+    };
     let pending = Query::select()
         .column(ingest_job::Column::Id)
         .from(ingest_job::Entity)
@@ -151,18 +167,14 @@ pub async fn claim_next(
             ingest_job::Column::Status
                 .is_in([Status::Queued.as_str(), Status::Processing.as_str()]),
         )
-        .and_where(
-            ingest_job::Column::Spool
-                .is_null()
-                .or(ingest_job::Column::Spool.eq(spool)),
-        )
+        .and_where(whose_body)
         .and_where(
             ingest_job::Column::LeaseUntil
                 .is_null()
                 .or(ingest_job::Column::LeaseUntil.lt(now)),
         )
         .order_by(ingest_job::Column::Id, sea_orm::Order::Asc)
-        .limit(1)
+        .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned();
     let claim = Query::update()
@@ -174,19 +186,21 @@ pub async fn claim_next(
         )
         .value(
             ingest_job::Column::StartedAt,
-            Func::coalesce([
-                Expr::col(ingest_job::Column::StartedAt).into(),
-                Expr::value(now),
-            ]),
+            Func::coalesce([Expr::col(ingest_job::Column::StartedAt), Expr::value(now)]),
         )
         .and_where(Expr::col(ingest_job::Column::Id).in_subquery(pending))
-        .returning_col(ingest_job::Column::Id)
+        .returning_all()
         .to_owned();
     let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(StatementBuilder::build(&claim, &backend))
+    let rows = db
+        .query_all_raw(StatementBuilder::build(&claim, &backend))
         .await?;
-    row.map(|row| row.try_get::<Uuid>("", "id")).transpose()
+    let mut claimed = rows
+        .iter()
+        .map(|row| ingest_job::Model::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|job| job.id);
+    Ok(claimed)
 }
 
 /// Lets the jobs of `spool` be claimed at once: called at start-up, when
