@@ -19,7 +19,7 @@ root=$PWD
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-50}
 feed_mib=${FEED_MIB:-1024}
-for tool in wrk b3sum curl; do
+for tool in wrk b3sum curl psql; do
   command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install $tool)" >&2; exit 1; }
 done
 
@@ -76,6 +76,22 @@ end
 LUA
 load "1. distinct bodies of about 200 B, $connections connections" -s "$tmp/distinct.lua" "$url"
 
+# Waits until every accepted feed is applied, and says how long that took.
+drain() {
+  local start end jobs
+  jobs=$(psql -At "$DATABASE_URL" -c "select count(*) from ingest_jobs where status in ('queued', 'processing')")
+  start=$(date +%s.%N)
+  while [ "$(psql -At "$DATABASE_URL" -c "select count(*) from ingest_jobs where status in ('queued', 'processing')")" != 0 ]; do
+    sleep 0.5
+  done
+  end=$(date +%s.%N)
+  python3 -c "
+seconds = $end - $start
+print(f'   applying the $jobs feeds still queued took {seconds:.1f} s', end='')
+print(f' ({$jobs / seconds:.0f} feeds/s)' if seconds > 0.5 else '')"
+}
+drain
+
 cat >"$tmp/same.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
@@ -106,6 +122,7 @@ with open(path, "w") as out:
     out.write("]")
 PY
 size=$(stat -c %s "$tmp/feed.json")
+drain
 cat "$tmp/feed.json" >/dev/null # into the page cache, as b3sum will read it
 rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
 cat >"$tmp/paced.lua" <<'LUA'
@@ -124,6 +141,11 @@ echo "status $code in ${seconds}s: $(python3 -c "print(f'{$size / $seconds / 1e6
 echo "replica peak RSS: $((rss_before / 1024)) MiB before, $((rss_after / 1024)) MiB after"
 echo "/healthz on the same replica meanwhile (about 400 requests/s):"
 grep -E '^Requests/sec|^ +(50|99)%' "$tmp/healthz.txt"
+items=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["items"])' "$tmp/answer.json")
+start=$(date +%s.%N)
+drain
+end=$(date +%s.%N)
+python3 -c "print(f'   the feed was applied to the catalog at {$items / ($end - $start):.0f} items/s')"
 
 echo
 echo "== 4. b3sum --num-threads 1 on the same file"

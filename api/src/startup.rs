@@ -10,7 +10,7 @@ use migrations::Schema;
 use offer_poller::OfferPoller;
 use quote_worker::QuoteWorker;
 use shared::broker::{AmqpBroker, Broker, InProcessBroker};
-use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow};
+use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow, RefusalCache};
 use shared::{Clock, Settings};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -62,7 +62,9 @@ impl Application {
             None => Arc::new(InProcessBroker::new()),
         };
         let dedupe: Arc<dyn DedupeWindow> = match &settings.redis_url {
-            Some(url) => Arc::new(RedisWindow::new(url).context("REDIS_URL")?),
+            Some(url) => Arc::new(RefusalCache::new(Arc::new(
+                RedisWindow::new(url).context("REDIS_URL")?,
+            ))),
             None => Arc::new(MemoryWindow::new(clock.clone())),
         };
         let public = match settings.services.public {

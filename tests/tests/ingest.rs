@@ -381,3 +381,39 @@ async fn an_unknown_ingest_is_404_and_a_bad_id_400() {
         (StatusCode::NOT_FOUND, StatusCode::BAD_REQUEST)
     );
 }
+
+#[tokio::test]
+async fn small_feeds_are_applied_in_the_order_they_were_accepted() {
+    let app = spawn_feed_app().await;
+    let sku = unique("order");
+    let mut accepted = Vec::new();
+    for name in ["First", "Second", "Third"] {
+        let body = json!([{"id": sku, "name": name}]).to_string();
+        let (status, answer) = json_of(app.post_feed(body).await).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        accepted.push(answer["id"].as_str().expect("id").to_owned());
+    }
+
+    let mut jobs = Vec::new();
+    for id in &accepted {
+        jobs.push(app.wait_for_ingest(id).await);
+    }
+
+    let counts: Vec<(i64, i64)> = jobs
+        .iter()
+        .map(|job| {
+            (
+                job["created"].as_i64().unwrap_or(-1),
+                job["updated"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(1, 0), (0, 1), (0, 1)], "{jobs:?}");
+    let product = product::Entity::find()
+        .filter(product::Column::Sku.eq(&sku))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("the product");
+    assert_eq!(product.name, "Third");
+}

@@ -13,9 +13,12 @@
 //!
 //! - [`RedisWindow`]: one atomic `SET key holder NX PX ms`, shared by every replica.
 //! - [`MemoryWindow`]: a map in the process, for the embedded mode.
+//! - [`RefusalCache`]: in front of Redis, a replica's memory of settled
+//!   refusals, so a body resent in a loop costs no round trip.
 
 mod memory;
 mod redis;
+mod refusals;
 
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use async_trait::async_trait;
 
 pub use self::memory::MemoryWindow;
 pub use self::redis::RedisWindow;
+pub use self::refusals::RefusalCache;
 
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
