@@ -119,7 +119,7 @@ impl OfferPoller {
     /// Consumes and retries until `shutdown`, then finishes what is in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
-        let retries = retry_loop(context.clone(), shutdown.clone());
+        let retries = retry_loop(context.clone(), self.concurrency, shutdown.clone());
         let polls = poll_loop(
             context.clone(),
             self.period,
@@ -180,9 +180,12 @@ async fn poll_loop(
     }
 }
 
-/// Retries due registrations every [`RETRY_TICK`] until `shutdown`. A
-/// failed pass (the database down) is logged and the next one tries again.
-async fn retry_loop(context: Arc<Context>, shutdown: CancellationToken) {
+/// Retries due registrations every [`RETRY_TICK`] until `shutdown`,
+/// `concurrency` at a time, pass after pass while full batches are due and
+/// the service takes them (a feed can make a million products due at
+/// once). A failed pass (the database down) is logged and the next tick
+/// tries again.
+async fn retry_loop(context: Arc<Context>, concurrency: usize, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(RETRY_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -190,10 +193,25 @@ async fn retry_loop(context: Arc<Context>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match registration::retry_due(&context).await {
-            Ok(0) => {}
-            Ok(registered) => tracing::info!(registered, "due registrations retried"),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "retrying registrations failed"),
+        while !shutdown.is_cancelled() {
+            match registration::retry_due(&context, concurrency).await {
+                Ok(outcome) => {
+                    if outcome.due > 0 {
+                        tracing::info!(
+                            due = outcome.due,
+                            registered = outcome.registered,
+                            "due registrations retried"
+                        );
+                    }
+                    if !outcome.more_waiting() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "retrying registrations failed");
+                    break;
+                }
+            }
         }
     }
 }

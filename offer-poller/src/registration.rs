@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use shared::ErrorCode;
@@ -28,7 +29,7 @@ pub const LEASE: Duration = Duration::from_secs(30);
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// How many due registrations one pass takes.
-const BATCH: u64 = 32;
+pub const BATCH: u64 = 256;
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
@@ -151,9 +152,26 @@ pub async fn register_now(context: &Context, id: Uuid) -> Result<(), RpcFailure>
     }
 }
 
-/// One retry pass: registers every product whose registration is due.
-/// Returns how many it registered.
-pub async fn retry_due(context: &Context) -> anyhow::Result<usize> {
+/// What one retry pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetryOutcome {
+    /// Products that were due (at most [`BATCH`]).
+    pub due: usize,
+    pub registered: usize,
+}
+
+impl RetryOutcome {
+    /// Whether another pass should follow at once: the batch was full and
+    /// the service is taking registrations (when all of them fail, the
+    /// next tick is soon enough to try again).
+    pub fn more_waiting(&self) -> bool {
+        self.due == BATCH as usize && self.registered > 0
+    }
+}
+
+/// One retry pass: registers up to [`BATCH`] products whose registration
+/// is due, `concurrency` at a time.
+pub async fn retry_due(context: &Context, concurrency: usize) -> anyhow::Result<RetryOutcome> {
     let now = context.clock.now_micros();
     let due: Vec<Uuid> = product::Entity::find()
         .select_only()
@@ -165,13 +183,22 @@ pub async fn retry_due(context: &Context) -> anyhow::Result<usize> {
         .into_tuple()
         .all(&context.db)
         .await?;
+    let attempts: Vec<Result<bool, sea_orm::DbErr>> = futures_util::stream::iter(&due)
+        .map(|&id| async move {
+            Ok(match claim(context, id, true).await? {
+                Claim::Ours(row) => register(context, row).await.is_ok(),
+                _ => false,
+            })
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
     let mut registered = 0;
-    for id in due {
-        if let Claim::Ours(row) = claim(context, id, true).await?
-            && register(context, row).await.is_ok()
-        {
-            registered += 1;
-        }
+    for attempt in attempts {
+        registered += usize::from(attempt?);
     }
-    Ok(registered)
+    Ok(RetryOutcome {
+        due: due.len(),
+        registered,
+    })
 }

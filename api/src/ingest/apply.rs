@@ -485,10 +485,19 @@ async fn write_parts(db: &DatabaseConnection, parts: Vec<Part>, now: i64) -> Res
             );
         update = if last {
             update
-                .col_expr(ingest_job::Column::Status, Expr::value(Status::Done.as_str()))
+                .col_expr(
+                    ingest_job::Column::Status,
+                    Expr::value(Status::Done.as_str()),
+                )
                 .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
-                .col_expr(ingest_job::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-                .col_expr(ingest_job::Column::Body, Expr::value(Option::<Vec<u8>>::None))
+                .col_expr(
+                    ingest_job::Column::LeaseUntil,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    ingest_job::Column::Body,
+                    Expr::value(Option::<Vec<u8>>::None),
+                )
         } else {
             update.col_expr(
                 ingest_job::Column::LeaseUntil,
