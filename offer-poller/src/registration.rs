@@ -183,13 +183,8 @@ pub async fn retry_due(context: &Context, concurrency: usize) -> anyhow::Result<
         .into_tuple()
         .all(&context.db)
         .await?;
-    let attempts: Vec<Result<bool, sea_orm::DbErr>> = futures_util::stream::iter(&due)
-        .map(|&id| async move {
-            Ok(match claim(context, id, true).await? {
-                Claim::Ours(row) => register(context, row).await.is_ok(),
-                _ => false,
-            })
-        })
+    let attempts: Vec<Result<bool, sea_orm::DbErr>> = futures_util::stream::iter(due.clone())
+        .map(|id| retry_one(context, id))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -200,5 +195,13 @@ pub async fn retry_due(context: &Context, concurrency: usize) -> anyhow::Result<
     Ok(RetryOutcome {
         due: due.len(),
         registered,
+    })
+}
+
+/// Claims and registers one due product; `true` if the service took it.
+async fn retry_one(context: &Context, id: Uuid) -> Result<bool, sea_orm::DbErr> {
+    Ok(match claim(context, id, true).await? {
+        Claim::Ours(row) => register(context, row).await.is_ok(),
+        _ => false,
     })
 }
