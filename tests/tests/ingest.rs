@@ -417,3 +417,19 @@ async fn small_feeds_are_applied_in_the_order_they_were_accepted() {
         .expect("the product");
     assert_eq!(product.name, "Third");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_both_ingestion_routes_with_the_duplicate_answer() {
+    let app = spawn_feed_app().await;
+
+    let (status, doc) = json_of(app.get("/openapi.json").await).await;
+
+    assert_eq!(status, StatusCode::OK);
+    let post = &doc["paths"]["/v1/products"]["post"];
+    assert!(
+        post["responses"]["403"]["headers"]["Retry-After"].is_object(),
+        "{post}"
+    );
+    assert!(post["responses"]["413"].is_object(), "{post}");
+    assert!(doc["paths"]["/v1/products/ingests/{id}"]["get"].is_object());
+}
