@@ -41,18 +41,19 @@ pub fn router() -> Router<AppState> {
         .route("/v1/products/ingests/{id}", get(ingest_status))
 }
 
-/// Who sends a feed: an account, or nobody when anonymous feeds are on.
-/// Credentials that are present are always checked.
-pub struct FeedSender(#[allow(dead_code)] Option<Caller>);
+/// Proof that a request may send feeds: it carries an account's
+/// credentials, or none when anonymous feeds are on. Credentials that are
+/// present are always checked. Jobs do not record who sent them.
+pub struct FeedSender;
 
 impl FromRequestParts<AppState> for FeedSender {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         if parts.headers.contains_key(AUTHORIZATION) || !state.settings.ingest_allow_anonymous {
-            return Ok(Self(Some(Caller::from_request_parts(parts, state).await?)));
+            Caller::from_request_parts(parts, state).await?;
         }
-        Ok(Self(None))
+        Ok(Self)
     }
 }
 
