@@ -130,7 +130,13 @@ pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyh
         group.extend(
             jobs::claim(&applier.db, Claimable::Inline, spool, GROUP - 1, now, LEASE).await?,
         );
-        apply_inline(applier, group).await?;
+        let ids: Vec<Uuid> = group.iter().map(|job| job.id).collect();
+        if let Err(e) = apply_inline(applier, group).await {
+            // Claimable again at the next pass, not after the lease: feeds
+            // stay in the order they were accepted.
+            jobs::release(&applier.db, &ids).await.ok();
+            return Err(e);
+        }
         return Ok(true);
     }
     let id = first.id;
@@ -140,7 +146,7 @@ pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyh
             tracing::info!(ingest = %id, "feed applied");
         }
         Ok(Applied::Stopped) => {
-            jobs::release(&applier.db, id).await?;
+            jobs::release(&applier.db, &[id]).await?;
             return Ok(true);
         }
         Ok(Applied::Lost) => {
@@ -151,7 +157,10 @@ pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyh
             tracing::error!(ingest = %id, problem, "feed failed");
             jobs::finish(&applier.db, id, Some(problem), applier.clock.now_micros()).await?;
         }
-        Err(ApplyError::Database(e)) => return Err(e.into()),
+        Err(ApplyError::Database(e)) => {
+            jobs::release(&applier.db, &[id]).await.ok();
+            return Err(e.into());
+        }
     }
     remove_spool_file(&applier.ingestion.spool.path_of(id));
     Ok(true)
@@ -427,6 +436,17 @@ async fn write_parts(db: &DatabaseConnection, parts: Vec<Part>, now: i64) -> Res
     }
 
     let txn = db.begin().await?;
+    // Write first: SQLite then takes its write lock now, waiting for it if
+    // need be. A transaction that read first could not take it later once
+    // another connection had written (SQLITE_BUSY, no waiting).
+    ingest_job::Entity::update_many()
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(now.saturating_add(micros(LEASE))),
+        )
+        .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
+        .exec(&txn)
+        .await?;
     let mut existing: HashSet<String> = HashSet::new();
     for chunk in upserts.chunks(BATCH) {
         let found = product::Entity::find()

@@ -218,14 +218,14 @@ pub async fn release_spool(db: &DatabaseConnection, spool: &str) -> Result<u64, 
     Ok(released.rows_affected)
 }
 
-/// Gives a claimed job back, so whoever comes next resumes it at once.
-pub async fn release(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
+/// Gives claimed jobs back, so whoever comes next resumes them at once.
+pub async fn release(db: &DatabaseConnection, ids: &[Uuid]) -> Result<(), DbErr> {
     ingest_job::Entity::update_many()
         .col_expr(
             ingest_job::Column::LeaseUntil,
             Expr::value(Option::<i64>::None),
         )
-        .filter(ingest_job::Column::Id.eq(id))
+        .filter(ingest_job::Column::Id.is_in(ids.iter().copied()))
         .exec(db)
         .await?;
     Ok(())
