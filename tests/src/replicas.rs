@@ -117,12 +117,19 @@ impl Replicas {
 }
 
 impl Drop for Replicas {
-    /// nginx's workers outlive a SIGKILLed master: ask it to stop instead.
+    /// SIGTERM, and a wait for nginx to exit: its master then stops its
+    /// workers, which a SIGKILL (`kill_on_drop`) would leave behind.
     fn drop(&mut self) {
         if let Some(pid) = self.nginx.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
+            for _ in 0..250 {
+                if matches!(self.nginx.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
