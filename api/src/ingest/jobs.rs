@@ -7,7 +7,7 @@ use feed::Inspected;
 use sea_orm::sea_query::{Expr, Func, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    FromQueryResult, QueryFilter, StatementBuilder,
+    FromQueryResult, QueryFilter, QuerySelect, StatementBuilder,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -39,6 +39,7 @@ impl Status {
     }
 }
 
+/// A duration as the microseconds the job times are kept in.
 pub fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
@@ -265,7 +266,6 @@ pub async fn finish(
 
 /// Which of `ids` still have a job waiting to be applied.
 pub async fn pending_among(db: &DatabaseConnection, ids: Vec<Uuid>) -> Result<Vec<Uuid>, DbErr> {
-    use sea_orm::QuerySelect;
     ingest_job::Entity::find()
         .select_only()
         .column(ingest_job::Column::Id)
