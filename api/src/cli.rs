@@ -1,6 +1,9 @@
 //! The `api` binary's command line:
 //!
 //! - `api`: serve (the default).
+//! - `api healthcheck`: exit 0 if this host's `api` answers `/healthz` on
+//!   `PUBLIC_ADDR` within 2 s, 1 if not: a container `HEALTHCHECK` for an
+//!   image without curl.
 //! - `api accounts add --username NAME --role admin|user`: add an account
 //!   from the shell. The password is read from the terminal without echo,
 //!   or from the first line of standard input when that is not a terminal
@@ -16,12 +19,13 @@ use shared::{Clock, Settings};
 use crate::auth;
 use crate::domain::{NewPassword, Role, Username};
 
-pub const USAGE: &str = "usage: api                                              serve\n       api accounts add --username NAME --role admin|user   add an account (password from the terminal or stdin)";
+pub const USAGE: &str = "usage: api                                              serve\n       api healthcheck                                  exit 0 if the local api answers /healthz\n       api accounts add --username NAME --role admin|user   add an account (password from the terminal or stdin)";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Serve,
+    Healthcheck,
     AddAccount { username: Username, role: Role },
 }
 
@@ -31,6 +35,7 @@ impl Command {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match args.as_slice() {
             [] | ["serve"] => Ok(Self::Serve),
+            ["healthcheck"] => Ok(Self::Healthcheck),
             ["accounts", "add", options @ ..] => {
                 let (mut username, mut role) = (None, None);
                 let mut options = options.iter();
@@ -52,6 +57,24 @@ impl Command {
             _ => Err(format!("unknown command `{}`", args.join(" "))),
         }
     }
+}
+
+/// Asks `/healthz` of the `api` listening on `PUBLIC_ADDR` (on loopback
+/// when it listens on every address).
+pub async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let base = crate::startup::loopback_url(settings.public_addr)?;
+    let url = base.join("healthz")?;
+    let response = shared::http::client(std::time::Duration::from_secs(2))?
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    Ok(())
 }
 
 /// Adds an account to `DATABASE_URL` (migrating it first when
@@ -99,6 +122,7 @@ mod tests {
     fn no_arguments_serve() {
         assert_eq!(parse(&[]), Ok(Command::Serve));
         assert_eq!(parse(&["serve"]), Ok(Command::Serve));
+        assert_eq!(parse(&["healthcheck"]), Ok(Command::Healthcheck));
     }
 
     #[test]

@@ -37,6 +37,13 @@ async fn main() -> ExitCode {
             };
             shutdown::report_exit("api", outcome.await)
         }
+        Command::Healthcheck => match cli::healthcheck(&settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("api healthcheck: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::AddAccount { username, role } => {
             telemetry::init(settings.log_format);
             let outcome = cli::add_account(settings, username, role).await;

@@ -197,7 +197,7 @@ impl Application {
 
 /// `http://` and `addr`, with an unspecified IP (`0.0.0.0`, `::`) replaced
 /// by loopback: how this process reaches its own internal listener.
-fn loopback_url(addr: SocketAddr) -> anyhow::Result<Url> {
+pub fn loopback_url(addr: SocketAddr) -> anyhow::Result<Url> {
     let ip = match addr.ip() {
         ip if !ip.is_unspecified() => ip,
         std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),

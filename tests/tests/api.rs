@@ -186,3 +186,28 @@ async fn a_stopped_app_shuts_down_cleanly() {
 
     assert!(outcome.is_ok(), "{outcome:?}");
 }
+
+/// The image's `HEALTHCHECK`: `api healthcheck` exits 0 while an `api`
+/// answers on `PUBLIC_ADDR`, and 1 when nothing does.
+#[tokio::test]
+async fn api_healthcheck_exits_0_for_a_live_api_and_1_for_none() {
+    let app = spawn_app().await;
+    let live = app.address.trim_start_matches("http://").to_owned();
+    let closed = format!("127.0.0.1:{}", tests::servers::free_port());
+
+    let for_live = command("api", &[("PUBLIC_ADDR", &live)])
+        .arg("healthcheck")
+        .output()
+        .await
+        .expect("run api healthcheck");
+    let for_closed = command("api", &[("PUBLIC_ADDR", &closed)])
+        .arg("healthcheck")
+        .output()
+        .await
+        .expect("run api healthcheck");
+
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(for_live.status.code(), Some(0), "{}", stderr(&for_live));
+    assert_eq!(for_closed.status.code(), Some(1), "{}", stderr(&for_closed));
+}
