@@ -12,6 +12,7 @@
 //! - [`settings`]: the environment variables of the README, parsed once.
 //! - [`clock`]: "now" in microseconds, frozen and moved by hand in tests.
 //! - [`telemetry`]: tracing set-up (`LOG_FORMAT=pretty|json`).
+//! - [`trace`]: the request id and trace context, carried across processes.
 //! - [`error`]: the API error enum, its stable codes and its JSON body.
 //! - [`db`]: SQLite or PostgreSQL through sea-orm.
 //! - [`http`]: the HTTP client for calling other services, with its timeouts.
@@ -34,6 +35,7 @@ pub mod rpc;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;
 
 mod backoff;
 

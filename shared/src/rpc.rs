@@ -142,8 +142,14 @@ where
             }
         };
         let reply = match (self.handle)(request).await {
-            Ok(value) => Reply::Ok(value),
-            Err(failure) => Reply::Error(failure),
+            Ok(value) => {
+                tracing::info!(outcome = "ok", "request handled");
+                Reply::Ok(value)
+            }
+            Err(failure) => {
+                tracing::info!(outcome = ?failure.code, reason = failure.msg, "request handled");
+                Reply::Error(failure)
+            }
         };
         Handled::Reply(encode(reply))
     }

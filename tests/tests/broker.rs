@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use shared::ErrorCode;
 use shared::broker::{Broker, RpcError};
 use shared::rpc::{self, RpcFailure, RpcRequest};
+use shared::trace::TraceContext;
 use tests::backend;
 use tokio::sync::Barrier;
 use tokio_util::sync::CancellationToken;
@@ -193,4 +194,30 @@ async fn a_stopped_worker_finishes_the_request_in_hand() {
     release.notify_one();
 
     assert_eq!(call.await.expect("no panic").expect("a reply"), "in flight");
+}
+
+#[tokio::test]
+async fn the_callers_request_id_and_traceparent_reach_the_worker() {
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let broker = backend().fresh_broker().await;
+    let _worker = serve(&broker, 1, |_| async {
+        let seen = TraceContext::current();
+        Ok(format!(
+            "{} {}",
+            seen.request_id.unwrap_or_default(),
+            seen.traceparent.unwrap_or_default()
+        ))
+    });
+    let caller = TraceContext::from_headers(Some("request-42"), Some(TRACEPARENT));
+
+    let traced = caller
+        .scope(rpc::call(&*broker, &say("hi"), TIMEOUT))
+        .await
+        .expect("a reply");
+    let untraced = rpc::call(&*broker, &say("hi"), TIMEOUT)
+        .await
+        .expect("a reply");
+
+    assert_eq!(traced, format!("request-42 {TRACEPARENT}"));
+    assert_eq!(untraced, " ");
 }

@@ -11,7 +11,8 @@
 //!
 //! Each resource has its own module exposing `router()`; the functions here
 //! merge them and add the layers every request goes through: request id,
-//! request log, error log and metrics. They return plain `Router`s so tests
+//! trace context (carried on to the workers), request log, error log and
+//! metrics. They return plain `Router`s so tests
 //! can drive them with `oneshot` as well as over a socket.
 
 pub mod accounts;
@@ -30,11 +31,14 @@ pub mod users;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderName;
-use axum::middleware;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+
+use shared::trace::{self, TraceContext};
 
 use crate::metrics;
 use crate::state::AppState;
@@ -97,9 +101,26 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn(with_trace_context))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Runs the request with its [`TraceContext`] (request id, and the
+/// incoming or a new `traceparent`), so the RPCs it sends carry both to
+/// the workers' logs.
+async fn with_trace_context(request: Request, next: Next) -> Response {
+    let context = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        TraceContext::from_headers(header(trace::REQUEST_ID), header(trace::TRACEPARENT))
+    };
+    context.scope(next.run(request)).await
 }
 
 /// Unknown paths get the JSON error body too, not an empty 404.

@@ -33,10 +33,12 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::{OnceCell, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use url::Url;
 
 use super::{Broker, Handled, RpcError, RpcHandler, dead_letter_queue};
 use crate::backoff::Backoff;
+use crate::trace::{self, TraceContext};
 
 const REPLY_TO: &str = "amq.rabbitmq.reply-to";
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
@@ -302,7 +304,8 @@ impl Broker for AmqpBroker {
             .with_content_type("application/json".into())
             .with_correlation_id(id.into())
             .with_reply_to(REPLY_TO.into())
-            .with_expiration(left.as_millis().max(1).to_string().into());
+            .with_expiration(left.as_millis().max(1).to_string().into())
+            .with_headers(trace_headers(&TraceContext::current()));
 
         let publish = async {
             session
@@ -435,6 +438,35 @@ impl AmqpBroker {
     }
 }
 
+/// The AMQP headers that carry `trace` to the worker.
+fn trace_headers(trace: &TraceContext) -> FieldTable {
+    let mut headers = FieldTable::default();
+    for (name, value) in [
+        (trace::REQUEST_ID, &trace.request_id),
+        (trace::TRACEPARENT, &trace.traceparent),
+    ] {
+        if let Some(value) = value {
+            headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
+        }
+    }
+    headers
+}
+
+/// The caller's trace context, from a request's headers.
+fn trace_of(properties: &BasicProperties) -> TraceContext {
+    let header = |name: &str| {
+        let value = properties.headers().as_ref()?.inner().get(name)?;
+        match value {
+            AMQPValue::LongString(value) => Some(value.to_string()),
+            _ => None,
+        }
+    };
+    TraceContext {
+        request_id: header(trace::REQUEST_ID),
+        traceparent: header(trace::TRACEPARENT),
+    }
+}
+
 /// Handles one request: reply (and dead-letter it if it did not decode), then ack.
 async fn process(
     channel: Channel,
@@ -442,7 +474,10 @@ async fn process(
     handler: Arc<dyn RpcHandler>,
     delivery: lapin::message::Delivery,
 ) {
-    let reply = match handler.handle(&delivery.data).await {
+    let trace = trace_of(&delivery.properties);
+    let span = trace.span(&queue);
+    let handled = trace.scope(handler.handle(&delivery.data).instrument(span));
+    let reply = match handled.await {
         Handled::Reply(reply) => reply,
         Handled::Rejected { reply, reason } => {
             tracing::warn!(queue, reason, "dead-lettering an undecodable request");

@@ -12,8 +12,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::{Broker, Handled, RpcError, RpcHandler, dead_letter_queue};
+use crate::trace::TraceContext;
 
 /// Requests waiting on one queue before calls fail with `Unavailable`.
 const QUEUE_CAPACITY: usize = 4096;
@@ -24,6 +26,8 @@ struct Request {
     body: Vec<u8>,
     expires_at: Instant,
     reply: oneshot::Sender<Vec<u8>>,
+    /// The caller's request id and trace context.
+    trace: TraceContext,
 }
 
 /// Shared by every consumer of a queue: each request goes to one of them.
@@ -105,6 +109,7 @@ impl Broker for InProcessBroker {
                 body: request,
                 expires_at,
                 reply,
+                trace: TraceContext::current(),
             })
             .map_err(|_| RpcError::Unavailable(format!("queue {queue} is full")))?;
         match tokio::time::timeout_at(expires_at, replied).await {
@@ -145,23 +150,35 @@ impl Broker for InProcessBroker {
             let handler = handler.clone();
             let dead_letters = self.dead_letters.clone();
             let queue = queue.to_owned();
-            in_flight.spawn(async move {
-                let Request { body, reply, .. } = request;
-                match handler.handle(&body).await {
-                    Handled::Reply(answer) => {
-                        let _ = reply.send(answer);
+            let Request {
+                body, reply, trace, ..
+            } = request;
+            let span = trace.span(&queue);
+            in_flight.spawn(
+                trace.scope(
+                    async move {
+                        match handler.handle(&body).await {
+                            Handled::Reply(answer) => {
+                                let _ = reply.send(answer);
+                            }
+                            Handled::Rejected {
+                                reply: answer,
+                                reason,
+                            } => {
+                                tracing::warn!(
+                                    queue,
+                                    reason,
+                                    "dead-lettering an undecodable request"
+                                );
+                                dead_letters.push(&queue, body);
+                                let _ = reply.send(answer);
+                            }
+                        }
+                        drop(permit);
                     }
-                    Handled::Rejected {
-                        reply: answer,
-                        reason,
-                    } => {
-                        tracing::warn!(queue, reason, "dead-lettering an undecodable request");
-                        dead_letters.push(&queue, body);
-                        let _ = reply.send(answer);
-                    }
-                }
-                drop(permit);
-            });
+                    .instrument(span),
+                ),
+            );
             while let Some(done) = in_flight.try_join_next() {
                 log_panic(done);
             }

@@ -108,3 +108,51 @@ async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any
         Some(0)
     );
 }
+
+/// One grep follows a request: the id sent to `/stock` (and its
+/// `traceparent`) is on the quote-worker's log line for that request.
+#[tokio::test]
+async fn a_request_id_sent_to_stock_is_on_the_quote_workers_log_line_for_it() {
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let amqp = app
+        .state
+        .settings
+        .amqp_url
+        .clone()
+        .expect("the cluster run has RabbitMQ");
+    let vars = [
+        ("AMQP_URL", amqp.as_str()),
+        ("STOOQ_BASE_URL", app.stooq.url.as_str()),
+        ("LOG_FORMAT", "json"),
+    ];
+    let mut worker = command("quote-worker", &vars)
+        .spawn()
+        .expect("start quote-worker");
+    let mut log = stdout_lines(&mut worker);
+    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
+    let bearer = app.bearer_of("ana", Role::User).await;
+    let request_id = format!("follow-me-{}", uuid::Uuid::new_v4().simple());
+
+    let response = app
+        .client
+        .get(format!("{}/stock?q=aapl.us", app.address))
+        .header("authorization", &bearer)
+        .header("x-request-id", &request_id)
+        .header("traceparent", TRACEPARENT)
+        .send()
+        .await
+        .expect("sent");
+    let handled = wait_for_log(&mut log, "request handled", Duration::from_secs(10)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], request_id.as_str());
+    assert_eq!(
+        handled["span"]["request_id"],
+        request_id.as_str(),
+        "{handled}"
+    );
+    assert_eq!(handled["span"]["traceparent"], TRACEPARENT, "{handled}");
+    assert_eq!(handled["span"]["queue"], "quotes.rpc", "{handled}");
+    assert_eq!(handled["outcome"], "ok", "{handled}");
+}
