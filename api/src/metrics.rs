@@ -1,4 +1,5 @@
-//! Request metrics in the Prometheus text format, served on `/metrics`.
+//! Request metrics in the Prometheus text format, served on `/metrics`
+//! with the rest of the process's series ([`shared::metrics`]).
 //!
 //! Each application has its own registry (no global state), so several
 //! apps in one test process count separately.
@@ -10,13 +11,14 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use shared::metrics::{LATENCY_BUCKETS, Metrics};
 
-/// Counts and latencies of HTTP requests by method, route and status.
+/// Counts and latencies of HTTP requests by method, route and status,
+/// kept in the process's [`Metrics`].
 pub struct HttpMetrics {
-    registry: Registry,
+    /// The process's other series: RPC, dedupe window, ingestion, workers.
+    pub process: Arc<Metrics>,
     requests: IntCounterVec,
     latency: HistogramVec,
 }
@@ -26,7 +28,7 @@ pub struct HttpMetrics {
 const UNMATCHED: &str = "unmatched";
 
 impl HttpMetrics {
-    pub fn new() -> Self {
+    pub fn new(process: Arc<Metrics>) -> Self {
         let labels = ["method", "route", "status"];
         let requests = IntCounterVec::new(
             Opts::new("http_requests_total", "HTTP requests answered"),
@@ -34,15 +36,12 @@ impl HttpMetrics {
         )
         .expect("a valid counter definition");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
-                vec![
-                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ],
-            ),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &labels,
         )
         .expect("a valid histogram definition");
-        let registry = Registry::new();
+        let registry = process.registry();
         registry
             .register(Box::new(requests.clone()))
             .expect("registered once");
@@ -50,25 +49,15 @@ impl HttpMetrics {
             .register(Box::new(latency.clone()))
             .expect("registered once");
         Self {
-            registry,
+            process,
             requests,
             latency,
         }
     }
 
-    /// Everything recorded so far, in the Prometheus text format.
+    /// Everything the process recorded so far, in the Prometheus text format.
     pub fn render(&self) -> String {
-        let mut text = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
-            tracing::error!(error = %e, "cannot encode metrics");
-        }
-        String::from_utf8(text).unwrap_or_default()
-    }
-}
-
-impl Default for HttpMetrics {
-    fn default() -> Self {
-        Self::new()
+        self.process.render()
     }
 }
 

@@ -9,8 +9,9 @@ use anyhow::Context as _;
 use migrations::Schema;
 use offer_poller::OfferPoller;
 use quote_worker::QuoteWorker;
-use shared::broker::{AmqpBroker, Broker, InProcessBroker};
+use shared::broker::{AmqpBroker, Broker, InProcessBroker, MeteredBroker};
 use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow, RefusalCache};
+use shared::metrics::Metrics;
 use shared::{Clock, Settings};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -57,10 +58,12 @@ impl Application {
         {
             auth::ensure_bootstrap_admin(&db, &clock, admin).await?;
         }
+        let metrics = Metrics::new();
         let broker: Arc<dyn Broker> = match &settings.amqp_url {
             Some(url) => Arc::new(AmqpBroker::new(url, "api")),
             None => Arc::new(InProcessBroker::new()),
         };
+        let broker: Arc<dyn Broker> = Arc::new(MeteredBroker::new(broker, metrics.clone()));
         let dedupe: Arc<dyn DedupeWindow> = match &settings.redis_url {
             Some(url) => Arc::new(RefusalCache::new(Arc::new(
                 RedisWindow::new(url).context("REDIS_URL")?,
@@ -102,7 +105,7 @@ impl Application {
             db,
             broker,
             dedupe,
-            metrics: Arc::new(HttpMetrics::new()),
+            metrics: Arc::new(HttpMetrics::new(metrics)),
             tokens,
             clock,
             listing_service,
@@ -177,14 +180,21 @@ impl Application {
                 db: state.db.clone(),
                 clock: state.clock.clone(),
                 ingestion: state.ingestion.clone(),
+                metrics: state.metrics.process.clone(),
             };
             tasks.spawn("feed applier", apply::run(applier, shutdown.clone()));
         }
         if run_workers {
-            let quotes = QuoteWorker::with_broker(state.broker.clone(), &settings)?;
+            let process_metrics = state.metrics.process.clone();
+            let quotes =
+                QuoteWorker::with_broker(state.broker.clone(), &settings, process_metrics.clone())?;
             tasks.spawn("quote-worker", quotes.run_until_stopped(shutdown.clone()));
-            let offers =
-                OfferPoller::with_broker(state.broker.clone(), state.db.clone(), &settings)?;
+            let offers = OfferPoller::with_broker(
+                state.broker.clone(),
+                state.db.clone(),
+                &settings,
+                process_metrics,
+            )?;
             tasks.spawn("offer-poller", offers.run_until_stopped(shutdown.clone()));
         }
         let outcome = tasks.supervise().await;

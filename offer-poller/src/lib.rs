@@ -19,12 +19,14 @@ pub mod polling;
 pub mod registration;
 pub mod token;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use shared::broker::Broker;
 use shared::messages::{OfferRequest, Registered};
+use shared::metrics::Metrics;
 use shared::rpc::{self, RpcFailure};
 use shared::{Clock, Settings};
 use tokio::sync::OnceCell;
@@ -36,21 +38,28 @@ use crate::offers::OffersClient;
 const RETRY_TICK: Duration = Duration::from_secs(1);
 
 /// What handling a request needs.
-#[derive(Debug)]
 pub struct Context {
     pub db: DatabaseConnection,
     pub offers: OffersClient,
     pub clock: Clock,
+    /// Poll passes and lag are recorded here.
+    pub metrics: Arc<Metrics>,
     /// The deployment's access token, once this process has read it.
     token: OnceCell<String>,
 }
 
 impl Context {
-    pub fn new(db: DatabaseConnection, offers: OffersClient, clock: Clock) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        offers: OffersClient,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             db,
-            offers,
+            offers: offers.with_metrics(metrics.clone()),
             clock,
+            metrics,
             token: OnceCell::new(),
         }
     }
@@ -85,40 +94,46 @@ pub struct OfferPoller {
     prefetch: u16,
     period: Duration,
     concurrency: usize,
+    /// Served on `METRICS_ADDR` by a standalone poller.
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl OfferPoller {
     /// A standalone poller: connects to RabbitMQ at `AMQP_URL` and to the
-    /// database at `DATABASE_URL`.
+    /// database at `DATABASE_URL`, and serves its metrics on
+    /// `METRICS_ADDR` if set.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = shared::db::connect(&settings.database_url).await?;
-        Self::with_broker(
-            shared::broker::for_worker(settings, "offer-poller")?,
-            db,
-            settings,
-        )
+        let metrics = Metrics::new();
+        let broker = shared::broker::for_worker(settings, "offer-poller", metrics.clone())?;
+        let mut poller = Self::with_broker(broker, db, settings, metrics)?;
+        poller.metrics_addr = settings.metrics_addr;
+        Ok(poller)
     }
 
     /// A poller on a broker and database the caller already has (the
-    /// embedded mode).
+    /// embedded mode), counting into the caller's metrics.
     pub fn with_broker(
         broker: Arc<dyn Broker>,
         db: DatabaseConnection,
         settings: &Settings,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let offers = OffersClient::new(settings.offers_base_url.clone(), settings.rpc_timeout)?;
         Ok(Self {
             broker,
-            context: Arc::new(Context::new(db, offers, Clock::system())),
+            context: Arc::new(Context::new(db, offers, Clock::system(), metrics)),
             prefetch: settings.worker_prefetch,
             period: settings.offers_poll_interval,
             concurrency: settings.offers_concurrency,
+            metrics_addr: None,
         })
     }
 
     /// Consumes and retries until `shutdown`, then finishes what is in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
+        let (metrics, shutdown_metrics) = (context.metrics.clone(), shutdown.clone());
         let retries = retry_loop(context.clone(), self.concurrency, shutdown.clone());
         let polls = poll_loop(
             context.clone(),
@@ -135,8 +150,14 @@ impl OfferPoller {
                 async move { handle_offer_request(&context, request).await }
             },
         );
-        let ((), (), served) = tokio::join!(retries, polls, serving);
-        served
+        let metrics = async {
+            match self.metrics_addr {
+                Some(addr) => shared::metrics::serve(addr, metrics, shutdown_metrics).await,
+                None => Ok(()),
+            }
+        };
+        let ((), (), served, metrics) = tokio::join!(retries, polls, serving, metrics);
+        served.and(metrics)
     }
 }
 
@@ -155,11 +176,19 @@ async fn poll_loop(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        match polling::lag(&context).await {
+            Ok(lag) => context.metrics.poll_lag_seconds.set(lag.as_secs_f64()),
+            Err(e) => tracing::warn!(error = %e, "measuring the poll lag failed"),
+        }
         loop {
             let started = std::time::Instant::now();
             match polling::poll_once(&context, period, concurrency).await {
                 Ok(outcome) if outcome.claimed == 0 => break,
                 Ok(outcome) => {
+                    context
+                        .metrics
+                        .poll_pass_seconds
+                        .observe(started.elapsed().as_secs_f64());
                     tracing::info!(
                         polled = outcome.polled,
                         failed = outcome.failed,

@@ -6,10 +6,12 @@
 //! `Authorization`. Answers outside the documentation (5xx, bodies that are
 //! not JSON, timeouts) become an [`OffersError`] naming what happened.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared::ErrorCode;
+use shared::metrics::Metrics;
 use shared::rpc::RpcFailure;
 use url::Url;
 
@@ -68,10 +70,12 @@ fn id_as_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Str
 }
 
 /// A pooled client of the Offers service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OffersClient {
     http: reqwest::Client,
     base: Url,
+    /// Where failed calls are counted (`upstream_errors_total`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl OffersClient {
@@ -79,7 +83,32 @@ impl OffersClient {
         Ok(Self {
             http: shared::http::client(timeout)?,
             base,
+            metrics: None,
         })
+    }
+
+    /// Counts this client's failed calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Passes `outcome` on, counting a failure by its kind.
+    fn counted<T>(&self, outcome: Result<T, OffersError>) -> Result<T, OffersError> {
+        if let (Err(e), Some(metrics)) = (&outcome, &self.metrics) {
+            let kind = match e {
+                OffersError::Unreachable(_) => "unreachable",
+                OffersError::Timeout => "timeout",
+                OffersError::Unauthorized(_) => "unauthorized",
+                OffersError::Rejected { .. } => "rejected",
+                OffersError::BadAnswer(_) => "bad_answer",
+            };
+            metrics
+                .upstream_errors
+                .with_label_values(&["offers", kind])
+                .inc();
+        }
+        outcome
     }
 
     fn url(&self, path: &[&str]) -> Url {
@@ -94,6 +123,11 @@ impl OffersClient {
 
     /// A new access token.
     pub async fn auth(&self) -> Result<String, OffersError> {
+        let outcome = self.try_auth().await;
+        self.counted(outcome)
+    }
+
+    async fn try_auth(&self) -> Result<String, OffersError> {
         #[derive(Deserialize)]
         struct Token {
             access_token: String,
@@ -108,6 +142,11 @@ impl OffersClient {
     /// Registers a product. An id the service already has (409) counts as
     /// registered: the product is there, which is what was asked.
     pub async fn register(&self, token: &str, product: &Registration) -> Result<(), OffersError> {
+        let outcome = self.try_register(token, product).await;
+        self.counted(outcome)
+    }
+
+    async fn try_register(&self, token: &str, product: &Registration) -> Result<(), OffersError> {
         let request = self
             .http
             .post(self.url(&["products", "register"]))
@@ -123,6 +162,15 @@ impl OffersClient {
 
     /// A product's offers; `None` if the service does not know the product.
     pub async fn offers(
+        &self,
+        token: &str,
+        product_id: uuid::Uuid,
+    ) -> Result<Option<Vec<Listing>>, OffersError> {
+        let outcome = self.try_offers(token, product_id).await;
+        self.counted(outcome)
+    }
+
+    async fn try_offers(
         &self,
         token: &str,
         product_id: uuid::Uuid,

@@ -25,8 +25,8 @@ use futures_util::StreamExt as _;
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, StatementBuilder,
-    TransactionTrait,
+    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    StatementBuilder, TransactionTrait,
 };
 use shared::entities::{offer, price_history, product};
 use uuid::Uuid;
@@ -46,6 +46,24 @@ pub struct PollOutcome {
     pub polled: usize,
     pub failed: usize,
     pub reregistering: usize,
+}
+
+/// How overdue the most overdue registered product's poll is; zero when
+/// none is due.
+pub async fn lag(context: &Context) -> Result<Duration, sea_orm::DbErr> {
+    let now = context.clock.now_micros();
+    let oldest: Option<Option<i64>> = product::Entity::find()
+        .select_only()
+        .column_as(product::Column::NextPollAt.min(), "oldest")
+        .filter(product::Column::Registered.eq(true))
+        .filter(product::Column::NextPollAt.lte(now))
+        .into_tuple()
+        .one(&context.db)
+        .await?;
+    let overdue = oldest
+        .flatten()
+        .map_or(0, |oldest| now.saturating_sub(oldest));
+    Ok(Duration::from_micros(Ord::max(overdue, 0).unsigned_abs()))
 }
 
 /// Claims the due products and refreshes their offers.

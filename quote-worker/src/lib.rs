@@ -13,26 +13,30 @@ pub mod stooq;
 
 use std::sync::Arc;
 
-use shared::Settings;
 use shared::broker::Broker;
 use shared::messages::{Quote, QuoteRequest};
+use shared::metrics::Metrics;
 use shared::rpc::{self, RpcFailure};
+use shared::{ErrorCode, Settings};
 use tokio_util::sync::CancellationToken;
 
 use crate::stooq::Stooq;
 
 /// What handling a request needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     pub stooq: Stooq,
+    /// Where stooq's failures are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
     /// stooq at `STOOQ_BASE_URL`, given up on after `RPC_TIMEOUT_MS`: by
     /// then the caller has stopped waiting.
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         Ok(Self {
             stooq: Stooq::new(settings.stooq_base_url.clone(), settings.rpc_timeout)?,
+            metrics,
         })
     }
 }
@@ -44,9 +48,24 @@ pub async fn handle_quote_request(
     context: &Context,
     request: QuoteRequest,
 ) -> Result<Quote, RpcFailure> {
-    match request {
+    let quote = match request {
         QuoteRequest::Get { symbol } => context.stooq.quote(&symbol).await,
+    };
+    if let Err(failure) = &quote {
+        let kind = match failure.code {
+            ErrorCode::UpstreamError => Some("error"),
+            ErrorCode::UpstreamTimeout => Some("timeout"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            context
+                .metrics
+                .upstream_errors
+                .with_label_values(&["stooq", kind])
+                .inc();
+        }
     }
+    quote
 }
 
 /// The consumer of `quotes.rpc`.
@@ -54,38 +73,54 @@ pub struct QuoteWorker {
     broker: Arc<dyn Broker>,
     context: Arc<Context>,
     prefetch: u16,
+    /// Served on `METRICS_ADDR` by a standalone worker.
+    metrics: Option<(std::net::SocketAddr, Arc<Metrics>)>,
 }
 
 impl QuoteWorker {
-    /// A standalone worker: connects to RabbitMQ at `AMQP_URL`.
+    /// A standalone worker: connects to RabbitMQ at `AMQP_URL`, and serves
+    /// its metrics on `METRICS_ADDR` if set.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Self::with_broker(
-            shared::broker::for_worker(settings, "quote-worker")?,
-            settings,
-        )
+        let metrics = Metrics::new();
+        let broker = shared::broker::for_worker(settings, "quote-worker", metrics.clone())?;
+        let mut worker = Self::with_broker(broker, settings, metrics.clone())?;
+        worker.metrics = settings.metrics_addr.map(|addr| (addr, metrics));
+        Ok(worker)
     }
 
-    /// A worker on a broker the caller already has (the embedded mode).
-    pub fn with_broker(broker: Arc<dyn Broker>, settings: &Settings) -> anyhow::Result<Self> {
+    /// A worker on a broker the caller already has (the embedded mode),
+    /// counting into the caller's metrics.
+    pub fn with_broker(
+        broker: Arc<dyn Broker>,
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             broker,
-            context: Arc::new(Context::from_settings(settings)?),
+            context: Arc::new(Context::from_settings(settings, metrics)?),
             prefetch: settings.worker_prefetch,
+            metrics: None,
         })
     }
 
     /// Consumes until `shutdown`, then finishes the requests in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let context = self.context;
-        rpc::serve(
+        let consuming = rpc::serve(
             &*self.broker,
             self.prefetch,
-            shutdown,
+            shutdown.clone(),
             move |request: QuoteRequest| {
                 let context = context.clone();
                 async move { handle_quote_request(&context, request).await }
             },
-        )
-        .await
+        );
+        match self.metrics {
+            None => consuming.await,
+            Some((addr, metrics)) => {
+                let serving = shared::metrics::serve(addr, metrics, shutdown);
+                tokio::try_join!(consuming, serving).map(|_| ())
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@
 //! - [`broker`]: RPC over RabbitMQ or in-process, behind [`broker::Broker`].
 //! - [`rpc`]: typed requests and replies on top of the byte-level broker.
 //! - [`messages`]: the request enums of each queue.
+//! - [`metrics`]: the process's Prometheus series, and the workers' `/metrics` listener.
 //! - [`dedupe`]: the ingestion dedupe window, Redis or in-memory.
 //! - [`shutdown`]: SIGTERM and Ctrl-C as a cancellation token.
 
@@ -31,6 +32,7 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod messages;
+pub mod metrics;
 pub mod rpc;
 pub mod settings;
 pub mod shutdown;

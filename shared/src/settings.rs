@@ -65,6 +65,10 @@ pub struct Settings {
     pub rpc_timeout: Duration,
     /// `WORKER_PREFETCH`: how many requests a worker handles at once.
     pub worker_prefetch: u16,
+    /// `METRICS_ADDR`: where a standalone `quote-worker` or `offer-poller`
+    /// serves `/metrics`; unset, it serves none (`api` serves its own on
+    /// its listeners).
+    pub metrics_addr: Option<SocketAddr>,
     /// `RUN_WORKERS`: whether `api` also runs the workers in-process.
     pub run_workers: bool,
     /// `INGEST_MAX_BYTES`: the largest accepted feed body.
@@ -333,6 +337,7 @@ impl Source {
             offers_concurrency: self.positive("OFFERS_CONCURRENCY", 16)?,
             rpc_timeout: Duration::from_millis(self.positive("RPC_TIMEOUT_MS", 5000)?),
             worker_prefetch: self.positive("WORKER_PREFETCH", 32)?,
+            metrics_addr: self.parse("METRICS_ADDR")?,
             ingest_max_bytes: self.positive("INGEST_MAX_BYTES", 16 * 1024 * 1024 * 1024)?,
             ingest_spool_dir: self.parse_or("INGEST_SPOOL_DIR", "data/spool")?,
             ingest_allow_anonymous: self.parse_or("INGEST_ALLOW_ANONYMOUS", "false")?,

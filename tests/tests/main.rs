@@ -11,6 +11,7 @@ mod cluster;
 mod dedupe;
 mod ingest;
 mod listings;
+mod metrics;
 mod offers_service;
 mod polling;
 mod products;

@@ -95,6 +95,27 @@ pub async fn ingest_feed(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>> {
+    let outcome = accept_feed(&state, &headers, body).await;
+    let label = match &outcome {
+        Ok(_) => "accepted",
+        Err(Error::Duplicate { .. }) => "duplicate",
+        Err(Error::BadRequest(_)) => "malformed",
+        Err(Error::PayloadTooLarge(_)) => "too_large",
+        Err(Error::Unavailable(_)) => "unavailable",
+        Err(_) => "failed",
+    };
+    state
+        .metrics
+        .process
+        .ingest_feeds
+        .with_label_values(&[label])
+        .inc();
+    outcome.map(Json)
+}
+
+/// Receives, claims and records one feed.
+async fn accept_feed(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted> {
+    let metrics = &state.metrics.process;
     let max_bytes = state.settings.ingest_max_bytes;
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -106,14 +127,21 @@ pub async fn ingest_feed(
     let ingestion = &state.ingestion;
     let spool_to = ingestion.spool.path_of(id);
     let received = receive::receive(body, max_bytes, spool_to).await?;
+    metrics.ingest_bytes.inc_by(received.inspected.size);
 
     let hash = received.inspected.hash.to_string();
     let holder = id.to_string();
-    match state
+    let claim = state
         .dedupe
         .claim(&hash, &holder, state.settings.dedupe_window)
-        .await?
-    {
+        .await;
+    let result = match &claim {
+        Ok(Claim::Claimed) => "claimed",
+        Ok(Claim::Duplicate { .. }) => "duplicate",
+        Err(_) => "unavailable",
+    };
+    metrics.dedupe_claims.with_label_values(&[result]).inc();
+    match claim? {
         Claim::Claimed => {}
         Claim::Duplicate {
             retry_after,
@@ -140,10 +168,10 @@ pub async fn ingest_feed(
         file.keep();
     }
     ingestion.wake.notify_one();
-    Ok(Json(Accepted {
+    Ok(Accepted {
         id,
         items: received.inspected.items,
-    }))
+    })
 }
 
 /// An ingest job: where an accepted feed is.

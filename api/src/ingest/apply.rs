@@ -34,6 +34,7 @@ use sea_orm::{
 };
 use shared::Clock;
 use shared::entities::product;
+use shared::metrics::Metrics;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -69,6 +70,8 @@ pub struct Applier {
     pub db: DatabaseConnection,
     pub clock: Clock,
     pub ingestion: Arc<Ingestion>,
+    /// Finished jobs and applied items are counted here.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Applies jobs until `shutdown`: between batches it gives the job in
@@ -143,6 +146,11 @@ pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyh
     match apply_spooled(applier, first, shutdown).await {
         Ok(Applied::Finished) => {
             jobs::finish(&applier.db, id, None, applier.clock.now_micros()).await?;
+            applier
+                .metrics
+                .ingest_jobs
+                .with_label_values(&["done"])
+                .inc();
             tracing::info!(ingest = %id, "feed applied");
         }
         Ok(Applied::Stopped) => {
@@ -156,6 +164,11 @@ pub async fn apply_next(applier: &Applier, shutdown: &CancellationToken) -> anyh
         Err(ApplyError::Feed(problem)) => {
             tracing::error!(ingest = %id, problem, "feed failed");
             jobs::finish(&applier.db, id, Some(problem), applier.clock.now_micros()).await?;
+            applier
+                .metrics
+                .ingest_jobs
+                .with_label_values(&["failed"])
+                .inc();
         }
         Err(ApplyError::Database(e)) => {
             jobs::release(&applier.db, &[id]).await.ok();
@@ -198,15 +211,30 @@ async fn apply_inline(applier: &Applier, group: Vec<ingest_job::Model>) -> anyho
                     applier.clock.now_micros(),
                 )
                 .await?;
+                applier
+                    .metrics
+                    .ingest_jobs
+                    .with_label_values(&["failed"])
+                    .inc();
             }
         }
     }
     if parts.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = parts.iter().map(|part| part.job).collect();
-    if !write_parts(&applier.db, parts, applier.clock.now_micros()).await? {
-        tracing::warn!(jobs = ids.len(), "another process is applying these feeds");
+    let (jobs, items) = (
+        parts.len() as u64,
+        parts.iter().map(|part| part.items.len() as u64).sum(),
+    );
+    if write_parts(&applier.db, parts, applier.clock.now_micros()).await? {
+        applier
+            .metrics
+            .ingest_jobs
+            .with_label_values(&["done"])
+            .inc_by(jobs);
+        applier.metrics.ingest_items_applied.inc_by(items);
+    } else {
+        tracing::warn!(jobs, "another process is applying these feeds");
     }
     Ok(())
 }
@@ -265,6 +293,10 @@ async fn apply_spooled(
         if !write_parts(&applier.db, vec![part], applier.clock.now_micros()).await? {
             break Ok(Applied::Lost);
         }
+        applier
+            .metrics
+            .ingest_items_applied
+            .inc_by(count.unsigned_abs());
         processed += count;
     };
     // Dropping the receiver stops a reader that is still going.

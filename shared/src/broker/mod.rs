@@ -9,10 +9,13 @@
 //!   publisher confirms, per-message expiration and reconnection.
 //! - [`InProcessBroker`]: channels inside one process, for the embedded mode.
 //!
+//! [`MeteredBroker`] wraps either, counting and timing calls and requests.
+//!
 //! Typed requests and replies live one layer up, in [`crate::rpc`].
 
 mod amqp;
 mod in_process;
+mod metered;
 
 use std::time::Duration;
 
@@ -21,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use amqp::AmqpBroker;
 pub use in_process::InProcessBroker;
+pub use metered::MeteredBroker;
 
 use crate::rpc::RpcFailure;
 
@@ -98,11 +102,13 @@ pub fn dead_letter_queue(queue: &str) -> String {
 pub fn for_worker(
     settings: &crate::Settings,
     name: &str,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<std::sync::Arc<dyn Broker>> {
     let url = settings.amqp_url.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
             "AMQP_URL: required by a standalone {name} (in embedded mode `api` runs it in-process)"
         )
     })?;
-    Ok(std::sync::Arc::new(AmqpBroker::new(url, name)))
+    let broker = std::sync::Arc::new(AmqpBroker::new(url, name));
+    Ok(std::sync::Arc::new(MeteredBroker::new(broker, metrics)))
 }

@@ -5,6 +5,7 @@ mod balancer;
 mod broker_restart;
 mod catalog;
 mod ingest;
+mod metrics;
 mod migrations;
 mod quotes;
 mod redis_outage;

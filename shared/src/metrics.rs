@@ -1,0 +1,193 @@
+//! The Prometheus metrics of a Mercato process, beyond HTTP requests.
+//!
+//! One [`Metrics`] per process (no global registry, so several apps in one
+//! test process count apart). `api` serves it on `/metrics` with its HTTP
+//! series; `quote-worker` and `offer-poller` serve it on `METRICS_ADDR`
+//! ([`serve`]). In embedded mode the workers share `api`'s.
+//!
+//! | series | labels | what |
+//! | --- | --- | --- |
+//! | `rpc_calls_total`, `rpc_call_duration_seconds` | `queue`, `outcome` | RPCs sent: `replied` (a result or a coded failure), `timeout`, `unavailable` |
+//! | `rpc_handled_total`, `rpc_handle_duration_seconds` | `queue`, `outcome` | RPCs a worker handled (`replied`, `rejected`) |
+//! | `dedupe_claims_total` | `result` | feed-window claims: `claimed`, `duplicate`, `unavailable` |
+//! | `ingest_bytes_total` | — | feed bytes received in full |
+//! | `ingest_feeds_total` | `outcome` | `accepted`, `duplicate`, `malformed`, `too_large`, `unavailable`, `failed` |
+//! | `ingest_jobs_total` | `status` | ingest jobs finished: `done`, `failed` |
+//! | `ingest_items_applied_total` | — | feed items applied to the catalog |
+//! | `offers_poll_pass_duration_seconds` | — | offer-poller passes that polled something |
+//! | `offers_poll_lag_seconds` | — | how overdue the most overdue product is |
+//! | `upstream_errors_total` | `service`, `kind` | failed calls to `offers` or `stooq` |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Latency buckets, 1 ms to 10 s.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// See the module documentation.
+pub struct Metrics {
+    registry: Registry,
+    pub rpc_calls: IntCounterVec,
+    pub rpc_call_seconds: HistogramVec,
+    pub rpc_handled: IntCounterVec,
+    pub rpc_handle_seconds: HistogramVec,
+    pub dedupe_claims: IntCounterVec,
+    pub ingest_bytes: IntCounter,
+    pub ingest_feeds: IntCounterVec,
+    pub ingest_jobs: IntCounterVec,
+    pub ingest_items_applied: IntCounter,
+    pub poll_pass_seconds: Histogram,
+    pub poll_lag_seconds: Gauge,
+    pub upstream_errors: IntCounterVec,
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter definition")
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )
+    .expect("a valid histogram definition")
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let metrics = Self {
+            registry: Registry::new(),
+            rpc_calls: counter(
+                "rpc_calls_total",
+                "RPCs sent, by outcome",
+                &["queue", "outcome"],
+            ),
+            rpc_call_seconds: histogram(
+                "rpc_call_duration_seconds",
+                "RPC round trips, by outcome",
+                &["queue", "outcome"],
+            ),
+            rpc_handled: counter(
+                "rpc_handled_total",
+                "RPCs handled by this worker",
+                &["queue", "outcome"],
+            ),
+            rpc_handle_seconds: histogram(
+                "rpc_handle_duration_seconds",
+                "Time to handle one RPC",
+                &["queue", "outcome"],
+            ),
+            dedupe_claims: counter(
+                "dedupe_claims_total",
+                "Feed dedupe-window claims, by result",
+                &["result"],
+            ),
+            ingest_bytes: IntCounter::new("ingest_bytes_total", "Feed bytes received in full")
+                .expect("a valid counter definition"),
+            ingest_feeds: counter("ingest_feeds_total", "Feeds sent, by outcome", &["outcome"]),
+            ingest_jobs: counter("ingest_jobs_total", "Ingest jobs finished", &["status"]),
+            ingest_items_applied: IntCounter::new(
+                "ingest_items_applied_total",
+                "Feed items applied to the catalog",
+            )
+            .expect("a valid counter definition"),
+            poll_pass_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "offers_poll_pass_duration_seconds",
+                    "offer-poller passes that polled something",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("a valid histogram definition"),
+            poll_lag_seconds: Gauge::new(
+                "offers_poll_lag_seconds",
+                "How overdue the most overdue product's poll is",
+            )
+            .expect("a valid gauge definition"),
+            upstream_errors: counter(
+                "upstream_errors_total",
+                "Failed calls to third-party services",
+                &["service", "kind"],
+            ),
+        };
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+            Box::new(metrics.rpc_calls.clone()),
+            Box::new(metrics.rpc_call_seconds.clone()),
+            Box::new(metrics.rpc_handled.clone()),
+            Box::new(metrics.rpc_handle_seconds.clone()),
+            Box::new(metrics.dedupe_claims.clone()),
+            Box::new(metrics.ingest_bytes.clone()),
+            Box::new(metrics.ingest_feeds.clone()),
+            Box::new(metrics.ingest_jobs.clone()),
+            Box::new(metrics.ingest_items_applied.clone()),
+            Box::new(metrics.poll_pass_seconds.clone()),
+            Box::new(metrics.poll_lag_seconds.clone()),
+            Box::new(metrics.upstream_errors.clone()),
+        ];
+        for collector in collectors {
+            metrics
+                .registry
+                .register(collector)
+                .expect("registered once");
+        }
+        Arc::new(metrics)
+    }
+
+    /// Where a process adds series of its own (the HTTP ones of `api`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Everything recorded so far, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+}
+
+/// A worker's metrics listener: `GET /metrics` and `GET /healthz` on
+/// `addr`, until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("METRICS_ADDR: cannot listen on {addr}: {e}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.render(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}

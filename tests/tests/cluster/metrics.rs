@@ -1,0 +1,102 @@
+//! Standalone workers serve their own metrics on `METRICS_ADDR`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use api::domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+use tests::process::{command, stdout_lines, wait_for_log};
+use tests::servers::free_port;
+use tests::spawn_app_with;
+use tokio::process::Child;
+
+async fn start_worker(name: &str, vars: &[(&str, &str)]) -> Child {
+    let mut worker = command(name, vars).spawn().expect("start the worker");
+    let mut log = stdout_lines(&mut worker);
+    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    worker
+}
+
+async fn metrics_of(port: u16) -> String {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the worker serves /metrics");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.expect("text")
+}
+
+#[tokio::test]
+async fn quote_worker_and_offer_poller_serve_their_series_on_metrics_addr() {
+    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let settings = &app.state.settings;
+    let amqp = settings.amqp_url.clone().expect("RabbitMQ").to_string();
+    let database = settings.database_url.as_str().to_owned();
+    let (quotes_port, poller_port) = (free_port(), free_port());
+    let quotes_addr = format!("127.0.0.1:{quotes_port}");
+    let poller_addr = format!("127.0.0.1:{poller_port}");
+    let stooq = app.stooq.url.to_string();
+    let offers = app.offers.url.to_string();
+    let _quote_worker = start_worker(
+        "quote-worker",
+        &[
+            ("AMQP_URL", &amqp),
+            ("STOOQ_BASE_URL", &stooq),
+            ("METRICS_ADDR", &quotes_addr),
+            ("LOG_FORMAT", "json"),
+        ],
+    )
+    .await;
+    let _offer_poller = start_worker(
+        "offer-poller",
+        &[
+            ("AMQP_URL", &amqp),
+            ("DATABASE_URL", &database),
+            ("OFFERS_BASE_URL", &offers),
+            ("METRICS_ADDR", &poller_addr),
+            ("LOG_FORMAT", "json"),
+        ],
+    )
+    .await;
+    let user = app.bearer_of("ana", Role::User).await;
+    let admin = app.bearer_of("root", Role::Admin).await;
+
+    let quote = app
+        .client
+        .get(format!("{}/stock?q=aapl.us", app.address))
+        .header("authorization", &user)
+        .send()
+        .await
+        .expect("sent");
+    let product = app
+        .create_product(&admin, json!({"name": "Mesa", "sku": "metrics-1"}))
+        .await;
+    let quote_worker = metrics_of(quotes_port).await;
+    let offer_poller = metrics_of(poller_port).await;
+
+    assert_eq!(quote.status(), StatusCode::OK);
+    assert_eq!(product["registered"], true, "{product}");
+    assert!(
+        quote_worker.contains(r#"rpc_handled_total{outcome="replied",queue="quotes.rpc"} 1"#),
+        "{quote_worker}"
+    );
+    assert!(
+        quote_worker.contains(
+            r#"rpc_handle_duration_seconds_count{outcome="replied",queue="quotes.rpc"} 1"#
+        ),
+        "{quote_worker}"
+    );
+    assert!(
+        offer_poller.contains(r#"rpc_handled_total{outcome="replied",queue="offers.register"} 1"#),
+        "{offer_poller}"
+    );
+    assert!(
+        offer_poller.contains("offers_poll_lag_seconds "),
+        "{offer_poller}"
+    );
+    assert!(
+        offer_poller.contains("offers_poll_pass_duration_seconds_count "),
+        "{offer_poller}"
+    );
+}
