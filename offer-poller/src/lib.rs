@@ -19,7 +19,6 @@ pub mod polling;
 pub mod registration;
 pub mod token;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +94,7 @@ pub struct OfferPoller {
     period: Duration,
     concurrency: usize,
     /// Served on `METRICS_ADDR` by a standalone poller.
-    metrics_addr: Option<SocketAddr>,
+    metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl OfferPoller {
@@ -107,7 +106,10 @@ impl OfferPoller {
         let metrics = Metrics::new();
         let broker = shared::broker::for_worker(settings, "offer-poller", metrics.clone())?;
         let mut poller = Self::with_broker(broker, db, settings, metrics)?;
-        poller.metrics_addr = settings.metrics_addr;
+        poller.metrics_listener = settings
+            .metrics_addr
+            .map(shared::metrics::bind)
+            .transpose()?;
         Ok(poller)
     }
 
@@ -126,7 +128,7 @@ impl OfferPoller {
             prefetch: settings.worker_prefetch,
             period: settings.offers_poll_interval,
             concurrency: settings.offers_concurrency,
-            metrics_addr: None,
+            metrics_listener: None,
         })
     }
 
@@ -151,8 +153,8 @@ impl OfferPoller {
             },
         );
         let metrics = async {
-            match self.metrics_addr {
-                Some(addr) => shared::metrics::serve(addr, metrics, shutdown_metrics).await,
+            match self.metrics_listener {
+                Some(listener) => shared::metrics::serve(listener, metrics, shutdown_metrics).await,
                 None => Ok(()),
             }
         };

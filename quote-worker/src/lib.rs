@@ -74,7 +74,7 @@ pub struct QuoteWorker {
     context: Arc<Context>,
     prefetch: u16,
     /// Served on `METRICS_ADDR` by a standalone worker.
-    metrics: Option<(std::net::SocketAddr, Arc<Metrics>)>,
+    metrics: Option<(std::net::TcpListener, Arc<Metrics>)>,
 }
 
 impl QuoteWorker {
@@ -84,7 +84,9 @@ impl QuoteWorker {
         let metrics = Metrics::new();
         let broker = shared::broker::for_worker(settings, "quote-worker", metrics.clone())?;
         let mut worker = Self::with_broker(broker, settings, metrics.clone())?;
-        worker.metrics = settings.metrics_addr.map(|addr| (addr, metrics));
+        if let Some(addr) = settings.metrics_addr {
+            worker.metrics = Some((shared::metrics::bind(addr)?, metrics));
+        }
         Ok(worker)
     }
 
@@ -117,8 +119,8 @@ impl QuoteWorker {
         );
         match self.metrics {
             None => consuming.await,
-            Some((addr, metrics)) => {
-                let serving = shared::metrics::serve(addr, metrics, shutdown);
+            Some((listener, metrics)) => {
+                let serving = shared::metrics::serve(listener, metrics, shutdown);
                 tokio::try_join!(consuming, serving).map(|_| ())
             }
         }

@@ -160,16 +160,23 @@ impl Metrics {
     }
 }
 
-/// A worker's metrics listener: `GET /metrics` and `GET /healthz` on
-/// `addr`, until `shutdown`.
+/// Binds a worker's metrics listener on `addr`, when the worker is built,
+/// so a taken or bad `METRICS_ADDR` stops it at start.
+pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("METRICS_ADDR: cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves `GET /metrics` and `GET /healthz` on a listener from [`bind`],
+/// until `shutdown`.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: std::net::TcpListener,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("METRICS_ADDR: cannot listen on {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     tracing::info!(addr = %listener.local_addr()?, "serving metrics");
     let app = Router::new()
         .route(
