@@ -13,10 +13,12 @@
 //! - [`http`]: one router per resource, merged into the public and internal apps.
 //! - [`domain`]: typed values (`ListingType`, `Price`, `PageRequest`…), parsed once.
 //! - [`entities`]: sea-orm entities of the tables this crate's services own.
-//! - [`cli`]: the binary's commands: serve, or add an account from the shell.
+//! - [`ingest`]: product feeds: receiving, recording and applying them.
+//! - [`cli`]: the binary's commands: serve, check health, or add an account from the shell.
 //! - [`auth`]: accounts, passwords, tokens, and the `Caller` / `Admin` extractors.
 //! - [`clients`]: the public API layer's HTTP clients of the listing and user services.
-//! - [`metrics`]: Prometheus request counts and latency histograms.
+//! - [`metrics`]: Prometheus request counts and latency histograms, served
+//!   with the process's other series (`shared::metrics`).
 
 pub mod auth;
 pub mod cli;

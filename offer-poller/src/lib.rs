@@ -8,7 +8,8 @@
 //! # Layout
 //!
 //! - [`handle_offer_request`]: the unit of work, one request to one reply.
-//! - [`OfferPoller`]: the consume loop around it, built then run until stopped.
+//! - [`OfferPoller`]: the consume loop around it, built then run until
+//!   stopped; a standalone one serves its metrics on `METRICS_ADDR`.
 //! - [`offers`]: the Offers service's client.
 //! - [`registration`]: registering products, claimed through the database.
 //! - [`polling`]: refreshing offers and price history once per period.

@@ -7,7 +7,8 @@
 //!
 //! - [`handle_quote_request`]: the unit of work, one request to one reply.
 //! - [`stooq`]: the stooq client and its CSV.
-//! - [`QuoteWorker`]: the consume loop around it, built then run until stopped.
+//! - [`QuoteWorker`]: the consume loop around it, built then run until
+//!   stopped; a standalone one serves its metrics on `METRICS_ADDR`.
 
 pub mod stooq;
 

@@ -48,7 +48,7 @@ use crate::entities::ingest_job;
 pub const BATCH: usize = 1000;
 
 /// Small jobs (bodies in their rows) applied in one transaction.
-const GROUP: u64 = 256;
+pub const GROUP: u64 = 256;
 
 /// How long a claim on a job lasts without a committed batch.
 const LEASE: Duration = Duration::from_secs(60);

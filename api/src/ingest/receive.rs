@@ -26,7 +26,7 @@ use super::SpoolFile;
 pub const INLINE_MAX: usize = 64 * 1024;
 
 /// Chunks in flight between the connection and the blocking thread.
-const CHANNEL_CHUNKS: usize = 16;
+pub const CHANNEL_CHUNKS: usize = 16;
 
 /// A complete, valid body.
 pub struct Received {
