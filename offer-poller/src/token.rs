@@ -20,7 +20,7 @@ use crate::offers::OffersClient;
 const NAME: &str = "offers";
 
 /// How long a claim to fetch the token lasts.
-const CLAIM: Duration = Duration::from_secs(30);
+pub const CLAIM: Duration = Duration::from_secs(30);
 
 /// The deployment's token: from the database, or fetched once and stored.
 pub async fn access_token(
