@@ -87,3 +87,14 @@ pub async fn wait_for_log(
 pub fn stdout_lines(child: &mut Child) -> Lines<BufReader<ChildStdout>> {
     BufReader::new(child.stdout.take().expect("stdout is piped")).lines()
 }
+
+/// Starts the worker `name` (`quote-worker`, `offer-poller`) with `vars`
+/// and returns once it consumes its queue; its log is read and dropped
+/// from then on, so the pipe never fills.
+pub async fn start_consuming(name: &str, vars: &[(&str, &str)]) -> Child {
+    let mut worker = command(name, vars).spawn().expect("start the worker");
+    let mut log = stdout_lines(&mut worker);
+    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    worker
+}

@@ -536,20 +536,7 @@ async fn write_parts(db: &DatabaseConnection, parts: Vec<Part>, now: i64) -> Res
                 .into(),
             );
         update = if last {
-            update
-                .col_expr(
-                    ingest_job::Column::Status,
-                    Expr::value(Status::Done.as_str()),
-                )
-                .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
-                .col_expr(
-                    ingest_job::Column::LeaseUntil,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    ingest_job::Column::Body,
-                    Expr::value(Option::<Vec<u8>>::None),
-                )
+            jobs::ended(update, Status::Done, now)
         } else {
             update.col_expr(
                 ingest_job::Column::LeaseUntil,

@@ -7,7 +7,7 @@ use feed::Inspected;
 use sea_orm::sea_query::{Expr, Func, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    FromQueryResult, QueryFilter, QuerySelect, StatementBuilder,
+    FromQueryResult, QueryFilter, QuerySelect, StatementBuilder, UpdateMany,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -232,6 +232,26 @@ pub async fn release(db: &DatabaseConnection, ids: &[Uuid]) -> Result<(), DbErr>
     Ok(())
 }
 
+/// Adds to `update` what ending a job with `status` sets: finished now,
+/// no lease, and no body kept.
+pub fn ended(
+    update: UpdateMany<ingest_job::Entity>,
+    status: Status,
+    now: i64,
+) -> UpdateMany<ingest_job::Entity> {
+    update
+        .col_expr(ingest_job::Column::Status, Expr::value(status.as_str()))
+        .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            ingest_job::Column::Body,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
+}
+
 /// Ends a job for good: `problem` set means failed.
 pub async fn finish(
     db: &DatabaseConnection,
@@ -243,17 +263,7 @@ pub async fn finish(
         Some(_) => Status::Failed,
         None => Status::Done,
     };
-    let mut update = ingest_job::Entity::update_many()
-        .col_expr(ingest_job::Column::Status, Expr::value(status.as_str()))
-        .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
-        .col_expr(
-            ingest_job::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            ingest_job::Column::Body,
-            Expr::value(Option::<Vec<u8>>::None),
-        );
+    let mut update = ended(ingest_job::Entity::update_many(), status, now);
     if let Some(problem) = problem {
         update = update.col_expr(ingest_job::Column::Problem, Expr::value(problem));
     }

@@ -3,12 +3,11 @@
 //! Every public endpoint answers through the load balancer.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tests::offers::OffersFake;
-use tests::process::{command, stdout_lines, wait_for_log};
+use tests::process::start_consuming;
 use tests::replicas::Replicas;
 use tests::stooq::StooqFake;
 use tokio::process::Child;
@@ -18,11 +17,7 @@ const ADMIN: (&str, &str) = ("admin", "admin-password-of-the-cluster");
 /// Starts `name` on the cluster's backends; returns once it consumes.
 async fn start_worker(name: &str, vars: &HashMap<String, String>) -> Child {
     let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut worker = command(name, &pairs).spawn().expect("start the worker");
-    let mut log = stdout_lines(&mut worker);
-    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    worker
+    start_consuming(name, &pairs).await
 }
 
 /// Sends one request through nginx and returns its status and JSON body

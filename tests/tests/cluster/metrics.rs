@@ -1,23 +1,13 @@
 //! Standalone workers serve their own metrics on `METRICS_ADDR`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use api::domain::Role;
 use reqwest::StatusCode;
 use serde_json::json;
-use tests::process::{command, stdout_lines, wait_for_log};
+use tests::process::start_consuming;
 use tests::servers::free_port;
 use tests::spawn_app_with;
-use tokio::process::Child;
-
-async fn start_worker(name: &str, vars: &[(&str, &str)]) -> Child {
-    let mut worker = command(name, vars).spawn().expect("start the worker");
-    let mut log = stdout_lines(&mut worker);
-    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    worker
-}
 
 async fn metrics_of(port: u16) -> String {
     let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
@@ -38,7 +28,7 @@ async fn quote_worker_and_offer_poller_serve_their_series_on_metrics_addr() {
     let poller_addr = format!("127.0.0.1:{poller_port}");
     let stooq = app.stooq.url.to_string();
     let offers = app.offers.url.to_string();
-    let _quote_worker = start_worker(
+    let _quote_worker = start_consuming(
         "quote-worker",
         &[
             ("AMQP_URL", &amqp),
@@ -48,7 +38,7 @@ async fn quote_worker_and_offer_poller_serve_their_series_on_metrics_addr() {
         ],
     )
     .await;
-    let _offer_poller = start_worker(
+    let _offer_poller = start_consuming(
         "offer-poller",
         &[
             ("AMQP_URL", &amqp),

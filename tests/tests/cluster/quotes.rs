@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use api::domain::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
+use tests::process::{
+    command, start_consuming, stdout_lines, terminate, wait_for_exit, wait_for_log,
+};
 use tests::servers::RabbitNode;
 use tests::{TestApp, json_of, spawn_app_with};
 
@@ -70,12 +72,7 @@ async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any
         ("STOOQ_BASE_URL", app.stooq.url.as_str()),
         ("LOG_FORMAT", "json"),
     ];
-    let mut worker = command("quote-worker", &vars)
-        .spawn()
-        .expect("start quote-worker");
-    let mut log = stdout_lines(&mut worker);
-    wait_for_log(&mut log, "consuming", Duration::from_secs(30)).await;
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let mut worker = start_consuming("quote-worker", &vars).await;
     let bearer = app.bearer_of("ana", Role::User).await;
     assert_eq!(stock(&app, &bearer).await.0, StatusCode::OK, "before");
 
