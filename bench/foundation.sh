@@ -16,19 +16,16 @@ connections=${CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release -p api --quiet
-tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
+port=$(free_port)
 (
   cd "$tmp"
   PUBLIC_ADDR=127.0.0.1:$port INTERNAL_ADDR=127.0.0.1:0 LOG_FORMAT=json MIGRATE_ON_START=true \
     exec "$root/target/release/api" >"$tmp/api.log" 2>&1
 ) &
-api=$!
-trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
-  sleep 0.1
-done
+pids+=($!)
+wait_for "http://127.0.0.1:$port/healthz"
 curl -fs "http://127.0.0.1:$port/readyz"
 echo
 

@@ -25,18 +25,14 @@ for tool in wrk b3sum curl psql; do
   command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install $tool)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d)
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 chmod 755 "$tmp" # PostgreSQL runs as its own user and must reach its directory
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cluster_pid=""
-cleanup() {
-  [ -n "$cluster_pid" ] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+port=$(free_port)
 
 INGEST_ALLOW_ANONYMOUS=true scripts/cluster --replicas 1 --port "$port" --dir "$tmp/cluster" >"$tmp/cluster.log" 2>&1 &
 cluster_pid=$!
+pids+=("$cluster_pid")
 for _ in $(seq 1800); do
   [ -f "$tmp/cluster/cluster.env" ] && break
   kill -0 "$cluster_pid" 2>/dev/null || { cat "$tmp/cluster.log" >&2; exit 1; }

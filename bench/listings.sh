@@ -21,10 +21,8 @@ users=${USERS:-500}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release -p api --quiet
-tmp=$(mktemp -d)
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 public=$(free_port)
 internal=$(free_port)
 (
@@ -32,12 +30,8 @@ internal=$(free_port)
   PUBLIC_ADDR=127.0.0.1:$public INTERNAL_ADDR=127.0.0.1:$internal LOG_FORMAT=json \
     MIGRATE_ON_START=true exec "$root/target/release/api" >"$tmp/api.log" 2>&1
 ) &
-api=$!
-trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$public/healthz" >/dev/null && break
-  sleep 0.1
-done
+pids+=($!)
+wait_for "http://127.0.0.1:$public/healthz"
 
 echo "== seeding $listings listings by $users users through the services"
 python3 - "$internal" "$users" "$listings" <<'PY'

@@ -19,17 +19,8 @@ products=${PRODUCTS:-10000}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release -p api -p tests --bin api --bin offers-fake --quiet
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 offers_port=$(free_port)
 OFFERS_FAKE_ADDR=127.0.0.1:$offers_port OFFERS_FAKE_CHANGE_SECS=0 "$root/target/release/offers-fake" >"$tmp/offers.log" 2>&1 &
 pids+=($!)
@@ -41,7 +32,7 @@ public=$(free_port)
     OFFERS_CONCURRENCY=${OFFERS_CONCURRENCY:-16} exec "$root/target/release/api" >"$tmp/api.log" 2>&1
 ) &
 pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$public/healthz" >/dev/null && break; sleep 0.1; done
+wait_for "http://127.0.0.1:$public/healthz"
 
 echo "== seeding $products products"
 python3 - "$public" "$products" "$tmp/ids" <<'PY'

@@ -20,21 +20,8 @@ connections=${CONNECTIONS:-50}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release -p api -p quote-worker -p tests --bin api --bin quote-worker --bin stooq-fake --quiet
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_for() {
-  for _ in $(seq 200); do curl -fs "$1" >/dev/null && return; sleep 0.1; done
-  echo "$1 never answered" >&2; exit 1
-}
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 
 stooq_port=$(free_port)
 STOOQ_FAKE_ADDR=127.0.0.1:$stooq_port "$root/target/release/stooq-fake" >"$tmp/stooq.log" 2>&1 &

@@ -24,6 +24,16 @@ pub fn rfc3339(micros: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Whether `raw` is 1 to `max_chars` characters, each an ASCII letter or
+/// digit or one of `punctuation`: the shape of usernames and skus.
+fn is_token(raw: &str, max_chars: usize, punctuation: &[char]) -> bool {
+    !raw.is_empty()
+        && raw.chars().count() <= max_chars
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || punctuation.contains(&c))
+}
+
 /// Reads an integer as seed 004's Python service did with `int()`:
 /// surrounding whitespace and a leading `+` are allowed.
 fn parse_int(raw: &str) -> Option<i64> {

@@ -55,11 +55,7 @@ impl Sku {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let valid = !raw.is_empty()
-            && raw.chars().count() <= Self::MAX_CHARS
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+        let valid = super::is_token(raw, Self::MAX_CHARS, &['.', '_', '-', '/']);
         if !valid {
             return Err(format!(
                 "sku: 1 to {} letters, digits, `.`, `_`, `-` or `/`, got `{raw}`",
