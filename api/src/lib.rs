@@ -9,13 +9,15 @@
 //! # Layout
 //!
 //! - [`startup`]: `Application`, build then run, and the task supervisor.
+//! - [`serve`]: serving an app on a listener, with header and shutdown timeouts.
 //! - [`state`]: `AppState`, what every handler can reach.
 //! - [`http`]: one router per resource, merged into the public and internal apps.
 //! - [`domain`]: typed values (`ListingType`, `Price`, `PageRequest`…), parsed once.
 //! - [`entities`]: sea-orm entities of the tables this crate's services own.
 //! - [`ingest`]: product feeds: receiving, recording and applying them.
 //! - [`cli`]: the binary's commands: serve, check health, or add an account from the shell.
-//! - [`auth`]: accounts, passwords, tokens, and the `Caller` / `Admin` extractors.
+//! - [`auth`]: accounts, passwords, tokens, the `Caller` / `Admin` extractors,
+//!   and the guard every password check goes through.
 //! - [`clients`]: the public API layer's HTTP clients of the listing and user services.
 //! - [`metrics`]: Prometheus request counts and latency histograms, served
 //!   with the process's other series (`shared::metrics`).
@@ -28,6 +30,7 @@ pub mod entities;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod serve;
 pub mod startup;
 pub mod state;
 

@@ -23,6 +23,7 @@ use crate::clients::{ListingService, UserService};
 use crate::http;
 use crate::ingest::{Ingestion, Spool, apply};
 use crate::metrics::HttpMetrics;
+use crate::serve::{ConnectionLimits, serve};
 use crate::state::AppState;
 
 /// A built `api` process: connections open, listeners bound, nothing served yet.
@@ -100,7 +101,8 @@ impl Application {
             false => Spool::unused(&settings.ingest_spool_dir),
         };
         let state = AppState {
-            ingestion: Ingestion::new(spool, db.clone()),
+            ingestion: Ingestion::new(spool, db.clone(), settings.ingest_max_concurrent),
+            passwords: Arc::new(auth::PasswordGuard::new(&settings)),
             settings: Arc::new(settings),
             db,
             broker,
@@ -161,10 +163,19 @@ impl Application {
             "listening"
         );
         let mut tasks = Tasks::new(shutdown.clone());
+        let limits = ConnectionLimits {
+            header_timeout: settings.http_header_timeout,
+            shutdown_timeout: settings.shutdown_timeout,
+        };
         if let Some(public) = public {
             tasks.spawn(
                 "public listener",
-                serve(public, http::public_app(state.clone()), shutdown.clone()),
+                serve(
+                    public,
+                    http::public_app(state.clone()),
+                    limits,
+                    shutdown.clone(),
+                ),
             );
         }
         tasks.spawn(
@@ -172,6 +183,7 @@ impl Application {
             serve(
                 internal,
                 http::internal_app(state.clone()),
+                limits,
                 shutdown.clone(),
             ),
         );
@@ -223,17 +235,6 @@ async fn bind(var: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("{var}: cannot listen on {addr}"))
-}
-
-async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
-    Ok(())
 }
 
 /// The long-running parts of a process, each with a name for the log.

@@ -7,7 +7,7 @@ use shared::broker::Broker;
 use shared::dedupe::DedupeWindow;
 use shared::{Clock, Settings};
 
-use crate::auth::TokenKeys;
+use crate::auth::{PasswordGuard, TokenKeys};
 use crate::clients::{ListingService, UserService};
 use crate::ingest::Ingestion;
 use crate::metrics::HttpMetrics;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// The keys login tokens are signed and checked with.
     pub tokens: Arc<TokenKeys>,
+    /// What every password check goes through: turns, throttle, cache.
+    pub passwords: Arc<PasswordGuard>,
     /// Where timestamps come from; frozen by tests.
     pub clock: Clock,
     /// The public API layer's way to the listing service.

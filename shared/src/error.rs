@@ -34,6 +34,8 @@ pub enum ErrorCode {
     UpstreamTimeout,
     Unavailable,
     Internal,
+    MethodNotAllowed,
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -49,6 +51,8 @@ impl ErrorCode {
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -84,13 +88,25 @@ pub enum Error {
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("{0}")]
     PayloadTooLarge(String),
-    /// 502 `UPSTREAM_ERROR`: a third-party service failed or answered nonsense.
+    /// 429 `TOO_MANY_REQUESTS` with `Retry-After`: this client failed too
+    /// many password checks lately.
+    #[error("{msg}")]
+    TooManyRequests { msg: String, retry_after: Duration },
+    /// 503 `UNAVAILABLE` with `Retry-After`: this process is at one of its
+    /// limits (password checks, feed uploads) and refuses more work for now.
+    /// The message is shown: it names the limit, nothing internal.
+    #[error("{msg}")]
+    Busy { msg: String, retry_after: Duration },
+    /// 502 `UPSTREAM_ERROR`: a third-party service failed or answered
+    /// nonsense. The text is logged; the body says only what failed.
     #[error("{0}")]
     UpstreamError(String),
     /// 504 `UPSTREAM_TIMEOUT`: a worker or upstream did not answer in time.
+    /// The text is logged, not shown.
     #[error("{0}")]
     UpstreamTimeout(String),
-    /// 503 `UNAVAILABLE`: a backend (broker, Redis) cannot be reached.
+    /// 503 `UNAVAILABLE` with `Retry-After`: a backend (broker, Redis)
+    /// cannot be reached. The text is logged, not shown.
     #[error("{0}")]
     Unavailable(String),
     /// 500 `INTERNAL`: a database failure. The cause is logged, never shown.
@@ -111,9 +127,10 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Duplicate { .. } => ErrorCode::Duplicate,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             Self::UpstreamError(_) => ErrorCode::UpstreamError,
             Self::UpstreamTimeout(_) => ErrorCode::UpstreamTimeout,
-            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Unavailable(_) | Self::Busy { .. } => ErrorCode::Unavailable,
             Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -134,7 +151,13 @@ impl Error {
             ErrorCode::UpstreamError => Self::UpstreamError(msg),
             ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
             ErrorCode::Unavailable => Self::Unavailable(msg),
-            ErrorCode::Internal => Self::Internal(anyhow::anyhow!(msg)),
+            ErrorCode::Internal | ErrorCode::MethodNotAllowed => {
+                Self::Internal(anyhow::anyhow!(msg))
+            }
+            ErrorCode::TooManyRequests => Self::TooManyRequests {
+                msg,
+                retry_after: Duration::ZERO,
+            },
         }
     }
 }
@@ -147,6 +170,12 @@ impl From<RpcError> for Error {
             RpcError::Failed(failure) => Self::from_code(failure.code, failure.msg),
             RpcError::BadReply(_) => Self::Internal(anyhow::Error::new(e)),
         }
+    }
+}
+
+impl From<crate::text::ControlCharacter> for Error {
+    fn from(e: crate::text::ControlCharacter) -> Self {
+        Self::BadRequest(e.to_string())
     }
 }
 
@@ -181,24 +210,75 @@ pub struct LoggedError {
     pub detail: String,
 }
 
+/// How long a client is told to wait after a backend was unreachable.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The `WWW-Authenticate` challenges of every 401: either scheme works.
+const CHALLENGES: [&str; 2] = [
+    r#"Basic realm="mercato", charset="UTF-8""#,
+    r#"Bearer realm="mercato""#,
+];
+
+impl Error {
+    /// What the body says. Server-side failures whose text may name
+    /// internal addresses, URLs or a backend's own error (a database, the
+    /// broker, a third party) get a fixed sentence instead: the text goes
+    /// to the log with the request id.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Database(_) | Self::Internal(_) => "internal error".to_owned(),
+            Self::UpstreamError(_) => {
+                "a service Mercato depends on failed or answered nonsense".to_owned()
+            }
+            Self::UpstreamTimeout(_) => {
+                "a service Mercato depends on did not answer in time".to_owned()
+            }
+            Self::Unavailable(_) => {
+                "a backend Mercato depends on is unavailable; try again shortly".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The `Retry-After` of the answer, if waiting helps.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Duplicate { retry_after, .. }
+            | Self::TooManyRequests { retry_after, .. }
+            | Self::Busy { retry_after, .. } => Some(*retry_after),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+}
+
+/// Seconds, rounded up, so a client never comes back too early.
+pub fn retry_after_header(wait: Duration) -> HeaderValue {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds)
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let code = self.code();
-        let msg = match code {
-            ErrorCode::Internal => "internal error".to_owned(),
-            _ => self.to_string(),
-        };
+        let msg = self.public_message();
         let detail = match &self {
             Self::Database(e) => format!("database error: {e}"),
             Self::Internal(e) => format!("{e:#}"),
             other => other.to_string(),
         };
         let mut response = (code.status(), Json(ErrorBody { code, msg })).into_response();
-        if let Self::Duplicate { retry_after, .. } = &self {
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        let headers = response.headers_mut();
+        if let Some(wait) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, retry_after_header(wait));
+        }
+        if code == ErrorCode::Unauthorized {
+            for challenge in CHALLENGES {
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
         }
         response
             .extensions_mut()

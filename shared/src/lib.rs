@@ -14,6 +14,7 @@
 //! - [`telemetry`]: tracing set-up (`LOG_FORMAT=pretty|json`).
 //! - [`trace`]: the request id and trace context, carried across processes.
 //! - [`error`]: the API error enum, its stable codes and its JSON body.
+//! - [`text`]: the control-character check every text input goes through.
 //! - [`db`]: SQLite or PostgreSQL through sea-orm.
 //! - [`http`]: the HTTP client for calling other services, with its timeouts.
 //! - [`entities`]: the catalog tables `api` and `offer-poller` share.
@@ -37,6 +38,7 @@ pub mod rpc;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod text;
 pub mod trace;
 
 mod backoff;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -77,8 +77,103 @@ pub struct Settings {
     pub ingest_spool_dir: PathBuf,
     /// `INGEST_ALLOW_ANONYMOUS`: accept feeds without credentials.
     pub ingest_allow_anonymous: bool,
+    /// `INGEST_MAX_CONCURRENT`: feed uploads one process receives at once;
+    /// more are refused with 503 and `Retry-After`.
+    pub ingest_max_concurrent: usize,
+    /// `HTTP_BODY_MAX_BYTES`: the largest body of any request but a feed
+    /// (those are buffered, so this bounds the memory a request can take).
+    pub http_body_max_bytes: usize,
+    /// `HTTP_HEADER_TIMEOUT_SECS`: how long a client may take to send a
+    /// request's headers before the connection is closed.
+    pub http_header_timeout: Duration,
+    /// `HTTP_BODY_IDLE_TIMEOUT_SECS`: how long a request body may send
+    /// nothing before it is cut off.
+    pub http_body_idle_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long a stopping process waits for the
+    /// requests in flight.
+    pub shutdown_timeout: Duration,
+    /// `AUTH_HASH_CONCURRENCY`: password checks (argon2) run at once.
+    pub auth_hash_concurrency: usize,
+    /// `AUTH_HASH_WAIT_MS`: how long a password check waits for its turn
+    /// before the request is answered 503.
+    pub auth_hash_wait: Duration,
+    /// `AUTH_MAX_FAILURES`: failed password checks one client address may
+    /// make in a minute before it gets 429s; 0 turns the throttle off.
+    pub auth_max_failures: u32,
+    /// `AUTH_CACHE_TTL_SECS`: how long a verified Basic credential is
+    /// remembered; 0 turns the cache off.
+    pub auth_cache_ttl: Duration,
+    /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// `TREND_MAX_POINTS`: the most points a trend answer holds.
+    pub trend_max_points: usize,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+}
+
+/// Addresses and networks (`10.0.0.7`, `10.0.0.0/8`, `fd00::/8`) of the
+/// proxies in front of `api` (`TRUSTED_PROXIES`, a comma list). A request
+/// from one of them is taken to come from the address the proxy appended
+/// to `X-Forwarded-For`; from anyone else, that header is ignored, since a
+/// client can write whatever it likes in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0
+            .iter()
+            .any(|&(network, prefix)| in_network(ip, network, prefix))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(network)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(network) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(network)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(network) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V4(_)) => ip
+            .to_ipv4_mapped()
+            .is_some_and(|ip| in_network(IpAddr::V4(ip), network, prefix)),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (addr, prefix) = entry.split_once('/').unwrap_or((entry, ""));
+                let ip: IpAddr = addr
+                    .parse()
+                    .map_err(|_| format!("`{entry}` is not an IP address or network"))?;
+                let bits = if ip.is_ipv4() { 32 } else { 128 };
+                let prefix = match prefix {
+                    "" => bits,
+                    prefix => prefix
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|p| *p <= bits)
+                        .ok_or_else(|| format!("`{entry}`: the prefix must be 0 to {bits}"))?,
+                };
+                Ok((ip, prefix))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
 }
 
 /// A configuration value that cannot be used, with the variable it came from.
@@ -280,6 +375,9 @@ impl Source {
         let amqp_url = self.url("AMQP_URL", &["amqp", "amqps"])?;
         let admin_username = self.string("ADMIN_USERNAME")?;
         let admin_password = self.string("ADMIN_PASSWORD")?;
+        if let Some(password) = &admin_password {
+            refuse_example_secret("ADMIN_PASSWORD", password)?;
+        }
         let bootstrap_admin = match (admin_username, admin_password) {
             (Some(user), Some(password)) => Some((user, password)),
             (None, None) => None,
@@ -341,12 +439,33 @@ impl Source {
             ingest_max_bytes: self.positive("INGEST_MAX_BYTES", 16 * 1024 * 1024 * 1024)?,
             ingest_spool_dir: self.parse_or("INGEST_SPOOL_DIR", "data/spool")?,
             ingest_allow_anonymous: self.parse_or("INGEST_ALLOW_ANONYMOUS", "false")?,
+            ingest_max_concurrent: self.positive("INGEST_MAX_CONCURRENT", 64)?,
+            http_body_max_bytes: self.positive("HTTP_BODY_MAX_BYTES", 64 * 1024)?,
+            http_header_timeout: Duration::from_secs(
+                self.positive("HTTP_HEADER_TIMEOUT_SECS", 10)?,
+            ),
+            http_body_idle_timeout: Duration::from_secs(
+                self.positive("HTTP_BODY_IDLE_TIMEOUT_SECS", 30)?,
+            ),
+            shutdown_timeout: Duration::from_secs(self.positive("SHUTDOWN_TIMEOUT_SECS", 25)?),
+            auth_hash_concurrency: self.positive(
+                "AUTH_HASH_CONCURRENCY",
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )?,
+            auth_hash_wait: Duration::from_millis(self.parse_or("AUTH_HASH_WAIT_MS", "500")?),
+            auth_max_failures: self.parse_or("AUTH_MAX_FAILURES", "20")?,
+            auth_cache_ttl: Duration::from_secs(self.parse_or("AUTH_CACHE_TTL_SECS", "60")?),
+            trusted_proxies: self.parse_or("TRUSTED_PROXIES", "")?,
+            trend_max_points: self.positive("TREND_MAX_POINTS", 1000)?,
             log_format: self.parse_or("LOG_FORMAT", "pretty")?,
         })
     }
 
     fn jwt_secret(&self) -> Result<Option<String>, SettingsError> {
         let secret = self.string("JWT_SECRET")?;
+        if let Some(secret) = &secret {
+            refuse_example_secret("JWT_SECRET", secret)?;
+        }
         if let Some(secret) = &secret
             && secret.len() < Settings::MIN_JWT_SECRET_BYTES
         {
@@ -423,6 +542,25 @@ impl Source {
         }
         Ok(Some(url))
     }
+}
+
+/// Secrets shown as examples in Mercato's own files (`.env.example`, the
+/// README): anyone can read them, so a deployment that kept one has no
+/// secret at all. Values containing `change-me` are refused too.
+pub const EXAMPLE_SECRETS: &[&str] = &[
+    "change-me-to-64-hex-characters-from-openssl-rand-hex-32-please",
+    "admin-password",
+    "choose-one",
+];
+
+fn refuse_example_secret(var: &'static str, value: &str) -> Result<(), SettingsError> {
+    if EXAMPLE_SECRETS.contains(&value) || value.to_ascii_lowercase().contains("change-me") {
+        return Err(invalid(
+            var,
+            "an example value from Mercato's documentation: choose your own secret",
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(var: &'static str, reason: impl Display) -> SettingsError {
@@ -540,6 +678,75 @@ mod tests {
         ])
         .expect("valid");
         assert!(cluster.require_jwt_secret().is_ok());
+    }
+
+    #[test]
+    fn example_secrets_are_refused() {
+        let example = EXAMPLE_SECRETS[0];
+        assert_eq!(failing_var(&[("JWT_SECRET", example)]), "JWT_SECRET");
+        let change_me = "this-is-long-enough-but-says-CHANGE-ME-please";
+        assert_eq!(failing_var(&[("JWT_SECRET", change_me)]), "JWT_SECRET");
+        for password in ["change-me", "admin-password", "choose-one"] {
+            assert_eq!(
+                failing_var(&[("ADMIN_USERNAME", "admin"), ("ADMIN_PASSWORD", password)]),
+                "ADMIN_PASSWORD",
+                "{password}"
+            );
+        }
+        assert!(
+            settings(&[
+                ("ADMIN_USERNAME", "admin"),
+                ("ADMIN_PASSWORD", "x7-own-pick")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_zero() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(s.ingest_max_concurrent, 64);
+        assert_eq!(s.http_body_max_bytes, 65_536);
+        assert_eq!(s.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(s.http_body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(25));
+        assert!(s.auth_hash_concurrency >= 1);
+        assert_eq!(s.auth_max_failures, 20);
+        assert_eq!(s.auth_cache_ttl, Duration::from_secs(60));
+        assert_eq!(s.trend_max_points, 1000);
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(
+            failing_var(&[("INGEST_MAX_CONCURRENT", "0")]),
+            "INGEST_MAX_CONCURRENT"
+        );
+        assert_eq!(
+            failing_var(&[("HTTP_HEADER_TIMEOUT_SECS", "0")]),
+            "HTTP_HEADER_TIMEOUT_SECS"
+        );
+        let off = settings(&[("AUTH_MAX_FAILURES", "0"), ("AUTH_CACHE_TTL_SECS", "0")])
+            .expect("zero turns them off");
+        assert_eq!(off.auth_max_failures, 0);
+        assert_eq!(off.auth_cache_ttl, Duration::ZERO);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_networks() {
+        let proxies: TrustedProxies = "10.0.0.0/8, 192.168.1.7,fd00::/8".parse().expect("valid");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
+        assert!(proxies.contains(ip("10.20.30.40")));
+        assert!(proxies.contains(ip("192.168.1.7")));
+        assert!(!proxies.contains(ip("192.168.1.8")));
+        assert!(proxies.contains(ip("fd12::1")));
+        assert!(proxies.contains(ip("::ffff:10.1.1.1")));
+        assert!(!proxies.contains(ip("11.0.0.1")));
+        assert_eq!(
+            failing_var(&[("TRUSTED_PROXIES", "10.0.0.0/33")]),
+            "TRUSTED_PROXIES"
+        );
+        assert_eq!(
+            failing_var(&[("TRUSTED_PROXIES", "nginx")]),
+            "TRUSTED_PROXIES"
+        );
     }
 
     #[test]

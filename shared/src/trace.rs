@@ -18,8 +18,17 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The header, and AMQP message header, of the W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";
 
-/// Longer request ids than this (from a client) are cut.
-const MAX_REQUEST_ID: usize = 128;
+/// Longer request ids than this (from a client) are replaced.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Whether a client's `X-Request-Id` may be kept: 1 to
+/// [`MAX_REQUEST_ID`] printable ASCII characters. Anything else is
+/// replaced with a fresh id before it reaches a log line or a reply, so a
+/// client cannot make every log line it causes 100 KB long or put control
+/// characters in it.
+pub fn is_valid_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(|b| (0x20..0x7f).contains(b))
+}
 
 /// See the module documentation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,12 +42,15 @@ tokio::task_local! {
 }
 
 impl TraceContext {
-    /// The context from a request's headers: the request id as given (cut
-    /// to 128 characters), and the `traceparent` if it is well-formed, or
+    /// The context from a request's headers: the request id if
+    /// [`is_valid_request_id`] (the API replaces any other before this),
+    /// and the `traceparent` if it is well-formed, or
     /// a new one.
     pub fn from_headers(request_id: Option<&str>, traceparent: Option<&str>) -> Self {
         Self {
-            request_id: request_id.map(|id| id.chars().take(MAX_REQUEST_ID).collect()),
+            request_id: request_id
+                .filter(|id| is_valid_request_id(id.as_bytes()))
+                .map(str::to_owned),
             traceparent: Some(
                 traceparent
                     .filter(|value| is_traceparent(value))
@@ -107,6 +119,21 @@ mod tests {
         assert!(!is_traceparent(
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
         ));
+    }
+
+    #[test]
+    fn request_ids_are_short_printable_ascii() {
+        assert!(is_valid_request_id(b"req-1"));
+        assert!(is_valid_request_id("x".repeat(128).as_bytes()));
+        assert!(!is_valid_request_id("x".repeat(129).as_bytes()));
+        assert!(!is_valid_request_id(b""));
+        assert!(!is_valid_request_id(b"line\nbreak"));
+        assert!(!is_valid_request_id("caf\u{e9}".as_bytes()));
+        let long = "x".repeat(100_000);
+        assert_eq!(
+            TraceContext::from_headers(Some(&long), None).request_id,
+            None
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,10 @@ use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What an account may do: `admin` (the seeds' "super user") or `user`.
+/// What an account may do: `admin` (the seeds' "super user"), `user`, or
+/// `feeder`: a system that sends product feeds (SPEC section 8), which may
+/// send feeds and read its own ingests and nothing else that needs a role.
+/// A feed writes the catalog, which `user` accounts may not.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
 )]
@@ -16,6 +19,8 @@ pub enum Role {
     Admin,
     #[sea_orm(string_value = "user")]
     User,
+    #[sea_orm(string_value = "feeder")]
+    Feeder,
 }
 
 impl Role {
@@ -23,8 +28,9 @@ impl Role {
         match raw {
             "admin" => Ok(Self::Admin),
             "user" => Ok(Self::User),
+            "feeder" => Ok(Self::Feeder),
             other => Err(format!(
-                "unknown role `{other}`: expected `admin` or `user`"
+                "unknown role `{other}`: expected `admin`, `user` or `feeder`"
             )),
         }
     }
@@ -93,9 +99,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_are_admin_and_user() {
+    fn roles_are_admin_user_and_feeder() {
         assert_eq!(Role::parse("admin"), Ok(Role::Admin));
         assert_eq!(Role::parse("user"), Ok(Role::User));
+        assert_eq!(Role::parse("feeder"), Ok(Role::Feeder));
         assert!(Role::parse("root").is_err());
         assert!(Role::parse("Admin").is_err());
     }

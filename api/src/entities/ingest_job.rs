@@ -33,6 +33,8 @@ pub struct Model {
     /// While a process applies the feed: when its claim lapses.
     pub lease_until: Option<i64>,
     pub received_at: i64,
+    /// The account that sent the feed; `None` for an anonymous one.
+    pub sender: Option<i64>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }

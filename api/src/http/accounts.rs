@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::guard::ClientAddress;
 use crate::auth::{self, Admin, Caller, TOKEN_TTL};
 use crate::domain::{NewPassword, Role, Username};
 use crate::http::extract::Json;
@@ -48,13 +49,17 @@ pub struct Token {
         (status = 200, body = Token),
         (status = 400, body = shared::error::ErrorBody),
         (status = 401, body = shared::error::ErrorBody, description = "Wrong username or password"),
+        (status = 429, body = shared::error::ErrorBody, description = "Too many failed password checks from this address; see Retry-After"),
+        (status = 503, body = shared::error::ErrorBody, description = "Too many password checks at once; see Retry-After"),
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     Json(credentials): Json<Credentials>,
 ) -> shared::Result<axum::Json<Token>> {
-    let caller = auth::authenticate(&state.db, &credentials.username, credentials.password).await?;
+    let caller =
+        auth::authenticate(&state, client, &credentials.username, credentials.password).await?;
     let token = state.tokens.issue(&caller)?;
     Ok(axum::Json(Token {
         token,
@@ -68,7 +73,7 @@ pub struct NewAccount {
     username: String,
     /// At least 8 characters.
     password: String,
-    /// `admin` or `user`.
+    /// `admin`, `user` or `feeder` (may send feeds and read its own ingests).
     role: String,
 }
 
@@ -112,7 +117,10 @@ pub async fn create_account(
     let username = Username::parse(&new.username).map_err(shared::Error::BadRequest)?;
     let password = NewPassword::parse(&new.password).map_err(shared::Error::BadRequest)?;
     let role = Role::parse(&new.role).map_err(shared::Error::BadRequest)?;
+    // Hashing the new password takes a turn like any password check.
+    let turn = state.passwords.turn().await?;
     let row = auth::create_account(&state.db, &state.clock, username, password, role).await?;
+    drop(turn);
     Ok((StatusCode::CREATED, axum::Json(Caller::from(row).into())))
 }
 

@@ -9,14 +9,15 @@
 //!   service answered) and a list of messages otherwise.
 //!
 //! Inputs are read the way the original Tornado service read them: [`Args`]
-//! holds the query's arguments, then a form-encoded body's, and a repeated
-//! name takes its last value. The public API layer's JSON bodies are read
+//! holds the query's arguments, then a form-encoded body's (never on a
+//! `GET` or `HEAD`, which read no body), and a repeated name takes its last
+//! value. Both run the control-character check ([`shared::text`]) first. The public API layer's JSON bodies are read
 //! into the same shape by [`JsonArgs`], so one set of parsers checks both.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::ErrorCode;
@@ -38,7 +39,7 @@ pub enum EnvelopeError {
     /// 404, `errors` a list of one.
     #[error("{0}")]
     NotFound(String),
-    /// 413, `errors` a list of one: a body over the 2 MB buffering limit.
+    /// 413, `errors` a list of one: a body over the buffering limit.
     #[error("{0}")]
     PayloadTooLarge(String),
     /// 502, 503 or 504 (or the service's own 4xx, passed on): the listing
@@ -139,24 +140,21 @@ impl<S: Send + Sync> FromRequest<S> for Args {
     type Rejection = EnvelopeError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let mut args: Vec<(String, String)> = request
-            .uri()
-            .query()
-            .map(|query| {
-                form_urlencoded::parse(query.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = request.uri().query().unwrap_or_default().as_bytes();
+        shared::text::check_form(query).map_err(|e| EnvelopeError::BadParameter(e.to_string()))?;
+        let mut args: Vec<(String, String)> = form_urlencoded::parse(query).into_owned().collect();
+        let reads_body = !matches!(*request.method(), Method::GET | Method::HEAD);
         let is_form = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
+        if reads_body && is_form {
             let body = Bytes::from_request(request, state)
                 .await
                 .map_err(body_rejected)?;
+            shared::text::check_form(&body)
+                .map_err(|e| EnvelopeError::Invalid(vec![e.to_string()]))?;
             args.extend(form_urlencoded::parse(&body).into_owned());
         }
         Ok(Self(args))
@@ -186,6 +184,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonArgs {
         let body = Bytes::from_request(request, state)
             .await
             .map_err(body_rejected)?;
+        shared::text::check_json(&body).map_err(|e| EnvelopeError::Invalid(vec![e.to_string()]))?;
         match serde_json::from_slice(&body) {
             Ok(serde_json::Value::Object(members)) => Ok(Self(members)),
             Ok(_) => Err(EnvelopeError::Invalid(vec![

@@ -2,11 +2,15 @@
 //! `BAD_REQUEST` naming the problem (never axum's 422 or its plain-text
 //! bodies), 413 `PAYLOAD_TOO_LARGE` for a body over the buffering limit.
 //! Handlers take these instead of axum's own `Json`, `Query` and `Path`.
+//!
+//! Each also runs the control-character check ([`shared::text`]) on what
+//! it reads, before decoding, so no handler sees a NUL in its input.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,8 +36,16 @@ where
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(request, state)
+        if !has_json_content_type(request.headers()) {
+            return Err(Error::BadRequest(
+                "expected a body with `Content-Type: application/json`".into(),
+            ));
+        }
+        let body = Bytes::from_request(request, state)
             .await
+            .map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+        shared::text::check_json(&body)?;
+        axum::Json::<T>::from_bytes(&body)
             .map(|axum::Json(value)| Self(value))
             .map_err(|rejection: JsonRejection| rejected(rejection.status(), rejection.body_text()))
     }
@@ -53,6 +65,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        shared::text::check_form(parts.uri.query().unwrap_or_default().as_bytes())?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Self(value))
@@ -70,11 +83,31 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
+            for (name, value) in &params {
+                shared::text::check(name, value)?;
+            }
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Self(value))
             .map_err(|rejection: PathRejection| rejected(rejection.status(), rejection.body_text()))
     }
+}
+
+/// `application/json`, or any `application/…+json`, as axum's `Json` wants.
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.split_once('/').is_some_and(|(kind, sub)| {
+            kind.eq_ignore_ascii_case("application") && sub.ends_with("+json")
+        })
 }
 
 /// Our error for one of axum's rejections. Its text names the problem
@@ -199,6 +232,19 @@ mod tests {
         let (status, body) = send(post_json(&big)).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
+    }
+
+    #[tokio::test]
+    async fn control_characters_are_400s_naming_the_field() {
+        let (status, body) = send(post_json(r#"{"name": "me\u0000sa", "price": 5}"#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["msg"], "name contains the control character U+0000");
+        let (status, body) = send(get_request("/pages?page=1&x=%07")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["msg"], "x contains the control character U+0007");
+        let (status, body) = send(get_request("/products/%00")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["msg"], "id contains the control character U+0000");
     }
 
     #[tokio::test]

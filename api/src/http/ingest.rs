@@ -9,8 +9,16 @@
 //! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
 //!   applied to the catalog.
 //!
-//! Any account may send feeds and read their jobs; without credentials
-//! only when `INGEST_ALLOW_ANONYMOUS` is on.
+//! Accounts with the role `admin` or `feeder` may send feeds (a `user`
+//! gets 403: a feed writes the catalog); without credentials only when
+//! `INGEST_ALLOW_ANONYMOUS` is on. An ingest is shown to the account that
+//! sent it and to admins; an anonymous one also to anonymous callers when
+//! anonymous feeds are on. Anyone else gets 404, as if it did not exist.
+//!
+//! At most `INGEST_MAX_CONCURRENT` feeds are received at once per
+//! process; beyond, 503 with `Retry-After`, before any of the body is read.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
@@ -28,7 +36,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::domain::rfc3339;
+use crate::domain::{Role, rfc3339};
 use crate::entities::ingest_job;
 use crate::http::extract::Path;
 use crate::ingest::jobs;
@@ -41,19 +49,41 @@ pub fn router() -> Router<AppState> {
         .route("/v1/products/ingests/{id}", get(ingest_status))
 }
 
-/// Proof that a request may send feeds: it carries an account's
-/// credentials, or none when anonymous feeds are on. Credentials that are
-/// present are always checked. Jobs do not record who sent them.
-pub struct FeedSender;
+/// Who sends a feed, or asks after one: an account whose role may send
+/// feeds (`admin` or `feeder`), or nobody when anonymous feeds are on.
+/// Credentials that are present are always checked.
+pub struct FeedSender(Option<Caller>);
+
+impl FeedSender {
+    /// The account id a job records, `None` for an anonymous feed.
+    fn account_id(&self) -> Option<i64> {
+        self.0.as_ref().map(|caller| caller.id)
+    }
+
+    /// Whether this sender may see `job`: its own, or any for an admin.
+    fn may_see(&self, job: &ingest_job::Model) -> bool {
+        match &self.0 {
+            Some(caller) => caller.role == Role::Admin || job.sender == Some(caller.id),
+            None => job.sender.is_none(),
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for FeedSender {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if parts.headers.contains_key(AUTHORIZATION) || !state.settings.ingest_allow_anonymous {
-            Caller::from_request_parts(parts, state).await?;
+        if !parts.headers.contains_key(AUTHORIZATION) && state.settings.ingest_allow_anonymous {
+            return Ok(Self(None));
         }
-        Ok(Self)
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Admin | Role::Feeder => Ok(Self(Some(caller))),
+            Role::User => Err(Error::Forbidden(format!(
+                "account {} may not send feeds: that needs the role `feeder` or `admin`",
+                caller.username
+            ))),
+        }
     }
 }
 
@@ -81,27 +111,37 @@ pub struct Accepted {
     security((), ("basic" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Accepted),
-        (status = 400, body = ErrorBody, description = "Malformed or cut off, with the byte offset of the first problem"),
+        (status = 400, body = ErrorBody, description = "Malformed, cut off or stalled, with the byte offset of the first problem"),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "DUPLICATE: the same body was accepted within the window; see Retry-After",
+        (status = 403, body = ErrorBody, description = "FORBIDDEN: the account may not send feeds; or DUPLICATE: the same body was accepted within the window, see Retry-After",
             headers(("Retry-After" = u64, description = "Seconds until the body is accepted again"))),
         (status = 413, body = ErrorBody),
-        (status = 503, body = ErrorBody, description = "The dedupe window cannot be checked"),
+        (status = 503, body = ErrorBody, description = "The dedupe window cannot be checked, or too many feeds arrive at once; see Retry-After"),
     )
 )]
 pub async fn ingest_feed(
     State(state): State<AppState>,
-    _sender: FeedSender,
+    sender: FeedSender,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>> {
-    let outcome = accept_feed(&state, &headers, body).await;
+    let outcome = match state.ingestion.uploads.try_acquire() {
+        Ok(_upload) => accept_feed(&state, &sender, &headers, body).await,
+        Err(_) => Err(Error::Busy {
+            msg: format!(
+                "{} feeds are being received already; retry shortly",
+                state.settings.ingest_max_concurrent
+            ),
+            retry_after: Duration::from_secs(1),
+        }),
+    };
     let label = match &outcome {
         Ok(_) => "accepted",
         Err(Error::Duplicate { .. }) => "duplicate",
         Err(Error::BadRequest(_)) => "malformed",
         Err(Error::PayloadTooLarge(_)) => "too_large",
         Err(Error::Unavailable(_)) => "unavailable",
+        Err(Error::Busy { .. }) => "busy",
         Err(_) => "failed",
     };
     state
@@ -114,7 +154,12 @@ pub async fn ingest_feed(
 }
 
 /// Receives, claims and records one feed.
-async fn accept_feed(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted> {
+async fn accept_feed(
+    state: &AppState,
+    sender: &FeedSender,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Accepted> {
     let metrics = &state.metrics.process;
     let max_bytes = state.settings.ingest_max_bytes;
     let declared = headers
@@ -156,7 +201,13 @@ async fn accept_feed(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
         }
     }
     let now = state.clock.now_micros();
-    let row = jobs::queued_row(id, &received, ingestion.spool.id(), now);
+    let row = jobs::queued_row(
+        id,
+        &received,
+        ingestion.spool.id(),
+        sender.account_id(),
+        now,
+    );
     if let Err(e) = ingestion.recorder.record(row).await {
         // The feed was not accepted after all: the same body may come again at once.
         if let Err(release) = state.dedupe.release(&hash, &holder).await {
@@ -233,17 +284,19 @@ impl From<ingest_job::Model> for IngestJob {
         (status = 200, body = IngestJob),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The account may not send feeds"),
+        (status = 404, body = ErrorBody, description = "No such ingest, or not one this caller sent"),
     )
 )]
 pub async fn ingest_status(
     State(state): State<AppState>,
-    _sender: FeedSender,
+    sender: FeedSender,
     Path(id): Path<Uuid>,
 ) -> Result<Json<IngestJob>> {
     let job = ingest_job::Entity::find_by_id(id)
         .one(&state.db)
         .await?
+        .filter(|job| sender.may_see(job))
         .ok_or_else(|| Error::NotFound(format!("ingest {id} not found")))?;
     Ok(Json(job.into()))
 }

@@ -10,10 +10,13 @@
 //! user service a process serves.
 //!
 //! Each resource has its own module exposing `router()`; the functions here
-//! merge them and add the layers every request goes through: request id,
-//! trace context (carried on to the workers), request log, error log and
-//! metrics. They return plain `Router`s so tests
-//! can drive them with `oneshot` as well as over a socket.
+//! merge them and add the layers every request goes through: request id
+//! (a client's own only if short and printable), trace context (carried
+//! on to the workers), request log, error log, metrics, the body limits
+//! (`HTTP_BODY_MAX_BYTES` for buffered bodies, `HTTP_BODY_IDLE_TIMEOUT_SECS`
+//! for every body) and a 405 in the error envelope with `Allow`. They
+//! return plain `Router`s so tests can drive them with `oneshot` as well
+//! as over a socket.
 
 pub mod accounts;
 pub mod docs;
@@ -28,13 +31,19 @@ pub mod quotes;
 pub mod trends;
 pub mod users;
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::Request;
-use axum::http::HeaderName;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use shared::ErrorCode;
+use shared::error::{ErrorBody, LoggedError};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutBody;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -77,8 +86,15 @@ pub fn internal_app(state: AppState) -> Router {
 /// added is the outermost: the request id is set first, so the request
 /// log, the error log and the metrics all see it.
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let settings = &state.settings;
     routes
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(settings.http_body_max_bytes))
+        .layer(middleware::from_fn_with_state(
+            settings.http_body_idle_timeout,
+            body_idle_timeout,
+        ))
+        .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -104,7 +120,59 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(middleware::from_fn(with_trace_context))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_bad_request_id))
         .with_state(state)
+}
+
+/// Removes a client's `X-Request-Id` that is too long or not printable
+/// ASCII, so the next layer gives the request a fresh one.
+async fn drop_bad_request_id(mut request: Request, next: Next) -> Response {
+    let bad = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|id| !trace::is_valid_request_id(id.as_bytes()));
+    if bad {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// Cuts off a request body that sends nothing for `idle` (SPEC section
+/// 10, "Slow clients"): reading it fails, as if the client had gone.
+async fn body_idle_timeout(State(idle): State<Duration>, request: Request, next: Next) -> Response {
+    let request = request.map(|body| Body::new(TimeoutBody::new(idle, body)));
+    next.run(request).await
+}
+
+/// axum answers a known path with an unknown method with an empty 405:
+/// this gives it the error envelope, keeping its `Allow` header.
+async fn method_not_allowed(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.extensions().get::<LoggedError>().is_some()
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let msg = format!("{path} does not take {method}");
+    let code = ErrorCode::MethodNotAllowed;
+    let mut answer = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(ErrorBody {
+            code,
+            msg: msg.clone(),
+        }),
+    )
+        .into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
+        .extensions_mut()
+        .insert(LoggedError { code, detail: msg });
+    answer
 }
 
 /// Runs the request with its [`TraceContext`] (request id, and the

@@ -7,6 +7,11 @@
 //! included). `change_percent` is the rise (or fall, negative) from the
 //! first price to the last, `null` with fewer than two prices or a first
 //! price of 0.
+//!
+//! An answer holds at most `TREND_MAX_POINTS` points (SPEC section 10,
+//! "Memory"): a longer series is downsampled to points evenly spaced
+//! through it, the first and the last always among them, so
+//! `change_percent` is the same as over the whole series.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -101,7 +106,21 @@ pub fn change_percent(prices: &[i64]) -> Option<f64> {
     }
 }
 
-fn trend(from: i64, to: i64, points: Vec<(i64, i64)>) -> Trend {
+/// At most `max` of `points` (`max` ≥ 2): all of them if they fit, else
+/// `max` evenly spaced by position, the first and last included.
+pub fn downsample<T: Copy>(points: &[T], max: usize) -> Vec<T> {
+    let n = points.len();
+    if n <= max {
+        return points.to_vec();
+    }
+    let max = max.max(2);
+    (0..max)
+        .map(|k| points[(k * (n - 1) + (max - 1) / 2) / (max - 1)])
+        .collect()
+}
+
+fn trend(from: i64, to: i64, points: Vec<(i64, i64)>, max_points: usize) -> Trend {
+    let points = downsample(&points, max_points);
     let prices: Vec<i64> = points.iter().map(|(_, price)| *price).collect();
     Trend {
         offer_id: None,
@@ -168,7 +187,7 @@ pub async fn offer_trend(
             "offer {offer_id} of product {id} not found"
         )));
     }
-    let mut trend = trend(from, to, points);
+    let mut trend = trend(from, to, points, state.settings.trend_max_points);
     trend.offer_id = Some(offer_id);
     Ok(Json(trend))
 }
@@ -216,6 +235,7 @@ pub async fn product_trend(
             .into_iter()
             .map(|row| (row.observed_at, row.price))
             .collect(),
+        state.settings.trend_max_points,
     );
     trend.product_id = Some(id);
     Ok(Json(trend))
@@ -232,6 +252,22 @@ mod tests {
         assert_eq!(change_percent(&[1000]), None);
         assert_eq!(change_percent(&[]), None);
         assert_eq!(change_percent(&[0, 100]), None);
+    }
+
+    #[test]
+    fn long_series_are_downsampled_keeping_the_first_and_the_last() {
+        let series: Vec<i64> = (0..10_000).collect();
+        let sampled = downsample(&series, 1000);
+        assert_eq!(sampled.len(), 1000);
+        assert_eq!(sampled.first(), Some(&0));
+        assert_eq!(sampled.last(), Some(&9_999));
+        assert!(
+            sampled.windows(2).all(|w| w[0] < w[1]),
+            "in order, no repeats"
+        );
+        assert_eq!(downsample(&series[..1000], 1000).len(), 1000);
+        assert_eq!(downsample(&series[..3], 1000), vec![0, 1, 2]);
+        assert_eq!(downsample(&series[..1001], 1000).last(), Some(&1000));
     }
 
     #[test]

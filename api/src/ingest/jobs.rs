@@ -45,7 +45,13 @@ pub fn micros(duration: Duration) -> i64 {
 }
 
 /// The row of an accepted feed, queued.
-pub fn queued_row(id: Uuid, received: &Received, spool: &str, now: i64) -> ingest_job::ActiveModel {
+pub fn queued_row(
+    id: Uuid,
+    received: &Received,
+    spool: &str,
+    sender: Option<i64>,
+    now: i64,
+) -> ingest_job::ActiveModel {
     let Inspected { hash, size, items } = received.inspected;
     let (spool, body) = match &received.content {
         Content::Inline(body) => (None, Some(body.clone())),
@@ -66,6 +72,7 @@ pub fn queued_row(id: Uuid, received: &Received, spool: &str, now: i64) -> inges
         problem: ActiveValue::Set(None),
         lease_until: ActiveValue::Set(None),
         received_at: ActiveValue::Set(now),
+        sender: ActiveValue::Set(sender),
         started_at: ActiveValue::Set(None),
         finished_at: ActiveValue::Set(None),
     }

@@ -24,7 +24,7 @@ mod spool;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use self::jobs::Recorder;
 pub use self::spool::{Spool, SpoolFile};
@@ -36,15 +36,19 @@ pub struct Ingestion {
     pub recorder: Recorder,
     /// Wakes the apply task when a job is recorded here.
     pub wake: Notify,
+    /// One permit per feed being received (`INGEST_MAX_CONCURRENT`).
+    pub uploads: Semaphore,
 }
 
 impl Ingestion {
-    /// Starts the job recorder on `db` (so it needs a runtime).
-    pub fn new(spool: Spool, db: DatabaseConnection) -> Arc<Self> {
+    /// Starts the job recorder on `db` (so it needs a runtime); at most
+    /// `max_uploads` feeds are received at once.
+    pub fn new(spool: Spool, db: DatabaseConnection, max_uploads: usize) -> Arc<Self> {
         Arc::new(Self {
             spool,
             recorder: Recorder::start(db),
             wake: Notify::new(),
+            uploads: Semaphore::new(max_uploads),
         })
     }
 }

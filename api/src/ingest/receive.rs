@@ -1,32 +1,34 @@
 //! Receiving a feed body: one pass that hashes, checks and spools it.
 //!
 //! The async side only moves chunks: it reads them off the connection and
-//! hands each (a reference-counted buffer, not a copy) through channels of
-//! [`CHANNEL_CHUNKS`] to two blocking threads working side by side: one
-//! runs the feed checker, the other the hash and the spool file. So the
-//! CPU work never holds up the runtime's other requests, and at most that
-//! many chunks per channel are in memory whatever the body's size; a slow
-//! disk or checker slows the upload down instead of filling memory.
+//! hands them (reference-counted buffers, not copies) in batches of about
+//! [`BATCH_BYTES`] to two blocking tasks working side by side: one runs
+//! the feed checker, the other the hash and the spool file. So the CPU
+//! work never holds up the runtime's other requests; at most two batches
+//! are in memory whatever the body's size, and a slow disk or checker
+//! slows the upload down instead of filling memory. A thread is held only
+//! while a batch is worked on, never while the client is slow to send.
 //!
 //! Bodies up to [`INLINE_MAX`] bytes never touch the disk: they are
 //! checked in place and kept in the job's row.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
 use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
-use futures_util::StreamExt;
+use futures_util::{FutureExt as _, StreamExt as _};
 use shared::Error;
-use tokio::sync::mpsc;
 
 use super::SpoolFile;
 
 /// Bodies up to this size are kept in memory and in the job's row.
 pub const INLINE_MAX: usize = 64 * 1024;
 
-/// Chunks in flight between the connection and the blocking thread.
-pub const CHANNEL_CHUNKS: usize = 16;
+/// Bytes read off the connection before they are handed to the blocking
+/// pool together: enough that the hand-over costs little beside the work,
+/// small enough that a batch holds a thread for well under a millisecond.
+pub const BATCH_BYTES: usize = 512 * 1024;
 
 /// A complete, valid body.
 pub struct Received {
@@ -38,12 +40,6 @@ pub struct Received {
 pub enum Content {
     Inline(Vec<u8>),
     Spooled(SpoolFile),
-}
-
-enum Message {
-    Chunk(Bytes),
-    /// The body ended normally; without it the upload was cut off.
-    End,
 }
 
 /// Reads `body` to its end. Fails with 400 for a malformed feed (naming
@@ -78,84 +74,146 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: PathBuf) -> Result<Re
 
     // From here on, the file goes again unless the feed is accepted.
     let spool_to = SpoolFile::new(spool_to);
-    let (to_checker, checker_inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
-    let (to_writer, writer_inbox) = mpsc::channel::<Message>(CHANNEL_CHUNKS);
-    let checker = tokio::task::spawn_blocking(move || check(checker_inbox));
-    let path = spool_to.path().to_owned();
-    let writer = tokio::task::spawn_blocking(move || hash_and_write(writer_inbox, &path));
-
     let mut size = first_spooled.len() as u64;
-    let mut next = Some(first_spooled);
-    let streamed = loop {
-        if let Some(chunk) = next.take()
-            && (to_checker
-                .send(Message::Chunk(chunk.clone()))
-                .await
-                .is_err()
-                || to_writer.send(Message::Chunk(chunk)).await.is_err())
-        {
-            // A thread stopped on a problem: its answer says which.
-            break Ok(());
-        }
-        match stream.next().await {
-            None => {
-                // A closed channel here means that thread has its answer already.
-                let _ = to_checker.send(Message::End).await;
-                let _ = to_writer.send(Message::End).await;
-                break Ok(());
-            }
-            Some(Err(e)) => break Err(cut_off(size, &e)),
-            Some(Ok(chunk)) => {
-                size += chunk.len() as u64;
-                if let Err(e) = check_size(size, max_bytes) {
-                    break Err(e);
+    let mut batch = vec![first_spooled];
+    let mut pipeline = Pipeline::new(spool_to.path().to_owned());
+    let streamed = async {
+        loop {
+            let mut batch_bytes: usize = batch.iter().map(Bytes::len).sum();
+            let mut ended = false;
+            // Take whatever else has arrived already, up to a batch.
+            while batch_bytes < BATCH_BYTES {
+                match stream.next().now_or_never() {
+                    None => break,
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    Some(Some(chunk)) => {
+                        let chunk = chunk.map_err(|e| cut_off(size, &e))?;
+                        size += chunk.len() as u64;
+                        check_size(size, max_bytes)?;
+                        batch_bytes += chunk.len();
+                        batch.push(chunk);
+                    }
                 }
-                next = Some(chunk);
+            }
+            pipeline.start(std::mem::take(&mut batch)).await?;
+            if ended {
+                return Ok::<(), Error>(());
+            }
+            // While that batch is checked and written, wait for more.
+            match stream.next().await {
+                None => return Ok(()),
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| cut_off(size, &e))?;
+                    size += chunk.len() as u64;
+                    check_size(size, max_bytes)?;
+                    batch.push(chunk);
+                }
             }
         }
-    };
-    // Dropping the senders ends a thread that is still waiting for chunks.
-    drop((to_checker, to_writer));
-    let stopped = |e: tokio::task::JoinError| {
-        Error::Internal(anyhow::anyhow!("receiving the feed stopped: {e}"))
-    };
-    let checked = checker.await.map_err(stopped);
-    let written = writer.await.map_err(stopped);
+    }
+    .await;
+    // Whatever happened, the batch in hand is finished before the file
+    // can be deleted (a write may still be under way).
+    let finished = pipeline.finish().await;
     streamed?;
-    let items = checked??;
-    let hash = written??;
+    let (items, hash) = finished?;
     Ok(Received {
         inspected: Inspected { hash, size, items },
         content: Content::Spooled(spool_to),
     })
 }
 
-/// The checker thread: the feed's verdict and its number of items.
-fn check(mut inbox: mpsc::Receiver<Message>) -> Result<u64, Error> {
-    let mut scanner = Scanner::checking();
-    while let Some(message) = inbox.blocking_recv() {
-        match message {
-            Message::Chunk(chunk) => scanner.feed(&chunk, &mut |_| {}).map_err(malformed)?,
-            Message::End => return scanner.finish().map_err(malformed),
-        }
-    }
-    Err(Error::BadRequest("the upload was cut off".into()))
+/// The checker's and the writer's state, moving through the blocking pool
+/// one batch at a time: each batch runs as two blocking tasks side by side
+/// (one checks, one hashes and writes), and the next batch is read off the
+/// connection meanwhile. No thread is held between batches, so a client
+/// that trickles its body ties up no thread while it waits, whatever their
+/// number (SPEC section 10, "Slow clients").
+struct Pipeline {
+    idle: Option<(Scanner, Writer)>,
+    running: Option<Running>,
 }
 
-/// The writer thread: the body's hash, and the body in the spool file.
-fn hash_and_write(mut inbox: mpsc::Receiver<Message>, path: &Path) -> Result<BodyHash, Error> {
-    let mut file = std::fs::File::create(path).map_err(|e| spool_failed(&e))?;
-    let mut hasher = BodyHasher::new();
-    while let Some(message) = inbox.blocking_recv() {
-        match message {
-            Message::Chunk(chunk) => {
-                hasher.update(&chunk);
-                file.write_all(&chunk).map_err(|e| spool_failed(&e))?;
-            }
-            Message::End => return Ok(hasher.finish()),
+type Running = (
+    tokio::task::JoinHandle<Result<Scanner, Error>>,
+    tokio::task::JoinHandle<Result<Writer, Error>>,
+);
+
+/// The spool file (created with the first batch) and the body's hash.
+struct Writer {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    hasher: BodyHasher,
+}
+
+impl Pipeline {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            idle: Some((
+                Scanner::checking(),
+                Writer {
+                    path,
+                    file: None,
+                    hasher: BodyHasher::new(),
+                },
+            )),
+            running: None,
         }
     }
-    Err(Error::BadRequest("the upload was cut off".into()))
+
+    /// Waits for the batch before (the states go through batches in
+    /// order), then starts `batch`. Fails with the earlier batch's problem.
+    async fn start(&mut self, batch: Vec<Bytes>) -> Result<(), Error> {
+        let (mut scanner, mut writer) = self.wait().await?;
+        let to_write = batch.clone();
+        self.running = Some((
+            tokio::task::spawn_blocking(move || {
+                for chunk in &batch {
+                    scanner.feed(chunk, &mut |_| {}).map_err(malformed)?;
+                }
+                Ok(scanner)
+            }),
+            tokio::task::spawn_blocking(move || {
+                let file = match &mut writer.file {
+                    Some(file) => file,
+                    None => writer
+                        .file
+                        .insert(std::fs::File::create(&writer.path).map_err(|e| spool_failed(&e))?),
+                };
+                for chunk in &to_write {
+                    writer.hasher.update(chunk);
+                    file.write_all(chunk).map_err(|e| spool_failed(&e))?;
+                }
+                Ok(writer)
+            }),
+        ));
+        Ok(())
+    }
+
+    /// The states once the running batch, if any, is done.
+    async fn wait(&mut self) -> Result<(Scanner, Writer), Error> {
+        if let Some((checking, writing)) = self.running.take() {
+            let stopped = |e: tokio::task::JoinError| {
+                Error::Internal(anyhow::anyhow!("receiving the feed stopped: {e}"))
+            };
+            let checked = checking.await.map_err(stopped);
+            let written = writing.await.map_err(stopped);
+            self.idle = Some((checked??, written??));
+        }
+        self.idle
+            .take()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a failed feed pipeline was reused")))
+    }
+
+    /// The feed's verdict (its number of items) and the body's hash.
+    async fn finish(mut self) -> Result<(u64, BodyHash), Error> {
+        let (scanner, writer) = self.wait().await?;
+        let items = scanner.finish().map_err(malformed)?;
+        Ok((items, writer.hasher.finish()))
+    }
 }
 
 fn check_size(size: u64, max_bytes: u64) -> Result<(), Error> {

@@ -11,11 +11,23 @@
 //! - `Authorization: Basic <base64(username:password)>`: the account is
 //!   read from the database and the password checked against its argon2
 //!   hash, off the async runtime. That costs tens of milliseconds of CPU
-//!   per request by design; clients that call often log in once and send
-//!   the token.
+//!   by design, so every check goes through the [`PasswordGuard`] (turns,
+//!   a per-address failure throttle, and verified credentials remembered
+//!   for a minute so a Basic client does not pay argon2 on every request).
 //!
-//! A missing or bad credential is a 401, a role that is not enough a 403.
+//! A missing or bad credential is a 401 with `WWW-Authenticate`, a role
+//! that is not enough a 403. Credentials with control characters, or a
+//! password over [`NewPassword::MAX_BYTES`], are a 401 before any hashing.
+//!
+//! # Layout
+//!
+//! - [`guard`]: [`PasswordGuard`], and the client address it counts by.
 
+pub mod guard;
+
+pub use guard::PasswordGuard;
+
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -137,7 +149,14 @@ impl FromRequestParts<AppState> for Caller {
             state.tokens.check(credentials.trim())
         } else if scheme.eq_ignore_ascii_case("basic") {
             let (username, password) = basic_credentials(credentials.trim())?;
-            authenticate(&state.db, &username, password).await
+            let guard = &state.passwords;
+            if let Some(caller) = guard.remembered(&username, &password) {
+                return Ok(caller);
+            }
+            let client = guard::client_address(parts, &state.settings.trusted_proxies);
+            let caller = authenticate(state, client, &username, password.clone()).await?;
+            guard.remember(&username, &password, &caller);
+            Ok(caller)
         } else {
             Err(Error::Unauthorized(format!(
                 "unsupported scheme `{scheme}`: use Basic or Bearer"
@@ -157,7 +176,7 @@ impl FromRequestParts<AppState> for Admin {
         let caller = Caller::from_request_parts(parts, state).await?;
         match caller.role {
             Role::Admin => Ok(Self(caller)),
-            Role::User => Err(Error::Forbidden(format!(
+            Role::User | Role::Feeder => Err(Error::Forbidden(format!(
                 "account {} is not an admin",
                 caller.username
             ))),
@@ -165,6 +184,8 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// The `Basic` credential's username and password. Either holding a
+/// control character is a 401 like any other malformed credential.
 fn basic_credentials(encoded: &str) -> Result<(String, String), Error> {
     let malformed = || Error::Unauthorized("malformed Basic credentials".into());
     let decoded = base64::engine::general_purpose::STANDARD
@@ -172,29 +193,58 @@ fn basic_credentials(encoded: &str) -> Result<(String, String), Error> {
         .map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    if !decoded.chars().all(shared::text::is_allowed) {
+        return Err(Error::Unauthorized(
+            "malformed Basic credentials: control character".into(),
+        ));
+    }
     Ok((username.to_owned(), password.to_owned()))
 }
 
 /// The account with this username and password, or a 401 that does not
 /// say which of the two was wrong. An unknown username costs a hash check
 /// too, so timing does not tell which usernames exist.
+///
+/// The check is guarded (see [`guard`]): 429 while `client` is throttled,
+/// 503 when no turn to hash comes in time. A password over
+/// [`NewPassword::MAX_BYTES`], or credentials with a control character,
+/// are a 401 without any hashing: no account can have them.
 pub async fn authenticate(
-    db: &DatabaseConnection,
+    state: &AppState,
+    client: Option<IpAddr>,
     username: &str,
     password: String,
 ) -> Result<Caller, Error> {
+    let wrong = || Error::Unauthorized("wrong username or password".into());
+    let guard = &state.passwords;
+    guard.check_throttle(client)?;
+    let impossible = password.len() > NewPassword::MAX_BYTES
+        || username.len() > Username::MAX_CHARS * 4
+        || !username
+            .chars()
+            .chain(password.chars())
+            .all(shared::text::is_allowed);
+    if impossible {
+        guard.failed(client);
+        return Err(wrong());
+    }
+    let turn = guard.turn().await?;
     let account = account::Entity::find()
         .filter(account::Column::Username.eq(username))
-        .one(db)
+        .one(&state.db)
         .await?;
     let hash = account.as_ref().map_or_else(
         || unknown_account_hash().to_owned(),
         |a| a.password_hash.clone(),
     );
     let matches = verify_password(hash, password).await?;
+    drop(turn);
     match account {
         Some(account) if matches => Ok(account.into()),
-        _ => Err(Error::Unauthorized("wrong username or password".into())),
+        _ => {
+            guard.failed(client);
+            Err(wrong())
+        }
     }
 }
 
@@ -333,6 +383,13 @@ mod tests {
         assert!(basic_credentials("not base64!").is_err());
         let no_colon = base64::engine::general_purpose::STANDARD.encode("ana");
         assert!(basic_credentials(&no_colon).is_err());
+        for bad in ["an\0a:pass", "ana:pa\u{7}ss"] {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bad);
+            assert!(
+                matches!(basic_credentials(&encoded), Err(Error::Unauthorized(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[tokio::test]
