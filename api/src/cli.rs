@@ -4,7 +4,7 @@
 //! - `api healthcheck`: exit 0 if this host's `api` answers `/healthz` on
 //!   `PUBLIC_ADDR` within 2 s, 1 if not: a container `HEALTHCHECK` for an
 //!   image without curl.
-//! - `api accounts add --username NAME --role admin|user`: add an account
+//! - `api accounts add --username NAME --role admin|user|feeder`: add an account
 //!   from the shell. The password is read from the terminal without echo,
 //!   or from the first line of standard input when that is not a terminal
 //!   (`printf '%s\n' "$PW" | api accounts add …`); never from an argument,
@@ -19,7 +19,7 @@ use shared::{Clock, Settings};
 use crate::auth;
 use crate::domain::{NewPassword, Role, Username};
 
-pub const USAGE: &str = "usage: api                                              serve\n       api healthcheck                                  exit 0 if the local api answers /healthz\n       api accounts add --username NAME --role admin|user   add an account (password from the terminal or stdin)";
+pub const USAGE: &str = "usage: api                                              serve\n       api healthcheck                                  exit 0 if the local api answers /healthz\n       api accounts add --username NAME --role admin|user|feeder   add an account (password from the terminal or stdin)";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]

@@ -31,6 +31,7 @@ mod m20261122_000005_create_catalog;
 mod m20261122_000006_offers_token_refused_at;
 mod m20261122_000007_create_ingest_jobs;
 mod m20261202_000008_ingest_jobs_sender;
+mod m20261202_000009_accounts_feeder_role;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_offers_token_refused_at::AddRefusedAt),
             Box::new(m20261122_000007_create_ingest_jobs::CreateIngestJobs),
             Box::new(m20261202_000008_ingest_jobs_sender::AddSender),
+            Box::new(m20261202_000009_accounts_feeder_role::AddFeederRole),
         ]
     }
 }

@@ -51,6 +51,10 @@ pub struct Metrics {
     pub poll_pass_seconds: Histogram,
     pub poll_lag_seconds: Gauge,
     pub upstream_errors: IntCounterVec,
+    /// Password checks by outcome: `verified`, `wrong`, `remembered` (a
+    /// Basic credential verified lately, no argon2), `throttled` (429),
+    /// `busy` (503).
+    pub password_checks: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -121,8 +125,14 @@ impl Metrics {
                 "Failed calls to third-party services",
                 &["service", "kind"],
             ),
+            password_checks: counter(
+                "auth_password_checks_total",
+                "Password checks, by outcome",
+                &["outcome"],
+            ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+            Box::new(metrics.password_checks.clone()),
             Box::new(metrics.rpc_calls.clone()),
             Box::new(metrics.rpc_call_seconds.clone()),
             Box::new(metrics.rpc_handled.clone()),

@@ -134,6 +134,29 @@ impl Drop for Replicas {
     }
 }
 
+/// One `api` process on this run's backends, with `overrides`: for the
+/// tests that flood, throttle or starve a process, or read its memory, so
+/// they disturb nothing else. It serves its public listener on a free
+/// port and logs JSON lines.
+pub async fn start_api(overrides: &[(&str, &str)]) -> Replica {
+    let mut vars = crate::backend().fresh_vars().await;
+    for (name, value) in [
+        ("PUBLIC_ADDR", "127.0.0.1:0"),
+        ("INTERNAL_ADDR", "127.0.0.1:0"),
+        ("MIGRATE_ON_START", "true"),
+        ("LOG_FORMAT", "json"),
+    ] {
+        vars.insert(name.into(), value.into());
+    }
+    vars.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let spool_dir = PathBuf::from(&vars["INGEST_SPOOL_DIR"]);
+    start_replica(&vars, spool_dir).await
+}
+
 async fn start_replica(vars: &HashMap<String, String>, spool_dir: PathBuf) -> Replica {
     let mut vars = vars.clone();
     vars.insert("INGEST_SPOOL_DIR".into(), spool_dir.display().to_string());

@@ -253,24 +253,63 @@ async fn a_streamed_body_that_grows_over_the_limit_is_413() {
 }
 
 #[tokio::test]
-async fn feeds_need_credentials_unless_anonymous_feeds_are_allowed() {
+async fn feeds_need_the_feeder_or_admin_role_unless_anonymous_feeds_are_allowed() {
     let app = tests::spawn_app().await;
     let body = feed_of(&unique("auth"), 1);
-    let bearer = app.bearer_of("feeder", Role::User).await;
+    let feeder = app.bearer_of("feeder", Role::Feeder).await;
+    let user = app.bearer_of("ana", Role::User).await;
+    let send = |auth: String| {
+        app.client
+            .post(format!("{}/v1/products", app.address))
+            .header("authorization", auth)
+            .body(body.clone())
+            .send()
+    };
 
     let anonymous = app.post_feed(body.clone()).await.status();
-    let with_a_token = app
-        .client
-        .post(format!("{}/v1/products", app.address))
-        .header("authorization", bearer)
-        .body(body)
-        .send()
-        .await
-        .expect("request sent")
-        .status();
+    let (as_user, user_body) = json_of(send(user).await.expect("sent")).await;
+    let as_feeder = send(feeder).await.expect("sent").status();
 
     assert_eq!(anonymous, StatusCode::UNAUTHORIZED);
-    assert_eq!(with_a_token, StatusCode::OK);
+    assert_eq!(as_user, StatusCode::FORBIDDEN, "a feed writes the catalog");
+    assert_eq!(user_body["code"], "FORBIDDEN");
+    assert_eq!(as_feeder, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_ingest_is_shown_to_its_sender_and_admins_only() {
+    let app = tests::spawn_app().await;
+    let feeder = app.bearer_of("feeder", Role::Feeder).await;
+    let other = app.bearer_of("other-feeder", Role::Feeder).await;
+    let admin = app.bearer_of("root", Role::Admin).await;
+    let sent = app
+        .client
+        .post(format!("{}/v1/products", app.address))
+        .header("authorization", &feeder)
+        .body(feed_of(&unique("mine"), 1))
+        .send()
+        .await
+        .expect("sent");
+    let (_, accepted) = json_of(sent).await;
+    let path = format!(
+        "/v1/products/ingests/{}",
+        accepted["id"].as_str().expect("an id")
+    );
+    let read = |auth: &str| {
+        app.client
+            .get(format!("{}{path}", app.address))
+            .header("authorization", auth)
+            .send()
+    };
+
+    let by_sender = read(&feeder).await.expect("sent").status();
+    let by_another = read(&other).await.expect("sent").status();
+    let by_admin = read(&admin).await.expect("sent").status();
+
+    assert_eq!(
+        (by_sender, by_another, by_admin),
+        (StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::OK)
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod broker;
 mod cluster;
 mod dedupe;
 mod ingest;
+mod limits;
 mod listings;
 mod metrics;
 mod offers_service;

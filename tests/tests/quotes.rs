@@ -138,6 +138,11 @@ async fn an_unreachable_stooq_is_a_502() {
 
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(body["code"], "UPSTREAM_ERROR");
+    let msg = body["msg"].as_str().unwrap_or_default();
+    assert!(
+        !msg.contains("127.0.0.1") && !msg.contains("http"),
+        "the body names no internal address: {msg}"
+    );
 }
 
 #[tokio::test]

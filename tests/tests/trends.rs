@@ -144,3 +144,44 @@ async fn bad_periods_and_ids_are_4xx() {
         assert!(body["code"].is_string(), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_long_series_is_downsampled_to_1000_points_keeping_its_ends_and_its_change() {
+    let app = spawn_app().await;
+    let admin = app.bearer_of("root", Role::Admin).await;
+    let product = app.create_product(&admin, json!({"name": "Kettle"})).await;
+    let id = product["id"].as_str().expect("id").to_owned();
+    let uuid: uuid::Uuid = id.parse().expect("a UUID");
+    // A price a minute for 2,500 minutes: 1000, 1001, … 3499.
+    let rows = (0..2_500).map(|minute| price_history::ActiveModel {
+        id: ActiveValue::NotSet,
+        product_id: ActiveValue::Set(uuid),
+        offer_id: ActiveValue::Set("o1".into()),
+        price: ActiveValue::Set(1_000 + minute),
+        observed_at: ActiveValue::Set(T0 + minute * 60_000_000),
+    });
+    for chunk in rows.collect::<Vec<_>>().chunks(500) {
+        price_history::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&app.state.db)
+            .await
+            .expect("history");
+    }
+
+    let (status, trend) = trend(
+        &app,
+        &format!(
+            "/products/{id}/offers/o1/trend?from=2026-11-20T00:00:00Z&to=2026-11-23T00:00:00Z"
+        ),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK, "{trend}");
+    let prices = trend["prices"].as_array().expect("prices");
+    assert_eq!(prices.len(), 1_000);
+    assert_eq!(trend["points"].as_array().map(Vec::len), Some(1_000));
+    assert_eq!(
+        (prices[0].as_i64(), prices[999].as_i64()),
+        (Some(1_000), Some(3_499))
+    );
+    assert_eq!(trend["change_percent"], json!(249.9));
+}

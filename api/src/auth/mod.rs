@@ -151,6 +151,7 @@ impl FromRequestParts<AppState> for Caller {
             let (username, password) = basic_credentials(credentials.trim())?;
             let guard = &state.passwords;
             if let Some(caller) = guard.remembered(&username, &password) {
+                count_check(state, "remembered");
                 return Ok(caller);
             }
             let client = guard::client_address(parts, &state.settings.trusted_proxies);
@@ -215,9 +216,14 @@ pub async fn authenticate(
     username: &str,
     password: String,
 ) -> Result<Caller, Error> {
-    let wrong = || Error::Unauthorized("wrong username or password".into());
+    let wrong = || {
+        count_check(state, "wrong");
+        Error::Unauthorized("wrong username or password".into())
+    };
     let guard = &state.passwords;
-    guard.check_throttle(client)?;
+    guard
+        .check_throttle(client)
+        .inspect_err(|_| count_check(state, "throttled"))?;
     let impossible = password.len() > NewPassword::MAX_BYTES
         || username.len() > Username::MAX_CHARS * 4
         || !username
@@ -228,7 +234,10 @@ pub async fn authenticate(
         guard.failed(client);
         return Err(wrong());
     }
-    let turn = guard.turn().await?;
+    let turn = guard
+        .turn()
+        .await
+        .inspect_err(|_| count_check(state, "busy"))?;
     let account = account::Entity::find()
         .filter(account::Column::Username.eq(username))
         .one(&state.db)
@@ -240,12 +249,25 @@ pub async fn authenticate(
     let matches = verify_password(hash, password).await?;
     drop(turn);
     match account {
-        Some(account) if matches => Ok(account.into()),
+        Some(account) if matches => {
+            count_check(state, "verified");
+            Ok(account.into())
+        }
         _ => {
             guard.failed(client);
             Err(wrong())
         }
     }
+}
+
+/// Counts a password check in `auth_password_checks_total`.
+fn count_check(state: &AppState, outcome: &str) {
+    state
+        .metrics
+        .process
+        .password_checks
+        .with_label_values(&[outcome])
+        .inc();
 }
 
 /// Hashes a password with argon2id (default parameters, random salt) on
