@@ -342,6 +342,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn server_side_failures_show_no_internal_text() {
+        let leaky = "stooq unreachable: error sending request for url (http://10.1.2.3:9100/q/l/?s=aapl.us)";
+        for error in [
+            Error::UpstreamError(leaky.into()),
+            Error::UpstreamTimeout(leaky.into()),
+            Error::Unavailable(leaky.into()),
+        ] {
+            let (status, _, body) = body_of(error).await;
+            let msg = body["msg"].as_str().unwrap_or_default();
+            assert!(status.is_server_error());
+            assert!(!msg.contains("10.1.2.3") && !msg.contains("http"), "{msg}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_401_names_both_schemes_and_limits_say_when_to_retry() {
+        let response = Error::Unauthorized("no".into()).into_response();
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        let busy = Error::Busy {
+            msg: "too many".into(),
+            retry_after: Duration::from_secs(1),
+        };
+        let (status, retry_after, body) = body_of(busy).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after, Some(HeaderValue::from(1u64)));
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "UNAVAILABLE", "msg": "too many"})
+        );
+        let throttled = Error::TooManyRequests {
+            msg: "slow down".into(),
+            retry_after: Duration::from_millis(41_200),
+        };
+        let (status, retry_after, _) = body_of(throttled).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry_after, Some(HeaderValue::from(42u64)));
+    }
+
+    #[tokio::test]
     async fn duplicates_say_when_to_retry_rounded_up() {
         let error = Error::Duplicate {
             msg: "already accepted".into(),

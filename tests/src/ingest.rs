@@ -49,11 +49,26 @@ pub fn padded_feed(
 
 /// Polls `GET /v1/products/ingests/{id}` on `base` until the job is
 /// `done` or `failed` (failing the test after two minutes), and returns it.
+/// Asks without credentials: the job must be an anonymous one.
 pub async fn wait_for_ingest(client: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
+    wait_for_ingest_as(client, base, id, None).await
+}
+
+/// [`wait_for_ingest`] with an `Authorization` value: an ingest is shown
+/// to its sender and admins only.
+pub async fn wait_for_ingest_as(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    authorization: Option<&str>,
+) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let job: serde_json::Value = client
-            .get(format!("{base}/v1/products/ingests/{id}"))
+        let mut request = client.get(format!("{base}/v1/products/ingests/{id}"));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let job: serde_json::Value = request
             .send()
             .await
             .expect("request sent")

@@ -34,7 +34,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -102,10 +102,7 @@ impl PasswordGuard {
             return Ok(());
         }
         let key = throttle_key(client);
-        let failures = self
-            .failures
-            .lock()
-            .expect("the throttle's lock is never poisoned");
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         match failures.get(&key) {
             Some(entry) if entry.count >= self.max_failures => {
                 let ends = entry.since + FAILURE_PERIOD;
@@ -130,10 +127,7 @@ impl PasswordGuard {
             return;
         }
         let now = Instant::now();
-        let mut failures = self
-            .failures
-            .lock()
-            .expect("the throttle's lock is never poisoned");
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if failures.len() >= MAX_TRACKED_ADDRESSES {
             failures.retain(|_, entry| now.duration_since(entry.since) < FAILURE_PERIOD);
             if failures.len() >= MAX_TRACKED_ADDRESSES {
@@ -175,7 +169,7 @@ impl PasswordGuard {
         let remembered = self
             .remembered
             .lock()
-            .expect("the cache's lock is never poisoned");
+            .unwrap_or_else(PoisonError::into_inner);
         remembered
             .get(&key)
             .filter(|entry| entry.until > Instant::now())
@@ -192,7 +186,7 @@ impl PasswordGuard {
         let mut remembered = self
             .remembered
             .lock()
-            .expect("the cache's lock is never poisoned");
+            .unwrap_or_else(PoisonError::into_inner);
         if remembered.len() >= MAX_REMEMBERED {
             remembered.retain(|_, entry| entry.until > now);
             if remembered.len() >= MAX_REMEMBERED {

@@ -125,13 +125,19 @@ async fn warnings(state: &AppState) -> BTreeMap<&'static str, Check> {
     warnings
 }
 
+/// Runs one probe. `/readyz` is public, so a failure says only that the
+/// backend is unreachable or slow; the backend's own error (which may
+/// name hosts, users or URLs) goes to the log.
 async fn check<E: std::fmt::Display>(
     backend: &'static str,
     probe: impl Future<Output = Result<(), E>>,
 ) -> Check {
     let error = match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Err(e)) => {
+            tracing::warn!(backend, error = %e, "readiness check failed");
+            Some("unreachable".to_owned())
+        }
         Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
     };
     Check {

@@ -90,9 +90,7 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: PathBuf) -> Result<Re
                         break;
                     }
                     Some(Some(chunk)) => {
-                        let chunk = chunk.map_err(|e| cut_off(size, &e))?;
-                        size += chunk.len() as u64;
-                        check_size(size, max_bytes)?;
+                        let chunk = counted(chunk, &mut size, max_bytes)?;
                         batch_bytes += chunk.len();
                         batch.push(chunk);
                     }
@@ -105,12 +103,7 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: PathBuf) -> Result<Re
             // While that batch is checked and written, wait for more.
             match stream.next().await {
                 None => return Ok(()),
-                Some(chunk) => {
-                    let chunk = chunk.map_err(|e| cut_off(size, &e))?;
-                    size += chunk.len() as u64;
-                    check_size(size, max_bytes)?;
-                    batch.push(chunk);
-                }
+                Some(chunk) => batch.push(counted(chunk, &mut size, max_bytes)?),
             }
         }
     }
@@ -214,6 +207,20 @@ impl Pipeline {
         let items = scanner.finish().map_err(malformed)?;
         Ok((items, writer.hasher.finish()))
     }
+}
+
+/// A chunk read off the connection, added to the `size` so far: 400 if
+/// reading failed (the client went, or stalled past the idle timeout),
+/// 413 past `max_bytes`.
+fn counted(
+    chunk: Result<Bytes, axum::Error>,
+    size: &mut u64,
+    max_bytes: u64,
+) -> Result<Bytes, Error> {
+    let chunk = chunk.map_err(|e| cut_off(*size, &e))?;
+    *size += chunk.len() as u64;
+    check_size(*size, max_bytes)?;
+    Ok(chunk)
 }
 
 fn check_size(size: u64, max_bytes: u64) -> Result<(), Error> {

@@ -188,10 +188,11 @@ async fn three_replicas_behind_nginx_serve_every_public_endpoint() {
     assert_eq!(status, StatusCode::OK, "{accepted}");
     let (status, _) = send(&cluster, Method::POST, "/v1/products", admin, Some(feed)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let job = tests::ingest::wait_for_ingest(
+    let job = tests::ingest::wait_for_ingest_as(
         &cluster.client,
         &cluster.balancer,
         accepted["id"].as_str().expect("an id"),
+        admin,
     )
     .await;
     assert_eq!(job["status"], "done", "{job}");

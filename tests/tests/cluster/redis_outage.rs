@@ -108,4 +108,9 @@ async fn readyz_is_503_naming_redis_while_it_is_down() {
     assert_eq!(body["checks"]["dedupe_window"]["ok"], false);
     assert_eq!(body["checks"]["dedupe_window"]["backend"], "redis");
     assert_eq!(body["checks"]["database"]["ok"], true);
+    let port = redis.url().port().expect("a port").to_string();
+    assert!(
+        !body.to_string().contains(&port),
+        "the public /readyz names no address: {body}"
+    );
 }
