@@ -54,6 +54,13 @@ impl Replica {
             .expect("a VmHWM line")
     }
 
+    /// SIGTERM, then waits for the process to exit, failing the test
+    /// after `limit`.
+    pub async fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        crate::process::terminate(&self.process).await;
+        crate::process::wait_for_exit(&mut self.process, limit).await
+    }
+
     /// SIGKILL: the process dies on the spot, as in a crash.
     pub async fn kill(&mut self) {
         self.process.kill().await.expect("kill the replica");

@@ -606,3 +606,95 @@ async fn the_example_secrets_stop_the_api_with_exit_code_2() {
         assert!(stderr.contains(refused), "{stderr}");
     }
 }
+
+/// Sends the head of a feed upload of `length` bytes and `start` of its
+/// body, and returns the connection, left open with the rest unsent.
+async fn stalled_upload(address: &str, length: usize, start: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let head =
+        format!("POST /v1/products HTTP/1.1\r\nHost: mercato\r\nContent-Length: {length}\r\n\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    stream
+        .write_all(start)
+        .await
+        .expect("send the start of the body");
+    stream
+}
+
+#[tokio::test]
+async fn feeds_past_the_concurrent_limit_are_503_with_retry_after_until_one_ends() {
+    let app = spawn_app_with(HashMap::from([
+        ("INGEST_MAX_CONCURRENT".into(), "2".into()),
+        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
+    ]))
+    .await;
+    let held = [
+        stalled_upload(&app.address, 1_000, b"[").await,
+        stalled_upload(&app.address, 1_000, b"[").await,
+    ];
+    let feed = |n: usize| {
+        format!(
+            r#"[{{"id": "limit-{n}-{}"}}]"#,
+            uuid::Uuid::new_v4().simple()
+        )
+    };
+
+    // The stalled uploads hold both places once their handlers run.
+    let mut refused = None;
+    for n in 0..200 {
+        let response = app.post_feed(feed(n)).await;
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(response);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let refused = refused.expect("a feed past the limit is refused");
+    let retry_after = refused.headers().get("retry-after").cloned();
+    let (_, body) = json_of(refused).await;
+    drop(held);
+    let mut accepted = StatusCode::SERVICE_UNAVAILABLE;
+    for n in 200..400 {
+        accepted = app.post_feed(feed(n)).await.status();
+        if accepted == StatusCode::OK {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+
+    assert_eq!(body["code"], "UNAVAILABLE");
+    assert_eq!(
+        retry_after.as_ref().and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(
+        accepted,
+        StatusCode::OK,
+        "a place frees when an upload ends"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_requests_in_flight_at_most_the_shutdown_timeout() {
+    let mut api = start_api(&[
+        ("INGEST_ALLOW_ANONYMOUS", "true"),
+        ("SHUTDOWN_TIMEOUT_SECS", "1"),
+        ("HTTP_BODY_IDLE_TIMEOUT_SECS", "600"),
+    ])
+    .await;
+    let _stalled = stalled_upload(&api.address, 1_000_000, b"[").await;
+    // The upload is in flight once a request behind it on another
+    // connection has been answered.
+    reqwest::get(format!("{}/healthz", api.address))
+        .await
+        .expect("healthz");
+
+    let status = api.terminate(Duration::from_secs(20)).await;
+
+    assert!(status.success(), "{status:?}");
+}
