@@ -13,6 +13,9 @@
 #    byte every 2 s, with INGEST_MAX_CONCURRENT raised so every one of
 #    them is received, while logins and Bearer requests go on.
 #
+# 3. For comparison, a client with the right password: GET /me with Basic
+#    against the same with a token, 16 connections for 5 s each.
+#
 # Reported for each: peak RSS (VmHWM) and threads of the process, the
 # flood's throughput and answers, and p99 latencies of Bearer requests and
 # /healthz before and during the attack (their ratio is what the attack
@@ -124,4 +127,15 @@ done
 echo "during:  Bearer /me p99 $(p99 /me "$bearer" 5s), /healthz p99 $(p99 /healthz '' 5s), logins ${logins[*]}"
 echo "process: peak RSS (VmHWM) $(status_of VmHWM) kB, threads $(status_of Threads)"
 kill "$storm" 2>/dev/null || true
+stop_api
+
+echo
+echo "== 3. the right password: Basic against Bearer, 16 connections, 5s each"
+start_api
+bearer="Authorization: Bearer $(token)"
+good="Authorization: Basic $(printf 'bench:%s' "$admin_password" | base64)"
+rate() { wrk -t 2 -c 16 -d 5s -H "$1" "http://127.0.0.1:$port/me" | awk '/Requests\/sec/ {print $2}'; }
+basic_rate=$(rate "$good")
+bearer_rate=$(rate "$bearer")
+echo "Basic $basic_rate req/s, Bearer $bearer_rate req/s: Basic at $(python3 -c "print(f'{$basic_rate / $bearer_rate:.2f}')")x of Bearer"
 stop_api
