@@ -252,10 +252,12 @@ impl Error {
     }
 }
 
-/// Seconds, rounded up, so a client never comes back too early.
+/// Seconds, rounded up, so a client never comes back too early; at least
+/// 1, since a refusal that says "retry in 0 s" invites a busy loop (Redis
+/// reports 0 ms left in the window's last millisecond).
 pub fn retry_after_header(wait: Duration) -> HeaderValue {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    HeaderValue::from(seconds)
+    HeaderValue::from(seconds.max(1))
 }
 
 impl IntoResponse for Error {
@@ -384,6 +386,12 @@ mod tests {
         let (status, retry_after, _) = body_of(throttled).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(retry_after, Some(HeaderValue::from(42u64)));
+        let at_the_edge = Error::Duplicate {
+            msg: "already accepted".into(),
+            retry_after: Duration::ZERO,
+        };
+        let (_, retry_after, _) = body_of(at_the_edge).await;
+        assert_eq!(retry_after, Some(HeaderValue::from(1u64)), "never 0");
     }
 
     #[tokio::test]

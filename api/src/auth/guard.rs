@@ -3,7 +3,7 @@
 //!
 //! An argon2id check costs tens of milliseconds of CPU and 19 MiB of
 //! memory, on purpose. Unbounded, 300 clients sending wrong passwords took
-//! a replica to 18 GB. So every check goes through a [`PasswordGuard`]:
+//! a replica to 6 to 18 GB. So every check goes through a [`PasswordGuard`]:
 //!
 //! - **Turns:** at most `AUTH_HASH_CONCURRENCY` checks run at once; a
 //!   check waits at most `AUTH_HASH_WAIT_MS` for its turn, then the
@@ -11,11 +11,12 @@
 //!   to speak of, so the process stays at a few checks' worth of memory
 //!   whatever the load.
 //! - **Threads of their own:** the checks run on `AUTH_HASH_CONCURRENCY`
-//!   threads kept for them, not on the blocking pool. The allocator keeps
-//!   a freed 19 MiB block in the arena of the thread that used it, so
-//!   checks spread over the pool's threads left ~38 MiB behind on each:
-//!   with only the turns, a flood still reached 350 MB; on two threads of
-//!   their own, their memory is two checks' worth, for good.
+//!   threads kept for them, not on the blocking pool, each reusing one
+//!   argon2 buffer (`password_matches`). The allocator keeps freed 19 MiB
+//!   blocks in the arena of the thread that used them: with only the
+//!   turns, checks spread over the pool's threads and a flood still
+//!   reached 351 MB; on two threads with one buffer each, 80 MB (45 MB of
+//!   it the idle process).
 //! - **Throttle:** a client address that failed `AUTH_MAX_FAILURES`
 //!   checks within a minute gets 429 with `Retry-After` on every password
 //!   check until that minute is out, before any hashing. Successes do not
