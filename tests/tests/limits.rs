@@ -222,6 +222,39 @@ async fn forty_basic_requests_with_a_good_password_run_argon2_once() {
 }
 
 #[tokio::test]
+async fn a_password_over_1024_bytes_is_a_401_without_any_hashing() {
+    let app = spawn_app().await;
+    app.add_account("ana", Role::User).await;
+    let long = "p".repeat(1_025);
+
+    let (login, body) = json_of(
+        app.post_json("/login", &json!({"username": "ana", "password": long}))
+            .await,
+    )
+    .await;
+    let basic = app
+        .client
+        .get(format!("{}/me", app.address))
+        .header("authorization", basic("ana", &long))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(
+        (login, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    let checks = "auth_password_checks_total";
+    assert_eq!(metric(&app, checks, r#"outcome="wrong""#).await, 2.0);
+    assert_eq!(
+        app.state.passwords.turns_taken(),
+        0,
+        "neither took a turn to hash"
+    );
+}
+
+#[tokio::test]
 async fn a_connection_that_stops_mid_headers_is_closed_after_the_header_timeout() {
     let app = spawn_app_with(HashMap::from([(
         "HTTP_HEADER_TIMEOUT_SECS".into(),

@@ -41,6 +41,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,7 @@ const MAX_REMEMBERED: usize = 10_000;
 /// See the module documentation.
 pub struct PasswordGuard {
     turns: Semaphore,
+    turns_taken: AtomicU64,
     /// Where the checks run: the threads take work from this queue.
     hashers: mpsc::Sender<Work>,
     wait: Duration,
@@ -126,6 +128,7 @@ impl PasswordGuard {
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         Self {
             turns: Semaphore::new(settings.auth_hash_concurrency),
+            turns_taken: AtomicU64::new(0),
             hashers: start_hashers(settings.auth_hash_concurrency),
             wait: settings.auth_hash_wait,
             max_failures: settings.auth_max_failures,
@@ -187,12 +190,21 @@ impl PasswordGuard {
         entry.count = entry.count.saturating_add(1);
     }
 
+    /// How many turns were given so far: for tests that a request did, or
+    /// did not, come to hashing.
+    pub fn turns_taken(&self) -> u64 {
+        self.turns_taken.load(Ordering::Relaxed)
+    }
+
     /// Waits for a turn to run one argon2 check, at most `AUTH_HASH_WAIT_MS`;
     /// 503 with `Retry-After` if none comes. The check runs while the
     /// permit is held.
     pub async fn turn(&self) -> Result<SemaphorePermit<'_>, Error> {
         match tokio::time::timeout(self.wait, self.turns.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => {
+                self.turns_taken.fetch_add(1, Ordering::Relaxed);
+                Ok(permit)
+            }
             _ => Err(Error::Busy {
                 msg: "too many password checks at once; retry shortly, or log in once and use the token".into(),
                 retry_after: Duration::from_secs(1),
