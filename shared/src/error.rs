@@ -88,6 +88,10 @@ pub enum Error {
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 405 `METHOD_NOT_ALLOWED`: the path exists, the method does not. The
+    /// layer that makes it adds the route's `Allow` header.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 429 `TOO_MANY_REQUESTS` with `Retry-After`: this client failed too
     /// many password checks lately.
     #[error("{msg}")]
@@ -127,6 +131,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Duplicate { .. } => ErrorCode::Duplicate,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             Self::UpstreamError(_) => ErrorCode::UpstreamError,
             Self::UpstreamTimeout(_) => ErrorCode::UpstreamTimeout,
@@ -151,9 +156,8 @@ impl Error {
             ErrorCode::UpstreamError => Self::UpstreamError(msg),
             ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
             ErrorCode::Unavailable => Self::Unavailable(msg),
-            ErrorCode::Internal | ErrorCode::MethodNotAllowed => {
-                Self::Internal(anyhow::anyhow!(msg))
-            }
+            ErrorCode::Internal => Self::Internal(anyhow::anyhow!(msg)),
+            ErrorCode::MethodNotAllowed => Self::MethodNotAllowed(msg),
             ErrorCode::TooManyRequests => Self::TooManyRequests {
                 msg,
                 retry_after: Duration::ZERO,

@@ -97,6 +97,26 @@ pub async fn cut_off_upload(address: &str, head: &str, body: &[u8]) {
     stream.shutdown().await.ok();
 }
 
+/// Sends the head of a `POST /v1/products` of `length` bytes and `start`
+/// of its body, and returns the connection, open with the rest unsent: an
+/// upload that stalls, or trickles if the caller goes on writing.
+pub async fn stalled_upload(address: &str, length: usize, start: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let head =
+        format!("POST /v1/products HTTP/1.1\r\nHost: mercato\r\nContent-Length: {length}\r\n\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    stream
+        .write_all(start)
+        .await
+        .expect("send the start of the body");
+    stream
+}
+
 /// Sends only `head` and reads the answer, which must come without any
 /// body being sent. Returns the status line and the rest.
 pub async fn answer_to_head(address: &str, head: &str) -> String {

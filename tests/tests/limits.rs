@@ -10,6 +10,7 @@ use api::domain::Role;
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use tests::ingest::stalled_upload;
 use tests::replicas::{Replica, start_api};
 use tests::{TestApp, json_of, spawn_app, spawn_app_with};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -284,21 +285,8 @@ async fn an_upload_that_stalls_is_cut_off_and_the_same_feed_is_accepted_afterwar
     ]))
     .await;
     let body = tests::ingest::feed_of(&format!("stall-{}", uuid::Uuid::new_v4().simple()), 2_000);
-    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST /v1/products HTTP/1.1\r\nHost: mercato\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .expect("send the head");
-    stream
-        .write_all(&body.as_bytes()[..body.len() / 2])
-        .await
-        .expect("send half the body");
+    let mut stream =
+        stalled_upload(&app.address, body.len(), &body.as_bytes()[..body.len() / 2]).await;
 
     let mut answer = Vec::new();
     let cut_off =
@@ -318,19 +306,11 @@ async fn with_300_uploads_trickling_a_login_still_answers() {
         ("INGEST_MAX_CONCURRENT", "400"),
     ])
     .await;
-    let address = api.address.trim_start_matches("http://").to_owned();
     // Past the size kept in memory, so each upload is spooled.
     let start = format!(r#"[{{"id": "slow", "name": "{}"#, "x".repeat(80 * 1024));
     let mut uploads = Vec::new();
     for _ in 0..300 {
-        let mut stream = TcpStream::connect(&address).await.expect("connect");
-        let head =
-            "POST /v1/products HTTP/1.1\r\nHost: mercato\r\nContent-Length: 10000000\r\n\r\n";
-        stream.write_all(head.as_bytes()).await.expect("head");
-        stream
-            .write_all(start.as_bytes())
-            .await
-            .expect("start of the body");
+        let mut stream = stalled_upload(&api.address, 10_000_000, start.as_bytes()).await;
         uploads.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -638,25 +618,6 @@ async fn the_example_secrets_stop_the_api_with_exit_code_2() {
         assert_eq!(output.status.code(), Some(2), "{refused}: {stderr}");
         assert!(stderr.contains(refused), "{stderr}");
     }
-}
-
-/// Sends the head of a feed upload of `length` bytes and `start` of its
-/// body, and returns the connection, left open with the rest unsent.
-async fn stalled_upload(address: &str, length: usize, start: &[u8]) -> TcpStream {
-    let mut stream = TcpStream::connect(address.trim_start_matches("http://"))
-        .await
-        .expect("connect");
-    let head =
-        format!("POST /v1/products HTTP/1.1\r\nHost: mercato\r\nContent-Length: {length}\r\n\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .expect("send the head");
-    stream
-        .write_all(start)
-        .await
-        .expect("send the start of the body");
-    stream
 }
 
 #[tokio::test]

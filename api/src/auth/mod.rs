@@ -209,8 +209,8 @@ fn basic_credentials(encoded: &str) -> Result<(String, String), Error> {
 ///
 /// The check is guarded (see [`guard`]): 429 while `client` is throttled,
 /// 503 when no turn to hash comes in time. A password over
-/// [`NewPassword::MAX_BYTES`], or credentials with a control character,
-/// are a 401 without any hashing: no account can have them.
+/// [`NewPassword::MAX_BYTES`], a username no account can have, or a
+/// password with a control character, are a 401 without any hashing.
 pub async fn authenticate(
     state: &AppState,
     client: Option<IpAddr>,
@@ -225,12 +225,11 @@ pub async fn authenticate(
     guard
         .check_throttle(client)
         .inspect_err(|_| count_check(state, "throttled"))?;
+    // No account has such credentials (usernames were always parsed), so
+    // refusing them without a lookup or a hash tells an attacker nothing.
     let impossible = password.len() > NewPassword::MAX_BYTES
-        || username.len() > Username::MAX_CHARS * 4
-        || !username
-            .chars()
-            .chain(password.chars())
-            .all(shared::text::is_allowed);
+        || Username::parse(username).is_err()
+        || !password.chars().all(shared::text::is_allowed);
     if impossible {
         guard.failed(client);
         return Err(wrong());

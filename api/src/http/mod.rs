@@ -40,8 +40,7 @@ use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use shared::ErrorCode;
-use shared::error::{ErrorBody, LoggedError};
+use shared::error::LoggedError;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutBody;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -156,22 +155,11 @@ async fn method_not_allowed(request: Request, next: Next) -> Response {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
-    let msg = format!("{path} does not take {method}");
-    let code = ErrorCode::MethodNotAllowed;
-    let mut answer = (
-        StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(ErrorBody {
-            code,
-            msg: msg.clone(),
-        }),
-    )
-        .into_response();
+    let mut answer =
+        shared::Error::MethodNotAllowed(format!("{path} does not take {method}")).into_response();
     if let Some(allow) = allow {
         answer.headers_mut().insert(header::ALLOW, allow);
     }
-    answer
-        .extensions_mut()
-        .insert(LoggedError { code, detail: msg });
     answer
 }
 
