@@ -192,7 +192,9 @@ impl Application {
                 db: state.db.clone(),
                 clock: state.clock.clone(),
                 ingestion: state.ingestion.clone(),
+                dedupe: state.dedupe.clone(),
                 metrics: state.metrics.process.clone(),
+                lease: settings.ingest_lease,
             };
             tasks.spawn("feed applier", apply::run(applier, shutdown.clone()));
         }

@@ -18,10 +18,36 @@ use std::fmt;
 /// cannot grow the stack without bound.
 pub const MAX_DEPTH: usize = 256;
 
-/// Captured `id`, `name` and `description` values longer than this (in
-/// raw JSON bytes) are not kept, only marked [`Field::TooLong`]: no field
-/// of the catalog is anywhere near it.
-const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// How many raw JSON bytes of each item field an extracting scanner
+/// keeps; a longer value is not kept, only marked [`Field::TooLong`]. The
+/// applier sets them from the catalog's own bounds, so whatever a feed's
+/// items look like, applying it holds little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldLimits {
+    pub id: usize,
+    pub name: usize,
+    pub description: usize,
+}
+
+impl FieldLimits {
+    /// Raw JSON bytes that hold any string of `chars` characters however
+    /// it is written: 12 for a character escaped as a surrogate pair
+    /// (`\ud83d\ude00`), and the two quotes.
+    pub const fn for_chars(chars: usize) -> usize {
+        chars * 12 + 2
+    }
+}
+
+impl Default for FieldLimits {
+    /// 64 KiB each.
+    fn default() -> Self {
+        Self {
+            id: 64 * 1024,
+            name: 64 * 1024,
+            description: 64 * 1024,
+        }
+    }
+}
 
 /// Keys longer than this are not item fields the scanner looks for.
 const MAX_KEY_BYTES: usize = 64;
@@ -52,7 +78,7 @@ pub enum Field {
     Number(String),
     /// An object, an array, `true`, `false` or `null`.
     Other,
-    /// More than the scanner keeps (64 KiB of raw JSON).
+    /// More than the scanner keeps ([`FieldLimits`]).
     TooLong,
 }
 
@@ -81,6 +107,7 @@ pub struct Scanner {
     has_id: bool,
     /// Whether to capture the item fields for [`RawItem`].
     extracting: bool,
+    limits: FieldLimits,
     /// The current item's fields (when extracting).
     item: RawItem,
     /// Raw bytes of a depth-2 key while it is read.
@@ -207,9 +234,19 @@ impl Scanner {
         Self::new(false)
     }
 
-    /// A scanner that also hands over each item's fields.
+    /// A scanner that also hands over each item's fields, each kept up to
+    /// 64 KiB.
     pub fn extracting() -> Self {
-        Self::new(true)
+        Self::extracting_within(FieldLimits::default())
+    }
+
+    /// A scanner that hands over each item's fields, each kept up to its
+    /// limit.
+    pub fn extracting_within(limits: FieldLimits) -> Self {
+        Self {
+            limits,
+            ..Self::new(true)
+        }
     }
 
     fn new(extracting: bool) -> Self {
@@ -220,6 +257,7 @@ impl Scanner {
             items: 0,
             has_id: false,
             extracting,
+            limits: FieldLimits::default(),
             item: RawItem::default(),
             key: Vec::new(),
             key_has_escape: false,
@@ -467,8 +505,20 @@ impl Scanner {
             if self.stack.len() == 2 && self.key.len() <= MAX_KEY_BYTES {
                 self.key.extend_from_slice(bytes);
             }
-        } else if self.extracting && self.field.is_some() && self.capture.len() <= MAX_FIELD_BYTES {
+        } else if self.extracting
+            && let Some(field) = self.field
+            && self.capture.len() <= self.limit_of(field)
+        {
             self.capture.extend_from_slice(bytes);
+        }
+    }
+
+    #[inline]
+    fn limit_of(&self, field: ItemField) -> usize {
+        match field {
+            ItemField::Id => self.limits.id,
+            ItemField::Name => self.limits.name,
+            ItemField::Description => self.limits.description,
         }
     }
 
@@ -599,7 +649,12 @@ impl Scanner {
         if self.stack.len() == 2 && self.field.is_some() {
             let value = match self.state {
                 _ if !self.extracting => Field::Other,
-                _ if self.capture.len() > MAX_FIELD_BYTES => Field::TooLong,
+                _ if self
+                    .field
+                    .is_some_and(|field| self.capture.len() > self.limit_of(field)) =>
+                {
+                    Field::TooLong
+                }
                 State::String { .. } => serde_json::from_slice::<String>(&self.capture)
                     .map_or(Field::Other, Field::String),
                 State::Number(_) => {
@@ -801,11 +856,35 @@ mod tests {
     fn a_huge_field_is_marked_too_long_not_kept() {
         let body = format!(
             r#"[{{"id": 1, "description": "{}"}}]"#,
-            "x".repeat(MAX_FIELD_BYTES + 10)
+            "x".repeat(FieldLimits::default().description + 10)
         );
 
         let items = extract(&body);
 
+        assert_eq!(items[0].description, Some(Field::TooLong));
+    }
+
+    #[test]
+    fn each_field_is_kept_up_to_its_own_limit_however_it_is_escaped() {
+        let limits = FieldLimits {
+            id: FieldLimits::for_chars(4),
+            name: FieldLimits::for_chars(3),
+            description: FieldLimits::for_chars(3),
+        };
+        // Three characters, each as a surrogate pair: the longest spelling.
+        let escaped = r"\ud83d\ude00".repeat(3);
+        let body = format!(
+            r#"[{{"id": "abcd", "name": "{escaped}", "description": "{escaped}x"}}]"#
+        );
+        let mut items = Vec::new();
+        let mut scanner = Scanner::extracting_within(limits);
+        scanner
+            .feed(body.as_bytes(), &mut |item| items.push(item.clone()))
+            .expect("a valid feed");
+        scanner.finish().expect("a valid feed");
+
+        assert_eq!(items[0].id, Some(Field::String("abcd".into())));
+        assert_eq!(items[0].name, Some(Field::String("😀".repeat(3))));
         assert_eq!(items[0].description, Some(Field::TooLong));
     }
 

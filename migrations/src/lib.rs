@@ -32,6 +32,8 @@ mod m20261122_000006_offers_token_refused_at;
 mod m20261122_000007_create_ingest_jobs;
 mod m20261202_000008_ingest_jobs_sender;
 mod m20261202_000009_accounts_feeder_role;
+mod m20261202_000010_ingest_jobs_attempts;
+mod m20261202_000011_products_registration_failures;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
@@ -73,6 +75,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_ingest_jobs::CreateIngestJobs),
             Box::new(m20261202_000008_ingest_jobs_sender::AddSender),
             Box::new(m20261202_000009_accounts_feeder_role::AddFeederRole),
+            Box::new(m20261202_000010_ingest_jobs_attempts::AddAttempts),
+            Box::new(m20261202_000011_products_registration_failures::AddRegistrationFailures),
         ]
     }
 }

@@ -147,3 +147,44 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// Whether the database refused `e` because of the data written, so
+/// writing the same data again fails again: PostgreSQL's SQLSTATE classes
+/// 22 (data exception: a NUL in text, a value out of range) and 23
+/// (integrity constraint violation); SQLite's `SQLITE_CONSTRAINT`,
+/// `SQLITE_TOOBIG`, `SQLITE_MISMATCH` and `SQLITE_RANGE`. Anything else
+/// (a lost connection, a lock, a full disk) may pass if tried again.
+pub fn is_data_error(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e
+    else {
+        return false;
+    };
+    let SqlxError::Database(e) = &**e else {
+        return false;
+    };
+    let Some(code) = e.code() else {
+        return false;
+    };
+    if e
+        .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    if e
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Extended result codes: the primary code is the low byte.
+        const CONSTRAINT: i64 = 19;
+        const TOOBIG: i64 = 18;
+        const MISMATCH: i64 = 20;
+        const RANGE: i64 = 25;
+        return code
+            .parse::<i64>()
+            .is_ok_and(|code| matches!(code & 0xff, CONSTRAINT | TOOBIG | MISMATCH | RANGE));
+    }
+    false
+}

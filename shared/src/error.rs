@@ -36,6 +36,7 @@ pub enum ErrorCode {
     Internal,
     MethodNotAllowed,
     TooManyRequests,
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -53,6 +54,7 @@ impl ErrorCode {
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }
@@ -62,6 +64,9 @@ impl ErrorCode {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub msg: String,
+    /// With `DUPLICATE` only: the accepted ingest that holds the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_id: Option<uuid::Uuid>,
 }
 
 /// Everything a handler can fail with.
@@ -82,9 +87,18 @@ pub enum Error {
     /// 409 `CONFLICT`: a unique key is taken.
     #[error("{0}")]
     Conflict(String),
-    /// 403 `DUPLICATE` with `Retry-After`: the same body was accepted within the window.
+    /// 403 `DUPLICATE` with `Retry-After`: the same body was accepted
+    /// within the window, as the ingest `holder` (shown as `ingest_id`).
     #[error("{msg}")]
-    Duplicate { msg: String, retry_after: Duration },
+    Duplicate {
+        msg: String,
+        retry_after: Duration,
+        holder: Option<uuid::Uuid>,
+    },
+    /// 507 `INSUFFICIENT_STORAGE`: the body would leave too little free
+    /// disk where it is spooled.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -131,6 +145,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Duplicate { .. } => ErrorCode::Duplicate,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::InsufficientStorage(_) => ErrorCode::InsufficientStorage,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             Self::UpstreamError(_) => ErrorCode::UpstreamError,
@@ -151,7 +166,9 @@ impl Error {
             ErrorCode::Duplicate => Self::Duplicate {
                 msg,
                 retry_after: Duration::ZERO,
+                holder: None,
             },
+            ErrorCode::InsufficientStorage => Self::InsufficientStorage(msg),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(msg),
             ErrorCode::UpstreamError => Self::UpstreamError(msg),
             ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
@@ -273,7 +290,16 @@ impl IntoResponse for Error {
             Self::Internal(e) => format!("{e:#}"),
             other => other.to_string(),
         };
-        let mut response = (code.status(), Json(ErrorBody { code, msg })).into_response();
+        let ingest_id = match &self {
+            Self::Duplicate { holder, .. } => *holder,
+            _ => None,
+        };
+        let body = ErrorBody {
+            code,
+            msg,
+            ingest_id,
+        };
+        let mut response = (code.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(wait) = self.retry_after() {
             headers.insert(header::RETRY_AFTER, retry_after_header(wait));
@@ -393,6 +419,7 @@ mod tests {
         let at_the_edge = Error::Duplicate {
             msg: "already accepted".into(),
             retry_after: Duration::ZERO,
+            holder: None,
         };
         let (_, retry_after, _) = body_of(at_the_edge).await;
         assert_eq!(retry_after, Some(HeaderValue::from(1u64)), "never 0");
@@ -403,11 +430,13 @@ mod tests {
         let error = Error::Duplicate {
             msg: "already accepted".into(),
             retry_after: Duration::from_millis(1_500),
+            holder: Some(uuid::Uuid::nil()),
         };
         let (status, retry_after, body) = body_of(error).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(retry_after, Some(HeaderValue::from(2u64)));
         assert_eq!(body["code"], "DUPLICATE");
+        assert_eq!(body["ingest_id"], uuid::Uuid::nil().to_string());
     }
 
     #[test]

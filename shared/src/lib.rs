@@ -41,7 +41,7 @@ pub mod telemetry;
 pub mod text;
 pub mod trace;
 
-mod backoff;
+pub mod backoff;
 
 pub use clock::Clock;
 pub use error::{Error, ErrorCode, Result};

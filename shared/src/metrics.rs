@@ -9,11 +9,14 @@
 //! | --- | --- | --- |
 //! | `rpc_calls_total`, `rpc_call_duration_seconds` | `queue`, `outcome` | RPCs sent: `replied` (a result or a coded failure), `timeout`, `unavailable` |
 //! | `rpc_handled_total`, `rpc_handle_duration_seconds` | `queue`, `outcome` | RPCs a worker handled (`replied`, `rejected`) |
-//! | `dedupe_claims_total` | `result` | feed-window claims: `claimed`, `duplicate`, `unavailable` |
+//! | `dedupe_claims_total` | `result` | feed-window claims: `claimed`, `duplicate`, `taken_over` (from an attempt that was never accepted), `unavailable` |
 //! | `ingest_bytes_total` | — | feed bytes received in full |
-//! | `ingest_feeds_total` | `outcome` | `accepted`, `duplicate`, `malformed`, `too_large`, `unavailable`, `failed` |
+//! | `ingest_feeds_total` | `outcome` | `accepted`, `duplicate`, `malformed`, `too_large`, `disk_full`, `unavailable`, `busy`, `failed` |
 //! | `ingest_jobs_total` | `status` | ingest jobs finished: `done`, `failed` |
 //! | `ingest_items_applied_total` | — | feed items applied to the catalog |
+//! | `ingest_oldest_pending_age_seconds` | — | age of the oldest accepted feed not yet applied (0 when none): the stuck-job signal |
+//! | `ingest_job_retries_total` | — | jobs put back after a failure that may pass |
+//! | `offers_registrations_waiting` | — | products not yet registered with the Offers service |
 //! | `offers_poll_pass_duration_seconds` | — | offer-poller passes that polled something |
 //! | `offers_poll_lag_seconds` | — | how overdue the most overdue product is |
 //! | `upstream_errors_total` | `service`, `kind` | failed calls to `offers` or `stooq` |
@@ -48,6 +51,9 @@ pub struct Metrics {
     pub ingest_feeds: IntCounterVec,
     pub ingest_jobs: IntCounterVec,
     pub ingest_items_applied: IntCounter,
+    pub ingest_oldest_pending_seconds: Gauge,
+    pub ingest_job_retries: IntCounter,
+    pub registrations_waiting: Gauge,
     pub poll_pass_seconds: Histogram,
     pub poll_lag_seconds: Gauge,
     pub upstream_errors: IntCounterVec,
@@ -107,6 +113,21 @@ impl Metrics {
                 "Feed items applied to the catalog",
             )
             .expect("a valid counter definition"),
+            ingest_oldest_pending_seconds: Gauge::new(
+                "ingest_oldest_pending_age_seconds",
+                "Age of the oldest accepted feed not yet applied, 0 when none",
+            )
+            .expect("a valid gauge definition"),
+            ingest_job_retries: IntCounter::new(
+                "ingest_job_retries_total",
+                "Ingest jobs put back after a failure that may pass",
+            )
+            .expect("a valid counter definition"),
+            registrations_waiting: Gauge::new(
+                "offers_registrations_waiting",
+                "Products not yet registered with the Offers service",
+            )
+            .expect("a valid gauge definition"),
             poll_pass_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "offers_poll_pass_duration_seconds",
@@ -131,7 +152,7 @@ impl Metrics {
                 &["outcome"],
             ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(metrics.password_checks.clone()),
             Box::new(metrics.rpc_calls.clone()),
             Box::new(metrics.rpc_call_seconds.clone()),
@@ -142,6 +163,9 @@ impl Metrics {
             Box::new(metrics.ingest_feeds.clone()),
             Box::new(metrics.ingest_jobs.clone()),
             Box::new(metrics.ingest_items_applied.clone()),
+            Box::new(metrics.ingest_oldest_pending_seconds.clone()),
+            Box::new(metrics.ingest_job_retries.clone()),
+            Box::new(metrics.registrations_waiting.clone()),
             Box::new(metrics.poll_pass_seconds.clone()),
             Box::new(metrics.poll_lag_seconds.clone()),
             Box::new(metrics.upstream_errors.clone()),

@@ -80,6 +80,13 @@ pub struct Settings {
     /// `INGEST_MAX_CONCURRENT`: feed uploads one process receives at once;
     /// more are refused with 503 and `Retry-After`.
     pub ingest_max_concurrent: usize,
+    /// `INGEST_SPOOL_MIN_FREE_BYTES`: a spooled feed that would leave less
+    /// free space than this on the spool's filesystem is refused with 507.
+    pub ingest_spool_min_free_bytes: u64,
+    /// `INGEST_LEASE_SECS`: how long a process's claim on a job lasts
+    /// without progress; a job whose process is gone is taken up by
+    /// another after at most this long.
+    pub ingest_lease: Duration,
     /// `HTTP_BODY_MAX_BYTES`: the largest body of any request but a feed
     /// (those are buffered, so this bounds the memory a request can take).
     pub http_body_max_bytes: usize,
@@ -440,6 +447,9 @@ impl Source {
             ingest_spool_dir: self.parse_or("INGEST_SPOOL_DIR", "data/spool")?,
             ingest_allow_anonymous: self.parse_or("INGEST_ALLOW_ANONYMOUS", "false")?,
             ingest_max_concurrent: self.positive("INGEST_MAX_CONCURRENT", 64)?,
+            ingest_spool_min_free_bytes: self
+                .parse_or("INGEST_SPOOL_MIN_FREE_BYTES", "1073741824")?,
+            ingest_lease: Duration::from_secs(self.positive("INGEST_LEASE_SECS", 30)?),
             http_body_max_bytes: self.positive("HTTP_BODY_MAX_BYTES", 64 * 1024)?,
             http_header_timeout: Duration::from_secs(
                 self.positive("HTTP_HEADER_TIMEOUT_SECS", 10)?,
@@ -706,6 +716,8 @@ mod tests {
     fn limits_have_defaults_and_refuse_zero() {
         let s = settings(&[]).expect("defaults are valid");
         assert_eq!(s.ingest_max_concurrent, 64);
+        assert_eq!(s.ingest_spool_min_free_bytes, 1 << 30);
+        assert_eq!(s.ingest_lease, Duration::from_secs(30));
         assert_eq!(s.http_body_max_bytes, 65_536);
         assert_eq!(s.http_header_timeout, Duration::from_secs(10));
         assert_eq!(s.http_body_idle_timeout, Duration::from_secs(30));

@@ -37,6 +37,9 @@ pub struct Model {
     pub sender: Option<i64>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// Times applying the job failed for a reason that may pass; past a
+    /// bound, the job fails for good.
+    pub attempts: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,7 +29,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
-use shared::dedupe::Claim;
 use shared::error::ErrorBody;
 use shared::{Error, Result};
 use utoipa::ToSchema;
@@ -39,8 +38,7 @@ use crate::auth::Caller;
 use crate::domain::{Role, rfc3339};
 use crate::entities::ingest_job;
 use crate::http::extract::Path;
-use crate::ingest::jobs;
-use crate::ingest::receive::{self, Content};
+use crate::ingest::{accept, receive};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -113,10 +111,11 @@ pub struct Accepted {
         (status = 200, body = Accepted),
         (status = 400, body = ErrorBody, description = "Malformed, cut off or stalled, with the byte offset of the first problem"),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "FORBIDDEN: the account may not send feeds; or DUPLICATE: the same body was accepted within the window, see Retry-After",
+        (status = 403, body = ErrorBody, description = "FORBIDDEN: the account may not send feeds; or DUPLICATE: the same body was accepted within the window, see Retry-After; `ingest_id` names the accepted ingest",
             headers(("Retry-After" = u64, description = "Seconds until the body is accepted again"))),
         (status = 413, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "The dedupe window cannot be checked, or too many feeds arrive at once; see Retry-After"),
+        (status = 507, body = ErrorBody, description = "The spool's disk would be left with less than INGEST_SPOOL_MIN_FREE_BYTES free"),
     )
 )]
 pub async fn ingest_feed(
@@ -142,6 +141,7 @@ pub async fn ingest_feed(
         Err(Error::PayloadTooLarge(_)) => "too_large",
         Err(Error::Unavailable(_)) => "unavailable",
         Err(Error::Busy { .. }) => "busy",
+        Err(Error::InsufficientStorage(_)) => "disk_full",
         Err(_) => "failed",
     };
     state
@@ -153,7 +153,9 @@ pub async fn ingest_feed(
     outcome.map(Json)
 }
 
-/// Receives, claims and records one feed.
+/// Receives one feed, then accepts it ([`accept::accept`]) in a task of
+/// its own: the client going away after its last byte cannot stop that
+/// halfway.
 async fn accept_feed(
     state: &AppState,
     sender: &FeedSender,
@@ -161,68 +163,33 @@ async fn accept_feed(
     body: Body,
 ) -> Result<Accepted> {
     let metrics = &state.metrics.process;
-    let max_bytes = state.settings.ingest_max_bytes;
+    let limits = receive::Limits {
+        max_bytes: state.settings.ingest_max_bytes,
+        min_free_bytes: state.settings.ingest_spool_min_free_bytes,
+    };
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max_bytes) {
-        return Err(receive::too_large(max_bytes));
+    if let Some(declared) = declared {
+        if declared > limits.max_bytes {
+            return Err(receive::too_large(limits.max_bytes));
+        }
+        receive::check_room(&state.ingestion.spool, declared, limits.min_free_bytes)?;
     }
     let id = Uuid::now_v7();
-    let ingestion = &state.ingestion;
-    let spool_to = ingestion.spool.path_of(id);
-    let received = receive::receive(body, max_bytes, spool_to).await?;
+    let spool_to = state.ingestion.spool.file_for(id);
+    let received = receive::receive(body, limits, spool_to).await?;
     metrics.ingest_bytes.inc_by(received.inspected.size);
-
-    let hash = received.inspected.hash.to_string();
-    let holder = id.to_string();
-    let claim = state
-        .dedupe
-        .claim(&hash, &holder, state.settings.dedupe_window)
-        .await;
-    let result = match &claim {
-        Ok(Claim::Claimed) => "claimed",
-        Ok(Claim::Duplicate { .. }) => "duplicate",
-        Err(_) => "unavailable",
-    };
-    metrics.dedupe_claims.with_label_values(&[result]).inc();
-    match claim? {
-        Claim::Claimed => {}
-        Claim::Duplicate {
-            retry_after,
-            holder,
-        } => {
-            return Err(Error::Duplicate {
-                msg: format!(
-                    "the same body was accepted as ingest {holder}; it is refused until the dedupe window ends"
-                ),
-                retry_after,
-            });
-        }
-    }
-    let now = state.clock.now_micros();
-    let row = jobs::queued_row(
+    let items = received.inspected.items;
+    tokio::spawn(accept::accept(
+        state.clone(),
         id,
-        &received,
-        ingestion.spool.id(),
+        received,
         sender.account_id(),
-        now,
-    );
-    if let Err(e) = ingestion.recorder.record(row).await {
-        // The feed was not accepted after all: the same body may come again at once.
-        if let Err(release) = state.dedupe.release(&hash, &holder).await {
-            tracing::warn!(error = %release, "cannot give back the dedupe claim");
-        }
-        return Err(e.into());
-    }
-    if let Content::Spooled(file) = received.content {
-        file.keep();
-    }
-    ingestion.wake.notify_one();
-    Ok(Accepted {
-        id,
-        items: received.inspected.items,
-    })
+    ))
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!("accepting the feed stopped: {e}")))??;
+    Ok(Accepted { id, items })
 }
 
 /// An ingest job: where an accepted feed is.

@@ -199,6 +199,7 @@ pub async fn create_product(
         registered: ActiveValue::Set(false),
         registration_due_at: ActiveValue::Set(Some(now.saturating_add(hold))),
         next_poll_at: ActiveValue::Set(None),
+        registration_failures: ActiveValue::Set(0),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     };

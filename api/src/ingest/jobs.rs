@@ -75,6 +75,7 @@ pub fn queued_row(
         sender: ActiveValue::Set(sender),
         started_at: ActiveValue::Set(None),
         finished_at: ActiveValue::Set(None),
+        attempts: ActiveValue::Set(0),
     }
 }
 
@@ -93,11 +94,14 @@ pub struct Recorder {
 
 struct Pending {
     row: ingest_job::ActiveModel,
+    /// Past this, the row is not inserted: its feed's claim may be taken
+    /// over (see [`super::accept`]).
+    deadline: tokio::time::Instant,
     recorded: oneshot::Sender<Result<(), String>>,
 }
 
 impl Recorder {
-    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (16 columns each).
+    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (18 columns each).
     pub const MAX_ROWS: usize = 500;
 
     /// Starts the inserting task; it ends when the last `Recorder` clone is dropped.
@@ -110,6 +114,17 @@ impl Recorder {
                     && let Ok(next) = inbox.try_recv()
                 {
                     pending.push(next);
+                }
+                let now = tokio::time::Instant::now();
+                let (late, pending): (Vec<_>, Vec<_>) =
+                    pending.into_iter().partition(|pending| pending.deadline <= now);
+                for pending in late {
+                    let _ = pending
+                        .recorded
+                        .send(Err("the job could not be recorded in time".to_owned()));
+                }
+                if pending.is_empty() {
+                    continue;
                 }
                 let (rows, waiting): (Vec<_>, Vec<_>) = pending
                     .into_iter()
@@ -128,11 +143,20 @@ impl Recorder {
         Self { queue }
     }
 
-    /// Stores `row` and returns once it is committed.
-    pub async fn record(&self, row: ingest_job::ActiveModel) -> anyhow::Result<()> {
+    /// Stores `row` and returns once it is committed; fails without
+    /// storing it if its insert has not started by `deadline`.
+    pub async fn record(
+        &self,
+        row: ingest_job::ActiveModel,
+        deadline: tokio::time::Instant,
+    ) -> anyhow::Result<()> {
         let (recorded, outcome) = oneshot::channel();
         self.queue
-            .send(Pending { row, recorded })
+            .send(Pending {
+                row,
+                deadline,
+                recorded,
+            })
             .await
             .map_err(|_| anyhow::anyhow!("the job recorder has stopped"))?;
         outcome
@@ -142,18 +166,26 @@ impl Recorder {
     }
 }
 
+/// Feeds up to this many bytes are applied in the small lane, larger ones
+/// in the large lane: one huge feed never holds up the small ones.
+pub const SMALL_FEED_BYTES: i64 = 8 * 1024 * 1024;
+
 /// Which jobs [`claim`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claimable {
-    /// Any job this process may apply: its body in the row, or in `spool`.
-    Any,
+    /// Feeds up to [`SMALL_FEED_BYTES`]: bodies in their rows, and
+    /// spooled ones in `spool`.
+    Small,
+    /// Larger feeds, all spooled in `spool`.
+    Large,
     /// Only jobs whose body is in the row.
     Inline,
 }
 
 /// Claims up to `limit` of the oldest unfinished jobs of `which` kind
-/// whose lease has lapsed, for `lease`, and returns them. PostgreSQL skips
-/// rows another claimer holds; SQLite's single writer serialises claims.
+/// whose lease has lapsed (or whose retry is due), for `lease`, and
+/// returns them. PostgreSQL skips rows another claimer holds; SQLite's
+/// single writer serialises claims.
 pub async fn claim(
     db: &DatabaseConnection,
     which: Claimable,
@@ -162,11 +194,13 @@ pub async fn claim(
     now: i64,
     lease: Duration,
 ) -> Result<Vec<ingest_job::Model>, DbErr> {
+    let in_row = ingest_job::Column::Spool.is_null();
+    let in_spool = ingest_job::Column::Spool.eq(spool);
+    let small = ingest_job::Column::Size.lte(SMALL_FEED_BYTES);
     let whose_body = match which {
-        Claimable::Any => ingest_job::Column::Spool
-            .is_null()
-            .or(ingest_job::Column::Spool.eq(spool)),
-        Claimable::Inline => ingest_job::Column::Spool.is_null(),
+        Claimable::Small => small.and(in_row.or(in_spool)),
+        Claimable::Large => small.not().and(in_spool),
+        Claimable::Inline => in_row,
     };
     let pending = Query::select()
         .column(ingest_job::Column::Id)
@@ -209,21 +243,6 @@ pub async fn claim(
         .collect::<Result<Vec<_>, _>>()?;
     claimed.sort_by_key(|job| job.id);
     Ok(claimed)
-}
-
-/// Lets the jobs of `spool` be claimed at once: called at start-up, when
-/// any lease on them was held by this process's predecessor.
-pub async fn release_spool(db: &DatabaseConnection, spool: &str) -> Result<u64, DbErr> {
-    let released = ingest_job::Entity::update_many()
-        .col_expr(
-            ingest_job::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .filter(ingest_job::Column::Spool.eq(spool))
-        .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
-        .exec(db)
-        .await?;
-    Ok(released.rows_affected)
 }
 
 /// Gives claimed jobs back, so whoever comes next resumes them at once.
@@ -279,6 +298,42 @@ pub async fn finish(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Puts a job that failed for a reason that may pass back in the queue,
+/// claimable again after `wait`, with one more attempt counted.
+pub async fn retry_later(
+    db: &DatabaseConnection,
+    id: Uuid,
+    attempts: i64,
+    now: i64,
+    wait: Duration,
+) -> Result<(), DbErr> {
+    ingest_job::Entity::update_many()
+        .col_expr(ingest_job::Column::Attempts, Expr::value(attempts))
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(now.saturating_add(micros(wait))),
+        )
+        .filter(ingest_job::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// When the oldest job still waiting to be applied was received.
+pub async fn oldest_pending(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
+    let oldest: Option<Option<i64>> = ingest_job::Entity::find()
+        .select_only()
+        .column_as(ingest_job::Column::ReceivedAt.min(), "oldest")
+        .filter(
+            ingest_job::Column::Status
+                .is_in([Status::Queued.as_str(), Status::Processing.as_str()]),
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(oldest.flatten())
 }
 
 /// Which of `ids` still have a job waiting to be applied.

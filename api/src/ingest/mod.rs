@@ -5,17 +5,19 @@
 //! 1. [`receive`]: the body is streamed once through the BLAKE3 hash and
 //!    the feed checker, and (past [`receive::INLINE_MAX`] bytes) into a
 //!    spool file, off the async runtime and in bounded memory.
-//! 2. The handler claims the body's hash in the dedupe window, and
+//! 2. [`accept`]: the body's hash claims the dedupe window and
 //!    [`jobs::Recorder`] stores the accepted feed as an ingest job (many
-//!    concurrent feeds in one `INSERT`).
+//!    concurrent feeds in one `INSERT`), all or nothing, in a task the
+//!    client cannot cut short.
 //! 3. [`apply::run`], a task of every `api` process, applies queued jobs
 //!    to the catalog in batches, resuming after a crash from the last
 //!    committed batch.
 //!
-//! A spooled body is a file only one host has, so only a process using
-//! the same spool directory ([`Spool`]) applies it. Small bodies live in
-//! the job's row, and any process may apply them.
+//! A spooled body is applied by any process using the same spool
+//! directory ([`Spool`]; one volume shared by every replica). Small bodies
+//! live in the job's row, and any process may apply them.
 
+pub mod accept;
 pub mod apply;
 pub mod jobs;
 pub mod receive;
@@ -34,8 +36,9 @@ pub struct Ingestion {
     pub spool: Spool,
     /// Stores the jobs of accepted feeds.
     pub recorder: Recorder,
-    /// Wakes the apply task when a job is recorded here.
-    pub wake: Notify,
+    /// Wake the apply lanes when a job is recorded here.
+    small_recorded: Notify,
+    large_recorded: Notify,
     /// One permit per feed being received (`INGEST_MAX_CONCURRENT`).
     pub uploads: Semaphore,
 }
@@ -47,8 +50,36 @@ impl Ingestion {
         Arc::new(Self {
             spool,
             recorder: Recorder::start(db),
-            wake: Notify::new(),
+            small_recorded: Notify::new(),
+            large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),
         })
     }
+
+    /// Wakes the lane that applies a feed of `size` bytes just recorded.
+    pub fn recorded(&self, size: u64) {
+        let lane = if size <= jobs::SMALL_FEED_BYTES.unsigned_abs() {
+            Lane::Small
+        } else {
+            Lane::Large
+        };
+        self.woken(lane).notify_one();
+    }
+
+    /// What wakes `lane`.
+    pub fn woken(&self, lane: Lane) -> &Notify {
+        match lane {
+            Lane::Small => &self.small_recorded,
+            Lane::Large => &self.large_recorded,
+        }
+    }
+}
+
+/// The two queues jobs are applied from, side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Feeds up to [`jobs::SMALL_FEED_BYTES`].
+    Small,
+    /// Larger feeds.
+    Large,
 }

@@ -20,7 +20,7 @@ use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
 use futures_util::{FutureExt as _, StreamExt as _};
 use shared::Error;
 
-use super::SpoolFile;
+use super::{Spool, SpoolFile};
 
 /// Bodies up to this size are kept in memory and in the job's row.
 pub const INLINE_MAX: usize = 64 * 1024;
@@ -42,11 +42,23 @@ pub enum Content {
     Spooled(SpoolFile),
 }
 
+/// What a body may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `INGEST_MAX_BYTES`: 413 beyond.
+    pub max_bytes: u64,
+    /// `INGEST_SPOOL_MIN_FREE_BYTES`: 507 when spooling would leave less
+    /// free on the spool's filesystem.
+    pub min_free_bytes: u64,
+}
+
 /// Reads `body` to its end. Fails with 400 for a malformed feed (naming
-/// the first problem and its byte offset) or an upload cut off, and 413
-/// past `max_bytes`; a spool file is deleted on every failure.
-/// `spool_to` is where a body too large to keep in memory goes.
-pub async fn receive(body: Body, max_bytes: u64, spool_to: PathBuf) -> Result<Received, Error> {
+/// the first problem and its byte offset) or an upload cut off, 413 past
+/// the size limit, and 507 when the spool's disk is nearly full; a spool
+/// file is deleted on every failure. `spool_to` is where a body too large
+/// to keep in memory goes.
+pub async fn receive(body: Body, limits: Limits, spool_to: SpoolFile) -> Result<Received, Error> {
+    let max_bytes = limits.max_bytes;
     let mut stream = body.into_data_stream();
     let mut buffer: Vec<u8> = Vec::new();
     let first_spooled = loop {
@@ -73,10 +85,9 @@ pub async fn receive(body: Body, max_bytes: u64, spool_to: PathBuf) -> Result<Re
     };
 
     // From here on, the file goes again unless the feed is accepted.
-    let spool_to = SpoolFile::new(spool_to);
     let mut size = first_spooled.len() as u64;
     let mut batch = vec![first_spooled];
-    let mut pipeline = Pipeline::new(spool_to.path().to_owned());
+    let mut pipeline = Pipeline::new(spool_to.path().to_owned(), limits.min_free_bytes);
     let streamed = async {
         loop {
             let mut batch_bytes: usize = batch.iter().map(Bytes::len).sum();
@@ -140,10 +151,12 @@ struct Writer {
     path: PathBuf,
     file: Option<std::fs::File>,
     hasher: BodyHasher,
+    /// Free bytes the spool's filesystem must keep.
+    min_free_bytes: u64,
 }
 
 impl Pipeline {
-    fn new(path: PathBuf) -> Self {
+    fn new(path: PathBuf, min_free_bytes: u64) -> Self {
         Self {
             idle: Some((
                 Scanner::checking(),
@@ -151,6 +164,7 @@ impl Pipeline {
                     path,
                     file: None,
                     hasher: BodyHasher::new(),
+                    min_free_bytes,
                 },
             )),
             running: None,
@@ -176,6 +190,12 @@ impl Pipeline {
                         .file
                         .insert(std::fs::File::create(&writer.path).map_err(|e| spool_failed(&e))?),
                 };
+                let bytes: u64 = to_write.iter().map(|chunk| chunk.len() as u64).sum();
+                let dir = writer.path.parent().unwrap_or(std::path::Path::new("."));
+                let free = fs4::available_space(dir).map_err(|e| spool_failed(&e))?;
+                if free < writer.min_free_bytes.saturating_add(bytes) {
+                    return Err(disk_full(writer.min_free_bytes));
+                }
                 for chunk in &to_write {
                     writer.hasher.update(chunk);
                     file.write_all(chunk).map_err(|e| spool_failed(&e))?;
@@ -235,6 +255,25 @@ pub fn too_large(max_bytes: u64) -> Error {
     Error::PayloadTooLarge(format!(
         "the feed is larger than the limit of {max_bytes} bytes"
     ))
+}
+
+/// The 507 for a body the spool's disk has no room for.
+pub fn disk_full(min_free_bytes: u64) -> Error {
+    Error::InsufficientStorage(format!(
+        "too little disk space is left to spool the feed (at least {min_free_bytes} bytes are kept free); retry later or send a smaller feed"
+    ))
+}
+
+/// The 507 up front, when the declared size already does not fit.
+pub fn check_room(spool: &Spool, declared: u64, min_free_bytes: u64) -> Result<(), Error> {
+    if declared <= INLINE_MAX as u64 {
+        return Ok(());
+    }
+    let free = spool.free_bytes().map_err(|e| spool_failed(&e))?;
+    if free < min_free_bytes.saturating_add(declared) {
+        return Err(disk_full(min_free_bytes));
+    }
+    Ok(())
 }
 
 fn malformed(e: FeedError) -> Error {

@@ -57,33 +57,72 @@ impl Spool {
         &self.dir
     }
 
-    /// Where the body of ingest `job` is spooled.
+    /// Where the body of ingest `job` is spooled once it is accepted.
     pub fn path_of(&self, job: Uuid) -> PathBuf {
         self.dir.join(format!("{job}.json"))
     }
 
-    /// The ingest id a spool file's name stands for.
-    pub fn job_of(path: &Path) -> Option<Uuid> {
-        let name = path.file_name()?.to_str()?.strip_suffix(".json")?;
-        Uuid::parse_str(name).ok()
+    /// Where the body of ingest `job` is written while it arrives: a name
+    /// no job is ever applied from, so the orphan sweep can tell an upload
+    /// in flight from an accepted body.
+    pub fn receiving_path_of(&self, job: Uuid) -> PathBuf {
+        self.dir.join(format!("{job}.json{RECEIVING}"))
+    }
+
+    /// A file for the body of `job`, not accepted yet.
+    pub fn file_for(&self, job: Uuid) -> SpoolFile {
+        SpoolFile {
+            path: self.receiving_path_of(job),
+            accepted: self.path_of(job),
+            keep: false,
+        }
+    }
+
+    /// The ingest id a spool file's name stands for, and whether it is an
+    /// upload still arriving (or cut off by a crash).
+    pub fn job_of(path: &Path) -> Option<(Uuid, bool)> {
+        let name = path.file_name()?.to_str()?;
+        let (name, receiving) = match name.strip_suffix(RECEIVING) {
+            Some(name) => (name, true),
+            None => (name, false),
+        };
+        let id = Uuid::parse_str(name.strip_suffix(".json")?).ok()?;
+        Some((id, receiving))
+    }
+
+    /// Free bytes on the spool's filesystem.
+    pub fn free_bytes(&self) -> io::Result<u64> {
+        fs4::available_space(&self.dir)
     }
 }
+
+/// The suffix of a body still arriving.
+const RECEIVING: &str = ".receiving";
 
 /// A spooled body that is deleted when dropped, unless [`SpoolFile::keep`]
 /// says its job was recorded: a refused, malformed or cut-off upload
 /// leaves nothing behind.
 pub struct SpoolFile {
+    /// Where the body is now.
     path: PathBuf,
+    /// Where [`SpoolFile::publish`] moves it.
+    accepted: PathBuf,
     keep: bool,
 }
 
 impl SpoolFile {
-    pub fn new(path: PathBuf) -> Self {
-        Self { path, keep: false }
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Gives the complete body its accepted name, where the applier looks
+    /// for it. Done before the job is recorded, so a recorded job always
+    /// finds its body; a crash in between leaves a file no job names, which
+    /// the orphan sweep deletes.
+    pub fn publish(&mut self) -> io::Result<()> {
+        std::fs::rename(&self.path, &self.accepted)?;
+        self.path = self.accepted.clone();
+        Ok(())
     }
 
     pub fn keep(mut self) {
@@ -121,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn a_spool_file_names_its_job() {
+    fn a_spool_file_names_its_job_and_whether_it_is_still_arriving() {
         let job = Uuid::now_v7();
         let dir = std::env::temp_dir();
         let spool = Spool {
@@ -129,7 +168,31 @@ mod tests {
             id: "x".into(),
         };
 
-        assert_eq!(Spool::job_of(&spool.path_of(job)), Some(job));
+        assert_eq!(Spool::job_of(&spool.path_of(job)), Some((job, false)));
+        assert_eq!(
+            Spool::job_of(&spool.receiving_path_of(job)),
+            Some((job, true))
+        );
         assert_eq!(Spool::job_of(&dir.join(ID_FILE)), None);
+    }
+
+    #[test]
+    fn a_published_body_is_kept_and_an_unkept_one_deleted() {
+        let dir = std::env::temp_dir().join(format!("spool-{}", Uuid::new_v4()));
+        let spool = Spool::open(&dir).expect("open");
+        let (kept, dropped) = (Uuid::now_v7(), Uuid::now_v7());
+        for job in [kept, dropped] {
+            let mut file = spool.file_for(job);
+            std::fs::write(file.path(), b"[]").expect("write");
+            file.publish().expect("publish");
+            if job == kept {
+                file.keep();
+            }
+        }
+
+        assert!(spool.path_of(kept).exists());
+        assert!(!spool.receiving_path_of(kept).exists());
+        assert!(!spool.path_of(dropped).exists());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

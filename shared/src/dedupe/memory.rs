@@ -81,6 +81,27 @@ impl DedupeWindow for MemoryWindow {
         Ok(())
     }
 
+    async fn take_over(
+        &self,
+        hash: &str,
+        from: &str,
+        to: &str,
+        window: Duration,
+    ) -> Result<bool, DedupeError> {
+        let now = self.clock.now_micros();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((holder, expires_at)) = state.claims.get_mut(hash) else {
+            return Ok(false);
+        };
+        if holder != from || *expires_at <= now {
+            return Ok(false);
+        }
+        let length = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        *holder = to.to_owned();
+        *expires_at = now.saturating_add(length);
+        Ok(true)
+    }
+
     async fn check(&self) -> Result<(), DedupeError> {
         Ok(())
     }

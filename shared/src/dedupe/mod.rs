@@ -58,6 +58,21 @@ pub trait DedupeWindow: Send + Sync + 'static {
     /// claim that expired and was taken by another holder is left alone.
     async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError>;
 
+    /// Moves the claim on `hash` from `from`, an attempt known to have
+    /// failed, to `to`, for a whole new `window`; `false` (and nothing
+    /// changed) if `from` no longer holds it.
+    async fn take_over(
+        &self,
+        hash: &str,
+        from: &str,
+        to: &str,
+        window: Duration,
+    ) -> Result<bool, DedupeError>;
+
+    /// Forgets anything this process remembers about `hash`, so the next
+    /// claim asks the store itself.
+    fn forget(&self, _hash: &str) {}
+
     /// Whether claims can be made right now (for `/readyz`).
     async fn check(&self) -> Result<(), DedupeError>;
 

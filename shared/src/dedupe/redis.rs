@@ -38,11 +38,22 @@ end
 return 0
 ";
 
+/// Moves the key from holder `ARGV[1]` to `ARGV[2]` for `ARGV[3]` ms,
+/// only if `ARGV[1]` still holds it.
+const TAKE_OVER: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+";
+
 /// See the module documentation.
 pub struct RedisWindow {
     connection: ConnectionManager,
     claim: Script,
     release: Script,
+    take_over: Script,
 }
 
 impl RedisWindow {
@@ -63,6 +74,7 @@ impl RedisWindow {
             connection,
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
+            take_over: Script::new(TAKE_OVER),
         })
     }
 }
@@ -104,6 +116,26 @@ impl DedupeWindow for RedisWindow {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn take_over(
+        &self,
+        hash: &str,
+        from: &str,
+        to: &str,
+        window: Duration,
+    ) -> Result<bool, DedupeError> {
+        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let moved: i64 = self
+            .take_over
+            .key(format!("{KEY_PREFIX}{hash}"))
+            .arg(from)
+            .arg(to)
+            .arg(millis)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(moved == 1)
     }
 
     async fn check(&self) -> Result<(), DedupeError> {

@@ -83,11 +83,26 @@ impl DedupeWindow for RefusalCache {
     }
 
     async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError> {
+        self.forget(hash);
+        self.window.release(hash, holder).await
+    }
+
+    async fn take_over(
+        &self,
+        hash: &str,
+        from: &str,
+        to: &str,
+        window: Duration,
+    ) -> Result<bool, DedupeError> {
+        self.forget(hash);
+        self.window.take_over(hash, from, to, window).await
+    }
+
+    fn forget(&self, hash: &str) {
         self.refused
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(hash);
-        self.window.release(hash, holder).await
     }
 
     async fn check(&self) -> Result<(), DedupeError> {

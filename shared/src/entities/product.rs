@@ -20,6 +20,9 @@ pub struct Model {
     pub registration_due_at: Option<i64>,
     /// Once registered: when its offers are next due.
     pub next_poll_at: Option<i64>,
+    /// Failed registration attempts in a row: the next one waits the
+    /// longer (exponential backoff, see `offer-poller`).
+    pub registration_failures: i32,
     pub created_at: i64,
     pub updated_at: i64,
 }
