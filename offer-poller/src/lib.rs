@@ -20,7 +20,7 @@ pub mod polling;
 pub mod registration;
 pub mod token;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -30,12 +30,22 @@ use shared::metrics::Metrics;
 use shared::rpc::{self, RpcFailure};
 use shared::{Clock, Settings};
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::offers::OffersClient;
 
 /// How often due registrations are retried.
 const RETRY_TICK: Duration = Duration::from_secs(1);
+
+/// How often the products waiting for registration are counted.
+const COUNT_WAITING_EVERY: u32 = 5;
+
+/// The wait after the first failed token request; it doubles with each.
+pub const TOKEN_RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest wait between two token requests.
+pub const TOKEN_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// What handling a request needs.
 pub struct Context {
@@ -46,6 +56,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The deployment's access token, once this process has read it.
     token: OnceCell<String>,
+    /// Failed token requests in a row, and when the next may be made.
+    token_backoff: Mutex<(u32, Option<Instant>)>,
 }
 
 impl Context {
@@ -61,15 +73,57 @@ impl Context {
             clock,
             metrics,
             token: OnceCell::new(),
+            token_backoff: Mutex::new((0, None)),
         }
     }
 
-    /// The deployment's Offers access token (see [`token`]).
+    /// The deployment's Offers access token (see [`token`]). While asking
+    /// for it fails, asking again backs off (from [`TOKEN_RETRY_FIRST`],
+    /// doubling up to [`TOKEN_RETRY_MAX`]); callers in between fail at
+    /// once without calling the service.
     pub async fn token(&self) -> anyhow::Result<String> {
-        self.token
-            .get_or_try_init(|| token::access_token(&self.db, &self.clock, &self.offers))
-            .await
-            .cloned()
+        if let Some(token) = self.token.get() {
+            return Ok(token.clone());
+        }
+        let token = self
+            .token
+            .get_or_try_init(|| async {
+                // Checked here too: callers that queued behind a failed
+                // request must not each make one of their own.
+                if let (_, Some(until)) = *self.lock_backoff()
+                    && Instant::now() < until
+                {
+                    anyhow::bail!("no Offers access token: asking again in {:?}", until - Instant::now());
+                }
+                let fetched = token::access_token(&self.db, &self.clock, &self.offers).await;
+                let mut backoff = self.lock_backoff();
+                match &fetched {
+                    Ok(_) if backoff.0 > 0 => {
+                        tracing::info!(failures = backoff.0, "Offers access token obtained after failed requests");
+                        *backoff = (0, None);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        backoff.0 += 1;
+                        let wait = shared::backoff::after_failures(
+                            backoff.0,
+                            TOKEN_RETRY_FIRST,
+                            TOKEN_RETRY_MAX,
+                        );
+                        backoff.1 = Some(Instant::now() + wait);
+                        if backoff.0 == 1 {
+                            tracing::warn!(error = format!("{e:#}"), "cannot get an Offers access token; asking again with backoff");
+                        }
+                    }
+                }
+                fetched
+            })
+            .await?;
+        Ok(token.clone())
+    }
+
+    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, (u32, Option<Instant>)> {
+        self.token_backoff.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -220,11 +274,19 @@ async fn poll_loop(
 async fn retry_loop(context: Arc<Context>, concurrency: usize, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(RETRY_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u32 = 0;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        if ticks % COUNT_WAITING_EVERY == 0 {
+            match registration::waiting(&context).await {
+                Ok(waiting) => context.metrics.registrations_waiting.set(waiting as f64),
+                Err(e) => tracing::debug!(error = %e, "cannot count the products waiting for registration"),
+            }
+        }
+        ticks = ticks.wrapping_add(1);
         while !shutdown.is_cancelled() {
             match registration::retry_due(&context, concurrency).await {
                 Ok(outcome) => {

@@ -134,13 +134,15 @@ impl OffersClient {
         }
         let response = send(self.http.post(self.url(&["auth"]))).await?;
         match response.status {
-            200 | 201 => Ok(decode::<Token>(&response.body)?.access_token),
+            201 => Ok(decode::<Token>(&response.body)?.access_token),
             _ => Err(response.rejected()),
         }
     }
 
-    /// Registers a product. An id the service already has (409) counts as
-    /// registered: the product is there, which is what was asked.
+    /// Registers a product: only the documented 201 with the product's
+    /// `{"id"}` counts (a 200 from a maintenance page does not). An id the
+    /// service already has (409) counts as registered: the product is
+    /// there, which is what was asked.
     pub async fn register(&self, token: &str, product: &Registration) -> Result<(), OffersError> {
         let outcome = self.try_register(token, product).await;
         self.counted(outcome)
@@ -152,9 +154,25 @@ impl OffersClient {
             .post(self.url(&["products", "register"]))
             .header("Bearer", token)
             .json(product);
+        #[derive(Deserialize)]
+        struct Created {
+            #[serde(deserialize_with = "id_as_string")]
+            id: String,
+        }
         let response = send(request).await?;
         match response.status {
-            200 | 201 | 409 => Ok(()),
+            201 => {
+                let created: Created = decode(&response.body)?;
+                if created.id == product.id.to_string() {
+                    Ok(())
+                } else {
+                    Err(OffersError::BadAnswer(format!(
+                        "registered id {:?} instead of {}",
+                        created.id, product.id
+                    )))
+                }
+            }
+            409 => Ok(()),
             401 => Err(OffersError::Unauthorized(response.msg())),
             _ => Err(response.rejected()),
         }
@@ -235,7 +253,14 @@ async fn send(request: reqwest::RequestBuilder) -> Result<Answer, OffersError> {
     };
     let response = request.send().await.map_err(failed)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(failed)?.to_vec();
+    let body = shared::http::read_capped(response, shared::http::MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| match e {
+            shared::http::ReadError::Http(e) => failed(e),
+            too_large @ shared::http::ReadError::TooLarge(_) => {
+                OffersError::BadAnswer(too_large.to_string())
+            }
+        })?;
     Ok(Answer { status, body })
 }
 

@@ -1,6 +1,11 @@
 //! Registering products with the Offers service: at once when `api` asks
 //! (`offers.register`), and again from [`retry_due`] for every product
-//! whose registration failed, until the service accepts it.
+//! whose registration failed, until the service accepts it. Each product
+//! backs off on its own (`registration_failures`: from [`RETRY_FIRST`],
+//! doubling with jitter up to [`RETRY_MAX`]), and a product is logged once
+//! when it starts failing and once when it is registered after all, never
+//! per attempt: an Offers service that is down costs each product a
+//! handful of calls, not one every few seconds.
 //!
 //! Each attempt first claims the product in the database by moving its
 //! `registration_due_at` forward ([`LEASE`]), with one conditional `UPDATE`
@@ -13,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use shared::ErrorCode;
 use shared::entities::product;
 use shared::rpc::RpcFailure;
@@ -25,8 +30,11 @@ use crate::offers::Registration;
 /// How long a claimed registration is left alone by other pollers.
 pub const LEASE: Duration = Duration::from_secs(30);
 
-/// How soon a failed registration is tried again.
-pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How soon a product's first failed registration is tried again.
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts at a product's registration.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// How many due registrations one pass takes.
 pub const BATCH: u64 = 256;
@@ -102,8 +110,16 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
     let update = product::Entity::update_many().filter(product::Column::Id.eq(row.id));
     let recorded = match &outcome {
         Ok(()) => {
+            if row.registration_failures > 0 {
+                tracing::info!(
+                    product = %row.id,
+                    failures = row.registration_failures,
+                    "product registered after failed attempts"
+                );
+            }
             update
                 .col_expr(product::Column::Registered, Expr::value(true))
+                .col_expr(product::Column::RegistrationFailures, Expr::value(0))
                 .col_expr(
                     product::Column::RegistrationDueAt,
                     Expr::value(Option::<i64>::None),
@@ -113,12 +129,23 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
                 .await
         }
         Err(failure) => {
-            tracing::warn!(product = %row.id, error = %failure.msg, "registration failed; will retry");
+            let failures = row.registration_failures.saturating_add(1);
+            let wait = shared::backoff::after_failures(
+                failures.unsigned_abs(),
+                RETRY_FIRST,
+                RETRY_MAX,
+            );
+            if failures == 1 {
+                tracing::warn!(product = %row.id, error = %failure.msg, "registration failed; retried with backoff until it passes");
+            } else {
+                tracing::debug!(product = %row.id, failures, error = %failure.msg, "registration failed again");
+            }
             update
                 .col_expr(
                     product::Column::RegistrationDueAt,
-                    Expr::value(now + micros(RETRY_AFTER)),
+                    Expr::value(now + micros(wait)),
                 )
+                .col_expr(product::Column::RegistrationFailures, Expr::value(failures))
                 .exec(&context.db)
                 .await
         }
@@ -196,6 +223,14 @@ pub async fn retry_due(context: &Context, concurrency: usize) -> anyhow::Result<
         due: due.len(),
         registered,
     })
+}
+
+/// Products not registered yet: due, failing, or waiting for their RPC.
+pub async fn waiting(context: &Context) -> Result<u64, sea_orm::DbErr> {
+    product::Entity::find()
+        .filter(product::Column::Registered.eq(false))
+        .count(&context.db)
+        .await
 }
 
 /// Claims and registers one due product; `true` if the service took it.

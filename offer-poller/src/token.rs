@@ -78,13 +78,22 @@ pub async fn access_token(
                     return Err(e.into());
                 }
             };
-            offers_token::Entity::update_many()
+            // Stored only while the claim is still ours: a process that
+            // stalled past CLAIM may have been overtaken, and then the
+            // token the other one stores is the deployment's.
+            let stored = offers_token::Entity::update_many()
                 .col_expr(offers_token::Column::Token, Expr::value(token.clone()))
                 .filter(offers_token::Column::Name.eq(NAME))
+                .filter(offers_token::Column::Token.eq(""))
+                .filter(offers_token::Column::CreatedAt.eq(now))
                 .exec(db)
                 .await?;
-            tracing::info!("Offers service access token obtained and stored");
-            return Ok(token);
+            if stored.rows_affected == 1 {
+                tracing::info!("Offers service access token obtained and stored");
+                return Ok(token);
+            }
+            tracing::warn!("another process took over the token request; using its token");
+            continue;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -54,15 +54,15 @@ impl Stooq {
             .send()
             .await
             .map_err(|e| upstream(format!("stooq unreachable: {e}")))?;
+        // Only a 200 is an answer (a redirect is not followed, and not one).
         let status = response.status();
-        if !status.is_success() {
+        if status != reqwest::StatusCode::OK {
             return Err(upstream(format!("stooq answered {status}")));
         }
-        let body = response
-            .text()
+        let body = shared::http::read_capped(response, shared::http::MAX_ANSWER_BYTES)
             .await
             .map_err(|e| upstream(format!("reading stooq's answer: {e}")))?;
-        parse(symbol, &body)
+        parse(symbol, &String::from_utf8_lossy(&body))
     }
 }
 
