@@ -53,11 +53,13 @@ RUN apt-get update \
 COPY --from=build /out/ /usr/local/bin/
 USER mercato
 WORKDIR /app
-RUN mkdir -p /app/data
-# The embedded mode's SQLite file and every mode's spool directory live
-# here; mount a volume to keep them.
-VOLUME ["/app/data"]
+RUN mkdir -p /app/data /app/spool
+# The embedded mode's SQLite file lives in /app/data, feed bodies in
+# /app/spool: two volumes, so spooled feeds never fill the database's
+# disk (and INGEST_SPOOL_MIN_FREE_BYTES keeps headroom on the spool's).
+VOLUME ["/app/data", "/app/spool"]
 ENV PUBLIC_ADDR=0.0.0.0:8080 \
+    INGEST_SPOOL_DIR=/app/spool \
     LOG_FORMAT=json
 EXPOSE 8080
 # `api healthcheck` asks this container's own /healthz; the workers have

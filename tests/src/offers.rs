@@ -51,6 +51,10 @@ pub enum Failure {
     NotJson,
     /// 500 with an HTML body.
     ServerError,
+    /// 302 to the same path on another host (which must not be followed).
+    Redirect,
+    /// 200 with a valid JSON array of over 1 MiB.
+    Huge,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +63,8 @@ struct Service {
     /// Product id → the token that registered it, and its offers.
     products: HashMap<String, (String, Vec<FakeOffer>)>,
     failure: Option<Failure>,
+    /// Every request, answered or failed.
+    calls: usize,
     auth_calls: usize,
     register_calls: HashMap<String, usize>,
     offers_calls: HashMap<String, usize>,
@@ -178,6 +184,11 @@ impl OffersFake {
         })
     }
 
+    /// Every request it received, whatever it answered.
+    pub fn calls(&self) -> usize {
+        self.with(|service| service.calls)
+    }
+
     pub fn auth_calls(&self) -> usize {
         self.with(|service| service.auth_calls)
     }
@@ -244,6 +255,7 @@ async fn admit(service: &Mutex<Service>, headers: &HeaderMap) -> Result<String, 
         if headers.contains_key("authorization") {
             service.authorization_headers += 1;
         }
+        service.calls += 1;
         service.failure
     };
     match failure {
@@ -257,6 +269,20 @@ async fn admit(service: &Mutex<Service>, headers: &HeaderMap) -> Result<String, 
                 "<h1>Internal Server Error</h1>",
             )
                 .into_response());
+        }
+        Some(Failure::Redirect) => {
+            return Err((
+                StatusCode::FOUND,
+                [("location", "http://127.0.0.1:1/elsewhere")],
+                "",
+            )
+                .into_response());
+        }
+        Some(Failure::Huge) => {
+            let offers: Vec<Value> = (0..40_000)
+                .map(|i| json!({"id": format!("offer-{i}"), "price": 100, "items_in_stock": 1}))
+                .collect();
+            return Err((StatusCode::OK, Json(Value::Array(offers))).into_response());
         }
         None => {}
     }

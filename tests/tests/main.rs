@@ -10,6 +10,7 @@ mod broker;
 mod cluster;
 mod dedupe;
 mod ingest;
+mod ingest_faults;
 mod limits;
 mod listings;
 mod metrics;

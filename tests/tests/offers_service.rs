@@ -77,6 +77,12 @@ async fn failures_of_the_service_are_typed_errors() {
     let not_json = client.offers(&token, uuid::Uuid::now_v7()).await;
     fake.fail(Some(Failure::ServerError));
     let server_error = client.register(&token, &registration()).await;
+    fake.fail(Some(Failure::NotJson));
+    let html_registration = client.register(&token, &registration()).await;
+    fake.fail(Some(Failure::Redirect));
+    let redirected = client.register(&token, &registration()).await;
+    fake.fail(Some(Failure::Huge));
+    let huge = client.offers(&token, uuid::Uuid::now_v7()).await;
     fake.fail(Some(Failure::Slow(Duration::from_secs(5))));
     let slow = client.auth().await;
     fake.fail(None);
@@ -95,6 +101,18 @@ async fn failures_of_the_service_are_typed_errors() {
     assert!(
         matches!(server_error, Err(OffersError::BadAnswer(_))),
         "{server_error:?}"
+    );
+    assert!(
+        matches!(html_registration, Err(OffersError::BadAnswer(_))),
+        "a 200 with HTML is not a registration: {html_registration:?}"
+    );
+    assert!(
+        matches!(redirected, Err(OffersError::BadAnswer(_))),
+        "a redirect is not followed, and is no registration: {redirected:?}"
+    );
+    assert!(
+        matches!(&huge, Err(OffersError::BadAnswer(msg)) if msg.contains("larger than")),
+        "an answer over 1 MiB is refused: {huge:?}"
     );
     assert!(matches!(slow, Err(OffersError::Timeout)), "{slow:?}");
     assert!(matches!(gone, Err(OffersError::Unreachable(_))), "{gone:?}");

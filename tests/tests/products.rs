@@ -399,3 +399,81 @@ async fn a_product_deleted_before_its_registration_went_through_is_never_registe
     assert!(registered_eventually(&app, &kept).await);
     assert!(!app.offers.is_registered(&deleted));
 }
+
+#[tokio::test]
+async fn a_200_with_html_from_the_offers_service_is_no_registration_and_is_retried() {
+    let (app, admin) = app_with_admin().await;
+    app.offers.fail(Some(tests::offers::Failure::NotJson));
+
+    let product = create(&app, &admin, json!({"name": "Mower"})).await;
+    let id = product["id"].as_str().expect("id").to_owned();
+    let registered_during_the_fault = app.offers.is_registered(&id);
+    app.offers.fail(None);
+
+    assert_eq!(product["registered"], false, "{product}");
+    assert!(!registered_during_the_fault);
+    assert!(
+        registered_eventually(&app, &id).await,
+        "retried and registered once the service answers properly"
+    );
+}
+
+#[tokio::test]
+async fn while_the_offers_service_is_down_a_new_product_costs_a_handful_of_calls() {
+    let (app, admin) = app_with_admin().await;
+    // A first product gets the deployment its token, and is polled once.
+    let first = create(&app, &admin, json!({"name": "First"})).await;
+    let first = first["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.offers.auth_calls(), 1);
+    let started = std::time::Instant::now();
+    while app.offers.offers_calls(&first) == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    app.offers.fail(Some(tests::offers::Failure::ServerError));
+    let calls_before = app.offers.calls();
+    let product = create(&app, &admin, json!({"name": "Mower"})).await;
+    let id = product["id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    let calls_while_down = app.offers.calls() - calls_before;
+    let metrics = app
+        .get_internal("/metrics")
+        .await
+        .text()
+        .await
+        .expect("the metrics");
+    app.offers.fail(None);
+    let back_at = std::time::Instant::now();
+    let registered = registered_eventually_within(&app, &id, 70).await;
+
+    assert_eq!(product["registered"], false);
+    // Backoff from 1 s, doubling with jitter: at most 6 attempts in 20 s
+    // (the first, then after at least 0.5, 1, 2, 4 and 8 s more).
+    assert!(
+        (1..=6).contains(&calls_while_down),
+        "{calls_while_down} calls while the service was down"
+    );
+    assert!(
+        metrics.contains("offers_registrations_waiting 1"),
+        "the gauge counts the waiting product"
+    );
+    assert!(
+        registered,
+        "registered after the service came back (waited {:?})",
+        back_at.elapsed()
+    );
+}
+
+/// Asks for the product until it says it is registered, for at most `seconds`.
+async fn registered_eventually_within(app: &TestApp, id: &str, seconds: u64) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(seconds) {
+        let (_, product) = send(app, Method::GET, &format!("/products/{id}"), None, None).await;
+        if product["registered"] == true {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}

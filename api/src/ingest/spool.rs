@@ -19,21 +19,46 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Creates the directory and its id if they do not exist yet.
+    /// Creates the directory and its id if they do not exist yet. Several
+    /// processes may open one directory at once (replicas sharing a
+    /// volume): the first id linked into place is everyone's.
     pub fn open(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let id_file = dir.join(ID_FILE);
-        let id = match std::fs::read_to_string(&id_file) {
-            Ok(id) if Uuid::parse_str(id.trim()).is_ok() => id.trim().to_owned(),
-            Ok(_) | Err(_) => {
-                let id = Uuid::new_v4().to_string();
-                // Write then rename, so a crash never leaves half an id.
-                let partial = dir.join(format!("{ID_FILE}.partial"));
-                std::fs::write(&partial, &id)?;
-                std::fs::rename(&partial, &id_file)?;
-                id
+        let read_id = || -> io::Result<Option<String>> {
+            match std::fs::read_to_string(&id_file) {
+                Ok(id) if Uuid::parse_str(id.trim()).is_ok() => Ok(Some(id.trim().to_owned())),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
             }
         };
+        if let Some(id) = read_id()? {
+            return Ok(Self {
+                dir: dir.to_owned(),
+                id,
+            });
+        }
+        // Write a whole id under a name of our own, then link it into
+        // place: linking fails if another process's id got there first,
+        // and a crash never leaves half an id.
+        let id = Uuid::new_v4().to_string();
+        let partial = dir.join(format!("{ID_FILE}.{id}.partial"));
+        std::fs::write(&partial, &id)?;
+        let linked = match std::fs::hard_link(&partial, &id_file) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // An unreadable id left by an older version: replace it.
+                if read_id()?.is_none() {
+                    std::fs::rename(&partial, &id_file)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        std::fs::remove_file(&partial).ok();
+        linked?;
+        let id = read_id()?.ok_or_else(|| io::Error::other("the spool id cannot be read"))?;
         Ok(Self {
             dir: dir.to_owned(),
             id,
@@ -156,6 +181,29 @@ mod tests {
         let again = Spool::open(&dir).expect("open");
 
         assert_eq!(first.id(), again.id());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn processes_opening_one_directory_at_once_agree_on_its_id() {
+        let dir = std::env::temp_dir().join(format!("spool-{}", Uuid::new_v4()));
+
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let opening: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| Spool::open(&dir).expect("open").id().to_owned()))
+                .collect();
+            opening
+                .into_iter()
+                .map(|open| open.join().expect("joined"))
+                .collect()
+        });
+
+        assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("read")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, [ID_FILE], "no partial id is left behind");
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -1,0 +1,356 @@
+//! Feeds under faults (SPEC section 10, "Atomic acceptance", "Poison",
+//! "Disk", "Memory"), on this run's backends: a sender that leaves right
+//! after its last byte, data the database refuses, a full spool disk,
+//! items as fat as the catalog allows and fatter.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use futures_util::stream;
+use reqwest::StatusCode;
+use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use shared::entities::product;
+use tests::ingest::{feed_of, wait_for_ingest};
+use tests::replicas::start_api;
+use tests::{TestApp, json_of, spawn_app_with};
+use tokio::io::AsyncWriteExt;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn spawn_feed_app(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = HashMap::from([("INGEST_ALLOW_ANONYMOUS".into(), "true".into())]);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    spawn_app_with(vars).await
+}
+
+async fn products_with_sku_prefix(app: &TestApp, prefix: &str) -> u64 {
+    product::Entity::find()
+        .filter(product::Column::Sku.starts_with(prefix))
+        .count(&app.state.db)
+        .await
+        .expect("count products")
+}
+
+/// Sends a whole `POST /v1/products` and closes the connection `linger`
+/// later, without reading the answer.
+async fn send_and_leave(address: &str, body: &[u8], linger: Duration) {
+    let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/products HTTP/1.1\r\nHost: mercato\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream.write_all(body).await.expect("send body");
+    tokio::time::sleep(linger).await;
+    drop(stream);
+}
+
+#[tokio::test]
+async fn feeds_whose_sender_leaves_right_after_the_last_byte_are_never_lost_nor_locked_out() {
+    let app = spawn_feed_app(&[]).await;
+    let mut outcomes = Vec::new();
+    for i in 0..30u64 {
+        // Every other feed is spooled (over 64 KiB).
+        let items = if i % 2 == 0 { 3 } else { 1_500 };
+        let prefix = unique(&format!("leave{i}"));
+        let body = feed_of(&prefix, items);
+        send_and_leave(&app.address, body.as_bytes(), Duration::from_millis(i % 5)).await;
+
+        let (status, answer) = json_of(app.post_feed(body).await).await;
+        let id = match status {
+            StatusCode::OK => answer["id"].as_str().expect("id").to_owned(),
+            StatusCode::FORBIDDEN => {
+                assert_eq!(answer["code"], "DUPLICATE", "{answer}");
+                answer["ingest_id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a 403 names the ingest: {answer}"))
+                    .to_owned()
+            }
+            other => panic!("the resend of feed {i} got {other}: {answer}"),
+        };
+        outcomes.push((i, status, id, prefix, items));
+    }
+
+    for (i, status, id, prefix, items) in outcomes {
+        let job = wait_for_ingest(&app.client, &app.address, &id).await;
+        assert_eq!(job["status"], "done", "feed {i} ({status}): {job}");
+        assert_eq!(
+            products_with_sku_prefix(&app, &prefix).await,
+            items as u64,
+            "feed {i}"
+        );
+    }
+}
+
+/// Makes the database refuse any product whose sku is `sku`, as a
+/// constraint the catalog's own checks know nothing of would.
+async fn refuse_sku_in_the_database(app: &TestApp, sku: &str) {
+    let db = &app.state.db;
+    let statements: Vec<String> = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON products WHEN NEW.sku = '{sku}' \
+             BEGIN SELECT RAISE(ABORT, 'poison'); END"
+        )],
+        _ => vec![
+            format!(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.sku = '{sku}' THEN RAISE EXCEPTION 'poison' USING ERRCODE = 'check_violation'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON products \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+                .to_owned(),
+        ],
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement)
+            .await
+            .expect("install the trigger");
+    }
+}
+
+#[tokio::test]
+async fn items_the_database_refuses_are_skipped_alone_and_the_feeds_after_them_are_applied() {
+    let app = spawn_feed_app(&[]).await;
+    let poison = unique("poison");
+    refuse_sku_in_the_database(&app, &poison).await;
+    let small = unique("small");
+    let large = unique("large");
+    let after = unique("after");
+    let small_feed = json!([
+        {"id": format!("{small}-0"), "name": "Before"},
+        {"id": poison, "name": "Poison"},
+        {"id": format!("{small}-1"), "name": "After"},
+    ])
+    .to_string();
+    // A spooled feed with the same poison in the middle of a batch.
+    let mut items: Vec<serde_json::Value> = (0..1_500)
+        .map(|i| json!({"id": format!("{large}-{i}"), "name": format!("Item {i}")}))
+        .collect();
+    items[700] = json!({"id": poison, "name": "Poison again"});
+    let large_feed = serde_json::Value::Array(items).to_string();
+    assert!(large_feed.len() > api::ingest::receive::INLINE_MAX);
+
+    let mut ids = Vec::new();
+    for body in [small_feed, large_feed, feed_of(&after, 5)] {
+        let (status, answer) = json_of(app.post_feed(body).await).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        ids.push(answer["id"].as_str().expect("id").to_owned());
+    }
+    let mut jobs = Vec::new();
+    for id in &ids {
+        jobs.push(wait_for_ingest(&app.client, &app.address, id).await);
+    }
+
+    assert_eq!(jobs[0]["status"], "done", "{}", jobs[0]);
+    assert_eq!(jobs[0]["skipped"], 1, "{}", jobs[0]);
+    assert_eq!(jobs[0]["created"], 2, "{}", jobs[0]);
+    assert_eq!(
+        jobs[0]["problem"], "items[1]: the database refused it",
+        "{}",
+        jobs[0]
+    );
+    assert_eq!(jobs[1]["status"], "done", "{}", jobs[1]);
+    assert_eq!(
+        (&jobs[1]["skipped"], &jobs[1]["created"], &jobs[1]["processed"]),
+        (&json!(1), &json!(1_499), &json!(1_500)),
+        "{}",
+        jobs[1]
+    );
+    assert_eq!(jobs[1]["problem"], "items[700]: the database refused it");
+    assert_eq!(jobs[2]["status"], "done", "{}", jobs[2]);
+    assert_eq!(products_with_sku_prefix(&app, &small).await, 2);
+    assert_eq!(products_with_sku_prefix(&app, &large).await, 1_499);
+    assert_eq!(products_with_sku_prefix(&app, &after).await, 5);
+    assert_eq!(products_with_sku_prefix(&app, &poison).await, 0);
+}
+
+/// Makes the database refuse to move on the counts of the job of `hash`.
+async fn refuse_job_in_the_database(app: &TestApp, hash: &str) {
+    let db = &app.state.db;
+    let statements: Vec<String> = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_job BEFORE UPDATE ON ingest_jobs \
+             WHEN NEW.hash = '{hash}' AND NEW.processed <> OLD.processed \
+             BEGIN SELECT RAISE(ABORT, 'poison'); END"
+        )],
+        _ => vec![
+            format!(
+                "CREATE FUNCTION refuse_job() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.hash = '{hash}' AND NEW.processed <> OLD.processed THEN \
+                 RAISE EXCEPTION 'poison' USING ERRCODE = 'check_violation'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER refuse_job BEFORE UPDATE ON ingest_jobs \
+             FOR EACH ROW EXECUTE FUNCTION refuse_job()"
+                .to_owned(),
+        ],
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement)
+            .await
+            .expect("install the trigger");
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_window_back() {
+    let app = spawn_feed_app(&[]).await;
+    let prefix = unique("refused");
+    let body = feed_of(&prefix, 2).into_bytes();
+    let hash = feed::BodyHash::of(&body).to_string();
+    refuse_job_in_the_database(&app, &hash).await;
+    // Recorded past the edge, as an accepted feed is: claim, then job.
+    let id = uuid::Uuid::now_v7();
+    let window = app.state.settings.dedupe_window;
+    app.state
+        .dedupe
+        .claim(&hash, &id.to_string(), window)
+        .await
+        .expect("claim");
+    api::entities::ingest_job::Entity::insert(api::entities::ingest_job::ActiveModel {
+        id: ActiveValue::Set(id),
+        hash: ActiveValue::Set(hash.clone()),
+        size: ActiveValue::Set(body.len() as i64),
+        items: ActiveValue::Set(2),
+        status: ActiveValue::Set("queued".into()),
+        spool: ActiveValue::Set(None),
+        body: ActiveValue::Set(Some(body.clone())),
+        processed: ActiveValue::Set(0),
+        created: ActiveValue::Set(0),
+        updated: ActiveValue::Set(0),
+        skipped: ActiveValue::Set(0),
+        problem: ActiveValue::Set(None),
+        lease_until: ActiveValue::Set(None),
+        received_at: ActiveValue::Set(app.state.clock.now_micros()),
+        sender: ActiveValue::Set(None),
+        started_at: ActiveValue::Set(None),
+        finished_at: ActiveValue::Set(None),
+        attempts: ActiveValue::Set(0),
+    })
+    .exec_without_returning(&app.state.db)
+    .await
+    .expect("insert the job");
+    let after = unique("after");
+    let (status, answer) = json_of(app.post_feed(feed_of(&after, 3)).await).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let failed = wait_for_ingest(&app.client, &app.address, &id.to_string()).await;
+    let next = wait_for_ingest(&app.client, &app.address, answer["id"].as_str().expect("id")).await;
+    let (resent, resent_answer) = json_of(app.post_feed(body).await).await;
+
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["problem"], "the database refused the feed's data");
+    assert_eq!(next["status"], "done", "{next}");
+    assert_eq!(products_with_sku_prefix(&app, &after).await, 3);
+    assert_eq!(
+        resent,
+        StatusCode::OK,
+        "a failed feed holds no window: {resent_answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_spooled_feed_that_would_leave_too_little_disk_free_is_507_and_leaves_nothing() {
+    let app = spawn_feed_app(&[("INGEST_SPOOL_MIN_FREE_BYTES", "1000000000000000000")]).await;
+    let body = feed_of(&unique("disk"), 1_500);
+    assert!(body.len() > api::ingest::receive::INLINE_MAX);
+
+    let declared = app.post_feed(body.clone()).await;
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body
+        .as_bytes()
+        .chunks(16 * 1024)
+        .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+        .collect();
+    let streamed = app
+        .post_feed(reqwest::Body::wrap_stream(stream::iter(chunks)))
+        .await;
+    let (declared_status, declared_body) = json_of(declared).await;
+    let (streamed_status, streamed_body) = json_of(streamed).await;
+    let (small_status, small_body) = json_of(app.post_feed(feed_of(&unique("small"), 2)).await).await;
+
+    assert_eq!(declared_status, StatusCode::INSUFFICIENT_STORAGE, "{declared_body}");
+    assert_eq!(declared_body["code"], "INSUFFICIENT_STORAGE");
+    assert_eq!(streamed_status, StatusCode::INSUFFICIENT_STORAGE, "{streamed_body}");
+    assert_eq!(small_status, StatusCode::OK, "a small feed needs no disk: {small_body}");
+    let left: Vec<_> = std::fs::read_dir(app.state.ingestion.spool.dir())
+        .expect("the spool dir")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.contains(".json"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// A feed of `fat` items whose descriptions are `fat_bytes` long (far over
+/// the catalog's bound) and `full` items whose descriptions are exactly as
+/// long as the catalog allows, streamed in pieces.
+fn fat_feed(
+    prefix: &str,
+    fat: usize,
+    fat_bytes: usize,
+    full: usize,
+) -> (
+    impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    u64,
+) {
+    let max = api::domain::Description::MAX_CHARS;
+    let items: Vec<(String, usize)> = (0..fat)
+        .map(|i| (format!("{prefix}-fat-{i}"), fat_bytes))
+        .chain((0..full).map(|i| (format!("{prefix}-full-{i}"), max)))
+        .collect();
+    let count = items.len();
+    let pieces: Vec<Bytes> = items
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, (sku, length))| {
+            let open = if i == 0 { "[" } else { "," };
+            let close = if i + 1 == count { "\"}]" } else { "\"}" };
+            [
+                Bytes::from(format!(r#"{open}{{"id": "{sku}", "description": ""#)),
+                Bytes::from(vec![b'd'; length]),
+                Bytes::from_static(close.as_bytes()),
+            ]
+        })
+        .collect();
+    let length = pieces.iter().map(|piece| piece.len() as u64).sum();
+    (stream::iter(pieces.into_iter().map(Ok)), length)
+}
+
+#[tokio::test]
+async fn applying_items_as_fat_as_the_catalog_allows_and_fatter_holds_under_150_mib() {
+    let mut api = start_api(&[("INGEST_ALLOW_ANONYMOUS", "true")]).await;
+    let prefix = unique("fat");
+    let (fat, full) = (1_500, 2_000);
+    let (body, length) = fat_feed(&prefix, fat, 190 * 1024, full);
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(format!("{}/v1/products", api.address))
+        .header("content-length", length)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("sent");
+    let (status, accepted) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let job = wait_for_ingest(&client, &api.address, accepted["id"].as_str().expect("id")).await;
+    let peak_mib = api.peak_rss_kib() / 1024;
+    api.terminate(Duration::from_secs(30)).await;
+
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["skipped"], fat, "{job}");
+    assert_eq!(job["created"], full, "{job}");
+    assert!(
+        job["problem"]
+            .as_str()
+            .is_some_and(|problem| problem.contains("description is too long")),
+        "{job}"
+    );
+    assert!(peak_mib < 150, "peak RSS {peak_mib} MiB while applying");
+}
