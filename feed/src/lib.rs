@@ -17,4 +17,4 @@ mod hash;
 mod scanner;
 
 pub use self::hash::{BodyHash, BodyHasher, Inspected, Inspection};
-pub use self::scanner::{FeedError, Field, FieldLimits, RawItem, Scanner};
+pub use self::scanner::{FeedError, Field, FieldLimits, MAX_DEPTH, RawItem, Scanner};

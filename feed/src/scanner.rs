@@ -119,6 +119,9 @@ pub struct Scanner {
     capture: Vec<u8>,
     /// The start of a multi-byte UTF-8 character cut off by a chunk's end.
     utf8_carry: Vec<u8>,
+    /// Where the `\uD8xx` escape of a high surrogate starts, while the
+    /// low surrogate that must follow it has not come yet.
+    pending_high: Option<u64>,
     /// Sticky: once set, every call returns it.
     error: Option<FeedError>,
 }
@@ -220,6 +223,12 @@ fn is_refused_control(code: u16) -> bool {
 }
 
 /// The error for an escaped control character starting at byte `at`.
+/// A `\uD800`–`\uDFFF` escape that is not half of a surrogate pair: it
+/// stands for no character, and no text can hold it.
+fn lone_surrogate(scanner: &Scanner, at: u64) -> FeedError {
+    scanner.error_at(at, "lone surrogate in a \\u escape")
+}
+
 fn control_escape(scanner: &Scanner, at: u64) -> FeedError {
     scanner.error_at(at, "escaped control character in a string")
 }
@@ -264,6 +273,7 @@ impl Scanner {
             field: None,
             capture: Vec::new(),
             utf8_carry: Vec::new(),
+            pending_high: None,
             error: None,
         }
     }
@@ -379,6 +389,11 @@ impl Scanner {
                             "control character inside a string: escape it",
                         ));
                     }
+                    if let Some(high) = self.pending_high
+                        && (end > 0 || chunk.get(i + end) == Some(&b'"'))
+                    {
+                        return Err(lone_surrogate(self, high));
+                    }
                     self.keep(key, span);
                     i += end;
                     if let Some(&stop) = chunk.get(i) {
@@ -396,6 +411,11 @@ impl Scanner {
                     continue;
                 }
                 State::Escape { key } => {
+                    if let Some(high) = self.pending_high
+                        && byte != b'u'
+                    {
+                        return Err(lone_surrogate(self, high));
+                    }
                     self.keep(key, &[byte]);
                     self.state = match byte {
                         b'b' | b'f' => return Err(control_escape(self, at - 1)),
@@ -415,10 +435,22 @@ impl Scanner {
                     let code = code << 4 | digit as u16;
                     self.keep(key, &[byte]);
                     self.state = match left {
-                        1 if is_refused_control(code) => {
-                            return Err(control_escape(self, at - 5));
+                        1 => {
+                            let escape = at - 5;
+                            match (self.pending_high, code) {
+                                (None, 0xD800..=0xDBFF) => self.pending_high = Some(escape),
+                                (Some(_), 0xDC00..=0xDFFF) => self.pending_high = None,
+                                (Some(high), _) => return Err(lone_surrogate(self, high)),
+                                (None, 0xDC00..=0xDFFF) => {
+                                    return Err(lone_surrogate(self, escape));
+                                }
+                                (None, code) if is_refused_control(code) => {
+                                    return Err(control_escape(self, escape));
+                                }
+                                (None, _) => {}
+                            }
+                            State::String { key }
                         }
-                        1 => State::String { key },
                         left => State::Unicode {
                             key,
                             left: left - 1,
@@ -865,6 +897,29 @@ mod tests {
     }
 
     #[test]
+    fn a_surrogate_escape_must_be_half_of_a_pair() {
+        assert_eq!(scan(r#"[{"id": "\ud83d\ude00"}]"#), Ok(1));
+        for (body, offset) in [
+            (r#"[{"id": "\ud800"}]"#, 9),
+            (r#"[{"id": "\udc00"}]"#, 9),
+            (r#"[{"id": "a\ud800b"}]"#, 10),
+            (r#"[{"id": "\ud800\u0041"}]"#, 9),
+            (r#"[{"id": "\ud800\n"}]"#, 9),
+            (r#"[{"id": 1, "\ud800": 2}]"#, 12),
+        ] {
+            let error = problem(body);
+            assert_eq!(
+                (error.problem.as_str(), error.offset),
+                ("lone surrogate in a \\u escape", offset),
+                "{body}"
+            );
+            for size in 1..4 {
+                assert_eq!(scan_in_chunks(body.as_bytes(), size), Err(error.clone()));
+            }
+        }
+    }
+
+    #[test]
     fn each_field_is_kept_up_to_its_own_limit_however_it_is_escaped() {
         let limits = FieldLimits {
             id: FieldLimits::for_chars(4),
@@ -873,9 +928,8 @@ mod tests {
         };
         // Three characters, each as a surrogate pair: the longest spelling.
         let escaped = r"\ud83d\ude00".repeat(3);
-        let body = format!(
-            r#"[{{"id": "abcd", "name": "{escaped}", "description": "{escaped}x"}}]"#
-        );
+        let body =
+            format!(r#"[{{"id": "abcd", "name": "{escaped}", "description": "{escaped}x"}}]"#);
         let mut items = Vec::new();
         let mut scanner = Scanner::extracting_within(limits);
         scanner

@@ -93,13 +93,19 @@ impl Context {
                 if let (_, Some(until)) = *self.lock_backoff()
                     && Instant::now() < until
                 {
-                    anyhow::bail!("no Offers access token: asking again in {:?}", until - Instant::now());
+                    anyhow::bail!(
+                        "no Offers access token: asking again in {:?}",
+                        until - Instant::now()
+                    );
                 }
                 let fetched = token::access_token(&self.db, &self.clock, &self.offers).await;
                 let mut backoff = self.lock_backoff();
                 match &fetched {
                     Ok(_) if backoff.0 > 0 => {
-                        tracing::info!(failures = backoff.0, "Offers access token obtained after failed requests");
+                        tracing::info!(
+                            failures = backoff.0,
+                            "Offers access token obtained after failed requests"
+                        );
                         *backoff = (0, None);
                     }
                     Ok(_) => {}
@@ -112,7 +118,10 @@ impl Context {
                         );
                         backoff.1 = Some(Instant::now() + wait);
                         if backoff.0 == 1 {
-                            tracing::warn!(error = format!("{e:#}"), "cannot get an Offers access token; asking again with backoff");
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                "cannot get an Offers access token; asking again with backoff"
+                            );
                         }
                     }
                 }
@@ -283,7 +292,9 @@ async fn retry_loop(context: Arc<Context>, concurrency: usize, shutdown: Cancell
         if ticks % COUNT_WAITING_EVERY == 0 {
             match registration::waiting(&context).await {
                 Ok(waiting) => context.metrics.registrations_waiting.set(waiting as f64),
-                Err(e) => tracing::debug!(error = %e, "cannot count the products waiting for registration"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot count the products waiting for registration")
+                }
             }
         }
         ticks = ticks.wrapping_add(1);

@@ -130,11 +130,8 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
         }
         Err(failure) => {
             let failures = row.registration_failures.saturating_add(1);
-            let wait = shared::backoff::after_failures(
-                failures.unsigned_abs(),
-                RETRY_FIRST,
-                RETRY_MAX,
-            );
+            let wait =
+                shared::backoff::after_failures(failures.unsigned_abs(), RETRY_FIRST, RETRY_MAX);
             if failures == 1 {
                 tracing::warn!(product = %row.id, error = %failure.msg, "registration failed; retried with backoff until it passes");
             } else {

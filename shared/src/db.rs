@@ -157,8 +157,7 @@ mod tests {
 pub fn is_data_error(e: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as SqlxError;
-    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e
-    else {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e else {
         return false;
     };
     let SqlxError::Database(e) = &**e else {
@@ -167,14 +166,12 @@ pub fn is_data_error(e: &DbErr) -> bool {
     let Some(code) = e.code() else {
         return false;
     };
-    if e
-        .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+    if e.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
         .is_some()
     {
         return code.starts_with("22") || code.starts_with("23");
     }
-    if e
-        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+    if e.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
         .is_some()
     {
         // Extended result codes: the primary code is the low byte.

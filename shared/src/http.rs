@@ -32,7 +32,10 @@ pub enum ReadError {
 
 /// Reads `response`'s body, refusing it past `max` bytes (whether
 /// declared up front or found while reading).
-pub async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, ReadError> {
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, ReadError> {
     if response
         .content_length()
         .is_some_and(|length| length > max as u64)

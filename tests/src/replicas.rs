@@ -21,7 +21,8 @@ const NGINX_CONF: &str = include_str!("../../deploy/nginx-native.conf");
 
 /// See the module documentation. Everything stops when it is dropped.
 pub struct Replicas {
-    /// The settings every replica shares (each has its own spool directory).
+    /// The settings every replica shares (each has its own spool
+    /// directory, unless they share one).
     pub vars: HashMap<String, String>,
     pub replicas: Vec<Replica>,
     /// `http://127.0.0.1:<port>` of nginx.
@@ -76,6 +77,26 @@ impl Replicas {
 
     /// Like [`Replicas::start`], with some settings replaced or added.
     pub async fn start_with(count: usize, overrides: HashMap<String, String>) -> Self {
+        Self::start_spooling(count, overrides, None).await
+    }
+
+    /// Like [`Replicas::start`], every replica spooling to one directory,
+    /// as compose's replicas share one volume.
+    pub async fn start_sharing_spool(count: usize) -> Self {
+        Self::start_spooling(count, HashMap::new(), Some(temp_dir().join("spool"))).await
+    }
+
+    /// `shared_spool`: one spool directory for all, or one each.
+    async fn start_spooling(
+        count: usize,
+        overrides: HashMap<String, String>,
+        shared_spool: Option<PathBuf>,
+    ) -> Self {
+        let spool = || {
+            shared_spool
+                .clone()
+                .unwrap_or_else(|| temp_dir().join("spool"))
+        };
         let cluster = cluster();
         let mut vars = HashMap::from([
             (
@@ -97,12 +118,15 @@ impl Replicas {
             ("RUN_WORKERS".to_owned(), "false".to_owned()),
             ("INGEST_ALLOW_ANONYMOUS".to_owned(), "true".to_owned()),
             ("LOG_FORMAT".to_owned(), "json".to_owned()),
+            // A replica killed mid-feed leaves its job to whoever comes
+            // next once the lease lapses: short, so tests do not wait long.
+            ("INGEST_LEASE_SECS".to_owned(), "3".to_owned()),
         ]);
         vars.extend(overrides);
         let mut replicas = Vec::with_capacity(count);
         // The first one migrates the database alone; the others find it done.
-        replicas.push(start_replica(&vars, temp_dir().join("spool")).await);
-        let rest = (1..count).map(|_| start_replica(&vars, temp_dir().join("spool")));
+        replicas.push(start_replica(&vars, spool()).await);
+        let rest = (1..count).map(|_| start_replica(&vars, spool()));
         replicas.extend(futures_util::future::join_all(rest).await);
         let (nginx, balancer) = start_nginx(&replicas).await;
         Self {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures_util::stream;
 use reqwest::StatusCode;
-use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use serde_json::json;
 use shared::entities::product;
 use tests::ingest::{feed_of, wait_for_ingest};
@@ -158,7 +160,11 @@ async fn items_the_database_refuses_are_skipped_alone_and_the_feeds_after_them_a
     );
     assert_eq!(jobs[1]["status"], "done", "{}", jobs[1]);
     assert_eq!(
-        (&jobs[1]["skipped"], &jobs[1]["created"], &jobs[1]["processed"]),
+        (
+            &jobs[1]["skipped"],
+            &jobs[1]["created"],
+            &jobs[1]["processed"]
+        ),
         (&json!(1), &json!(1_499), &json!(1_500)),
         "{}",
         jobs[1]
@@ -242,7 +248,12 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     assert_eq!(status, StatusCode::OK, "{answer}");
 
     let failed = wait_for_ingest(&app.client, &app.address, &id.to_string()).await;
-    let next = wait_for_ingest(&app.client, &app.address, answer["id"].as_str().expect("id")).await;
+    let next = wait_for_ingest(
+        &app.client,
+        &app.address,
+        answer["id"].as_str().expect("id"),
+    )
+    .await;
     let (resent, resent_answer) = json_of(app.post_feed(body).await).await;
 
     assert_eq!(failed["status"], "failed", "{failed}");
@@ -273,12 +284,25 @@ async fn a_spooled_feed_that_would_leave_too_little_disk_free_is_507_and_leaves_
         .await;
     let (declared_status, declared_body) = json_of(declared).await;
     let (streamed_status, streamed_body) = json_of(streamed).await;
-    let (small_status, small_body) = json_of(app.post_feed(feed_of(&unique("small"), 2)).await).await;
+    let (small_status, small_body) =
+        json_of(app.post_feed(feed_of(&unique("small"), 2)).await).await;
 
-    assert_eq!(declared_status, StatusCode::INSUFFICIENT_STORAGE, "{declared_body}");
+    assert_eq!(
+        declared_status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "{declared_body}"
+    );
     assert_eq!(declared_body["code"], "INSUFFICIENT_STORAGE");
-    assert_eq!(streamed_status, StatusCode::INSUFFICIENT_STORAGE, "{streamed_body}");
-    assert_eq!(small_status, StatusCode::OK, "a small feed needs no disk: {small_body}");
+    assert_eq!(
+        streamed_status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "{streamed_body}"
+    );
+    assert_eq!(
+        small_status,
+        StatusCode::OK,
+        "a small feed needs no disk: {small_body}"
+    );
     let left: Vec<_> = std::fs::read_dir(app.state.ingestion.spool.dir())
         .expect("the spool dir")
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())

@@ -389,14 +389,13 @@ enum Outcome {
 /// refused items are found and skips those, counted with their problem.
 async fn write_narrowing(applier: &Applier, part: Part) -> Result<Written, WriteError> {
     let now = applier.clock.now_micros();
-    let error = match write_parts(&applier.db, std::slice::from_ref(&part), now, applier.lease)
-        .await
-    {
-        Ok(true) => return Ok(Written::Done),
-        Ok(false) => return Ok(Written::Lost),
-        Err(e) if shared::db::is_data_error(&e) => e,
-        Err(e) => return Err(WriteError::Transient(e)),
-    };
+    let error =
+        match write_parts(&applier.db, std::slice::from_ref(&part), now, applier.lease).await {
+            Ok(true) => return Ok(Written::Done),
+            Ok(false) => return Ok(Written::Lost),
+            Err(e) if shared::db::is_data_error(&e) => e,
+            Err(e) => return Err(WriteError::Transient(e)),
+        };
     if part.refused.is_some() || part.items.is_empty() {
         // Nothing of the items is written: the job's own row is refused.
         tracing::error!(ingest = %part.job, error = %error, "the database refused a feed's job");

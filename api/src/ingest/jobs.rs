@@ -116,8 +116,9 @@ impl Recorder {
                     pending.push(next);
                 }
                 let now = tokio::time::Instant::now();
-                let (late, pending): (Vec<_>, Vec<_>) =
-                    pending.into_iter().partition(|pending| pending.deadline <= now);
+                let (late, pending): (Vec<_>, Vec<_>) = pending
+                    .into_iter()
+                    .partition(|pending| pending.deadline <= now);
                 for pending in late {
                     let _ = pending
                         .recorded

@@ -1,6 +1,8 @@
 //! Feed ingestion across replicas: the Redis window shared by separate
-//! `api` processes behind nginx, Redis outages, a 2 GiB body streamed in
-//! bounded memory, and a replica killed in the middle of applying a feed.
+//! `api` processes behind nginx, Redis outages and stalls, a 2 GiB body
+//! streamed in bounded memory, a replica killed in the middle of applying
+//! a feed (and one gone for good, its feed finished by another sharing its
+//! spool), and text PostgreSQL refuses.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -261,4 +263,184 @@ async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_
         spooled, 0,
         "the spool file is deleted once the feed is applied"
     );
+}
+
+#[tokio::test]
+async fn a_redis_stall_during_a_claim_never_locks_the_resend_out() {
+    let redis = RedisServer::start().await;
+    let app = spawn_app_with(HashMap::from([
+        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
+        ("REDIS_URL".into(), redis.url().to_string()),
+    ]))
+    .await;
+    let prefix = unique("stall");
+    let body = feed_of(&prefix, 2);
+    // A script that keeps Redis busy for 2 s: every other command waits.
+    let stalling = {
+        let url = redis.url();
+        tokio::spawn(async move {
+            let client = redis::Client::open(url.as_str()).expect("a client");
+            let mut connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect");
+            let busy = "local t = redis.call('TIME') \
+                        local start = t[1] * 1000000 + t[2] \
+                        repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 2000000 \
+                        return 1";
+            let _: i64 = redis::cmd("EVAL")
+                .arg(busy)
+                .arg(0)
+                .query_async(&mut connection)
+                .await
+                .expect("the stall");
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (during, during_answer) = json_of(app.post_feed(body.clone()).await).await;
+    stalling.await.expect("the stall ended");
+    let started = Instant::now();
+    let (resent, answer) = loop {
+        let (status, answer) = json_of(app.post_feed(body.clone()).await).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE || started.elapsed() > Duration::from_secs(30)
+        {
+            break (status, answer);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    assert!(
+        [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(&during),
+        "{during}: {during_answer}"
+    );
+    let accepted = match resent {
+        StatusCode::OK => answer["id"].as_str().expect("id").to_owned(),
+        StatusCode::FORBIDDEN => answer["ingest_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a 403 names the ingest: {answer}"))
+            .to_owned(),
+        other => panic!("the resend got {other}: {answer}"),
+    };
+    let job = wait_for_ingest(&app.client, &app.address, &accepted).await;
+    assert_eq!(job["status"], "done", "the named ingest exists: {job}");
+    if during == StatusCode::SERVICE_UNAVAILABLE {
+        assert_eq!(
+            resent,
+            StatusCode::OK,
+            "the 503 attempt holds nothing: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_spooled_feed_of_a_replica_gone_for_good_is_applied_by_another_sharing_its_spool() {
+    let mut cluster = Replicas::start_sharing_spool(2).await;
+    let prefix = unique("shared");
+    let items = 200_000;
+    let response = post_feed(
+        &cluster.client,
+        &cluster.replicas[0].address,
+        feed_of(&prefix, items),
+    )
+    .await;
+    let (status, accepted) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let id = accepted["id"].as_str().expect("id").to_owned();
+
+    // Replica A goes for good once the feed is under way.
+    let status_url = format!("{}/v1/products/ingests/{id}", cluster.replicas[1].address);
+    loop {
+        let job: serde_json::Value = cluster
+            .client
+            .get(&status_url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        if job["processed"].as_u64().unwrap_or(0) > 0 || job["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.replicas[0].kill().await;
+    let job = wait_for_ingest(&cluster.client, &cluster.replicas[1].address, &id).await;
+
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["created"], items, "{job}");
+    assert_eq!(job["updated"], 0, "a batch was applied twice: {job}");
+    assert_eq!(
+        products_with_sku_prefix(&cluster.vars["DATABASE_URL"], &prefix).await,
+        items as u64
+    );
+}
+
+#[tokio::test]
+async fn a_nul_that_reached_the_applier_fails_its_feed_alone_and_the_feeds_after_it_are_applied() {
+    let app = spawn_app_with(HashMap::from([(
+        "INGEST_ALLOW_ANONYMOUS".into(),
+        "true".into(),
+    )]))
+    .await;
+    let prefix = unique("nul");
+    // Past the edge check: straight into the job table, as an older
+    // version's accepted feed would be.
+    let body = format!(
+        r#"[{{"id": "{prefix}-0", "name": "fine"}}, {{"id": "{prefix}-1", "name": "nul\u0000"}}]"#
+    )
+    .into_bytes();
+    let id = uuid::Uuid::now_v7();
+    api::entities::ingest_job::Entity::insert(api::entities::ingest_job::ActiveModel {
+        id: sea_orm::ActiveValue::Set(id),
+        hash: sea_orm::ActiveValue::Set(feed::BodyHash::of(&body).to_string()),
+        size: sea_orm::ActiveValue::Set(body.len() as i64),
+        items: sea_orm::ActiveValue::Set(2),
+        status: sea_orm::ActiveValue::Set("queued".into()),
+        spool: sea_orm::ActiveValue::Set(None),
+        body: sea_orm::ActiveValue::Set(Some(body)),
+        processed: sea_orm::ActiveValue::Set(0),
+        created: sea_orm::ActiveValue::Set(0),
+        updated: sea_orm::ActiveValue::Set(0),
+        skipped: sea_orm::ActiveValue::Set(0),
+        problem: sea_orm::ActiveValue::Set(None),
+        lease_until: sea_orm::ActiveValue::Set(None),
+        received_at: sea_orm::ActiveValue::Set(app.state.clock.now_micros()),
+        sender: sea_orm::ActiveValue::Set(None),
+        started_at: sea_orm::ActiveValue::Set(None),
+        finished_at: sea_orm::ActiveValue::Set(None),
+        attempts: sea_orm::ActiveValue::Set(0),
+    })
+    .exec_without_returning(&app.state.db)
+    .await
+    .expect("insert the job");
+    let after = unique("after");
+    let (status, answer) = json_of(app.post_feed(feed_of(&after, 3)).await).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let poisoned = wait_for_ingest(&app.client, &app.address, &id.to_string()).await;
+    let next = wait_for_ingest(
+        &app.client,
+        &app.address,
+        answer["id"].as_str().expect("id"),
+    )
+    .await;
+
+    // PostgreSQL refuses NUL in text, and would forever: the applier's
+    // own reading of the body already stops at it.
+    assert_eq!(poisoned["status"], "failed", "{poisoned}");
+    assert!(
+        poisoned["problem"]
+            .as_str()
+            .is_some_and(|problem| problem.contains("escaped control character")),
+        "{poisoned}"
+    );
+    assert_eq!(next["status"], "done", "{next}");
+    let applied = product::Entity::find()
+        .filter(product::Column::Sku.starts_with(&prefix))
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(applied, 0, "a failed feed writes nothing");
 }
