@@ -280,8 +280,9 @@ async fn a_redis_stall_during_a_claim_never_locks_the_resend_out() {
         let url = redis.url();
         tokio::spawn(async move {
             let client = redis::Client::open(url.as_str()).expect("a client");
+            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
             let mut connection = client
-                .get_multiplexed_async_connection()
+                .get_multiplexed_async_connection_with_config(&config)
                 .await
                 .expect("connect");
             let busy = "local t = redis.call('TIME') \
