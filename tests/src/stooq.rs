@@ -76,6 +76,11 @@ pub enum Behaviour {
     HitsLimit,
     /// A page that is not CSV.
     Garbage,
+    /// A 302 to the same request with `redirected=1`, which would be
+    /// answered normally: a client must not follow it.
+    Redirect,
+    /// A quote followed by over 1 MiB of rows.
+    Huge,
 }
 
 struct Shared {
@@ -139,20 +144,41 @@ struct QuoteQuery {
     s: String,
 }
 
-async fn quote(State(shared): State<Arc<Shared>>, Query(query): Query<QuoteQuery>) -> String {
+async fn quote(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<QuoteQuery>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let behaviour = *shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
+    let redirected = uri.query().is_some_and(|q| q.contains("redirected=1"));
     match behaviour {
-        Behaviour::HitsLimit => return "Exceeded the daily hits limit".to_owned(),
+        Behaviour::HitsLimit => return "Exceeded the daily hits limit".into_response(),
         Behaviour::Garbage => {
-            return "<html><body><h1>502 Bad Gateway</h1></body></html>\r\n".to_owned();
+            return "<html><body><h1>502 Bad Gateway</h1></body></html>\r\n".into_response();
         }
-        Behaviour::Normal => {}
+        Behaviour::Redirect if !redirected => {
+            let to = format!("{uri}&redirected=1");
+            return (axum::http::StatusCode::FOUND, [("location", to)], "").into_response();
+        }
+        Behaviour::Huge => {
+            let row = "AAPL.US,2026-11-20,22:00:09,1,1,1,1,1,APPLE\r\n";
+            let mut body = answer(&query.s);
+            body.push_str(&row.repeat(2 * 1024 * 1024 / row.len()));
+            return body.into_response();
+        }
+        Behaviour::Normal | Behaviour::Redirect => {}
     }
-    let code = query.s.to_ascii_lowercase();
-    if code == SLOW_SYMBOL {
+    if query.s.eq_ignore_ascii_case(SLOW_SYMBOL) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
+    answer(&query.s).into_response()
+}
+
+/// The CSV stooq answers for `code`: its quote, or `N/D` fields.
+fn answer(code: &str) -> String {
+    let code = code.to_ascii_lowercase();
     let row = match KNOWN.iter().find(|(known, _)| *known == code) {
         Some((_, rest)) => format!("{},{rest}", code.to_ascii_uppercase()),
         None => format!(

@@ -113,10 +113,15 @@ async fn a_missing_empty_or_impossible_q_is_a_400_and_stooq_is_not_called() {
 }
 
 #[tokio::test]
-async fn stooq_over_its_limit_or_answering_garbage_is_a_502() {
+async fn stooq_over_its_limit_answering_garbage_a_redirect_or_over_1_mib_is_a_502() {
     let (app, bearer) = app_with_user().await;
 
-    for behaviour in [Behaviour::HitsLimit, Behaviour::Garbage] {
+    for behaviour in [
+        Behaviour::HitsLimit,
+        Behaviour::Garbage,
+        Behaviour::Redirect,
+        Behaviour::Huge,
+    ] {
         app.stooq.set(behaviour);
         let (status, body) = get(&app, "/stock?q=aapl.us", &bearer).await;
         assert_eq!(status, StatusCode::BAD_GATEWAY, "{behaviour:?}");
