@@ -14,7 +14,8 @@
 //! - [`http`]: one router per resource, merged into the public and internal apps.
 //! - [`domain`]: typed values (`ListingType`, `Price`, `PageRequest`…), parsed once.
 //! - [`entities`]: sea-orm entities of the tables this crate's services own.
-//! - [`ingest`]: product feeds: receiving, recording and applying them.
+//! - [`ingest`]: product feeds: receiving, accepting (claim, publish,
+//!   record: all or nothing) and applying them.
 //! - [`cli`]: the binary's commands: serve, check health, or add an account from the shell.
 //! - [`auth`]: accounts, passwords, tokens, the `Caller` / `Admin` extractors,
 //!   and the guard every password check goes through.
