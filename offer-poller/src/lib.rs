@@ -289,7 +289,7 @@ async fn retry_loop(context: Arc<Context>, concurrency: usize, shutdown: Cancell
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if ticks % COUNT_WAITING_EVERY == 0 {
+        if ticks.is_multiple_of(COUNT_WAITING_EVERY) {
             match registration::waiting(&context).await {
                 Ok(waiting) => context.metrics.registrations_waiting.set(waiting as f64),
                 Err(e) => {

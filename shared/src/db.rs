@@ -96,6 +96,44 @@ where
         .ok_or(DbErr::RecordNotInserted)
 }
 
+/// Whether the database refused `e` because of the data written, so
+/// writing the same data again fails again: PostgreSQL's SQLSTATE classes
+/// 22 (data exception: a NUL in text, a value out of range) and 23
+/// (integrity constraint violation); SQLite's `SQLITE_CONSTRAINT`,
+/// `SQLITE_TOOBIG`, `SQLITE_MISMATCH` and `SQLITE_RANGE`. Anything else
+/// (a lost connection, a lock, a full disk) may pass if tried again.
+pub fn is_data_error(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e else {
+        return false;
+    };
+    let SqlxError::Database(e) = &**e else {
+        return false;
+    };
+    let Some(code) = e.code() else {
+        return false;
+    };
+    if e.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    if e.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Extended result codes: the primary code is the low byte.
+        const CONSTRAINT: i64 = 19;
+        const TOOBIG: i64 = 18;
+        const MISMATCH: i64 = 20;
+        const RANGE: i64 = 25;
+        return code
+            .parse::<i64>()
+            .is_ok_and(|code| matches!(code & 0xff, CONSTRAINT | TOOBIG | MISMATCH | RANGE));
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ActiveValue, ConnectionTrait};
@@ -146,42 +184,36 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).ok();
     }
-}
 
-/// Whether the database refused `e` because of the data written, so
-/// writing the same data again fails again: PostgreSQL's SQLSTATE classes
-/// 22 (data exception: a NUL in text, a value out of range) and 23
-/// (integrity constraint violation); SQLite's `SQLITE_CONSTRAINT`,
-/// `SQLITE_TOOBIG`, `SQLITE_MISMATCH` and `SQLITE_RANGE`. Anything else
-/// (a lost connection, a lock, a full disk) may pass if tried again.
-pub fn is_data_error(e: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    use sea_orm::sqlx::Error as SqlxError;
-    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e else {
-        return false;
-    };
-    let SqlxError::Database(e) = &**e else {
-        return false;
-    };
-    let Some(code) = e.code() else {
-        return false;
-    };
-    if e.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
-        .is_some()
-    {
-        return code.starts_with("22") || code.starts_with("23");
+    #[tokio::test]
+    async fn constraint_violations_are_data_errors_and_other_failures_are_not() {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        db.execute_unprepared(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL CHECK (v <> 'bad'))",
+        )
+        .await
+        .expect("create");
+        db.execute_unprepared("INSERT INTO t VALUES (1, 'ok')")
+            .await
+            .expect("insert");
+
+        let duplicate = db
+            .execute_unprepared("INSERT INTO t VALUES (1, 'again')")
+            .await
+            .expect_err("a taken key");
+        let checked = db
+            .execute_unprepared("INSERT INTO t VALUES (2, 'bad')")
+            .await
+            .expect_err("a failed check");
+        let missing = db
+            .execute_unprepared("INSERT INTO nowhere VALUES (1)")
+            .await
+            .expect_err("no such table");
+
+        assert!(super::is_data_error(&duplicate), "{duplicate}");
+        assert!(super::is_data_error(&checked), "{checked}");
+        assert!(!super::is_data_error(&missing), "{missing}");
     }
-    if e.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
-        .is_some()
-    {
-        // Extended result codes: the primary code is the low byte.
-        const CONSTRAINT: i64 = 19;
-        const TOOBIG: i64 = 18;
-        const MISMATCH: i64 = 20;
-        const RANGE: i64 = 25;
-        return code
-            .parse::<i64>()
-            .is_ok_and(|code| matches!(code & 0xff, CONSTRAINT | TOOBIG | MISMATCH | RANGE));
-    }
-    false
 }

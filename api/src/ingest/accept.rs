@@ -23,8 +23,12 @@
 //!   than [`ABANDONED_AFTER`], and then takes it over.
 //!
 //! So a 403 always names an ingest that exists, and a retry is never
-//! refused because of its own earlier attempt.
+//! refused because of its own earlier attempt. A holder found accepted is
+//! remembered for [`CONFIRMED_FOR`] ([`Holders`]), so a body resent in a
+//! loop costs no database read each time.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
@@ -47,6 +51,49 @@ pub const ABANDONED_AFTER: Duration = Duration::from_secs(2 * RECORD_DEADLINE.as
 
 /// How often a feed waiting on an unrecorded holder asks again.
 const RECHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a holder found accepted is taken as accepted without asking
+/// the database again: a job that fails meanwhile frees its window for
+/// this process at once, and for the others after at most this long.
+pub const CONFIRMED_FOR: Duration = Duration::from_secs(5);
+
+/// Past this many remembered holders the memory starts again empty.
+const HOLDERS_CAPACITY: usize = 100_000;
+
+/// Holders lately found accepted, each until a moment on the monotonic clock.
+#[derive(Default)]
+pub struct Holders {
+    accepted: Mutex<HashMap<Uuid, Instant>>,
+}
+
+impl Holders {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Instant>> {
+        self.accepted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_accepted(&self, holder: Uuid) -> bool {
+        self.lock()
+            .get(&holder)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    fn remember(&self, holder: Uuid) {
+        let now = Instant::now();
+        let mut accepted = self.lock();
+        if accepted.len() >= HOLDERS_CAPACITY {
+            accepted.retain(|_, until| *until > now);
+            if accepted.len() >= HOLDERS_CAPACITY {
+                accepted.clear();
+            }
+        }
+        accepted.insert(holder, now + CONFIRMED_FOR);
+    }
+
+    /// Forgets `holder`: its job failed.
+    pub fn forget(&self, holder: Uuid) {
+        self.lock().remove(&holder);
+    }
+}
 
 /// Claims the window for the feed `id`, publishes its spooled body and
 /// records its job. The caller answers 200 on `Ok`.
@@ -126,7 +173,19 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<(), Error> 
             }
         };
         let other_id = Uuid::parse_str(&other).ok();
-        let take_over = match holder_state(&state.db, other_id).await? {
+        let holders = &state.ingestion.holders;
+        let known = other_id.filter(|&id| holders.is_accepted(id));
+        let holder_now = match known {
+            Some(id) => Holder::Accepted(id),
+            None => {
+                let found = holder_state(&state.db, other_id).await?;
+                if let Holder::Accepted(job) = found {
+                    holders.remember(job);
+                }
+                found
+            }
+        };
+        let take_over = match holder_now {
             Holder::Accepted(job) => {
                 counted("duplicate");
                 return Err(Error::Duplicate {
@@ -219,4 +278,25 @@ pub fn give_back(dedupe: &std::sync::Arc<dyn DedupeWindow>, hash: String, holder
             "cannot give back a dedupe claim; a resend waits until it is abandoned"
         );
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_confirmed_holder_is_remembered_for_a_while_and_forgotten_when_it_fails() {
+        let holders = Holders::default();
+        let (kept, failed) = (Uuid::now_v7(), Uuid::now_v7());
+        holders.remember(kept);
+        holders.remember(failed);
+
+        holders.forget(failed);
+        let within = holders.is_accepted(kept);
+        tokio::time::advance(CONFIRMED_FOR).await;
+
+        assert!(within);
+        assert!(!holders.is_accepted(failed), "a failed job's claim is free");
+        assert!(!holders.is_accepted(kept), "asked again after a while");
+    }
 }

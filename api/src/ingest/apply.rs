@@ -446,6 +446,7 @@ async fn fail(applier: &Applier, job: &ingest_job::Model, problem: String) -> an
     if job.spool.is_some() {
         remove_spool_file(&applier.ingestion.spool.path_of(job.id));
     }
+    applier.ingestion.holders.forget(job.id);
     accept::give_back(&applier.dedupe, job.hash.clone(), job.id.to_string());
     Ok(())
 }

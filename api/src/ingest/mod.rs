@@ -41,6 +41,8 @@ pub struct Ingestion {
     large_recorded: Notify,
     /// One permit per feed being received (`INGEST_MAX_CONCURRENT`).
     pub uploads: Semaphore,
+    /// Holders of the dedupe window lately found accepted.
+    pub holders: accept::Holders,
 }
 
 impl Ingestion {
@@ -53,6 +55,7 @@ impl Ingestion {
             small_recorded: Notify::new(),
             large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),
+            holders: accept::Holders::default(),
         })
     }
 
