@@ -56,8 +56,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The deployment's access token, once this process has read it.
     token: OnceCell<String>,
-    /// Failed token requests in a row, and when the next may be made.
-    token_backoff: Mutex<(u32, Option<Instant>)>,
+    /// Where asking for the token stands after failures.
+    token_backoff: Mutex<TokenBackoff>,
 }
 
 impl Context {
@@ -73,7 +73,7 @@ impl Context {
             clock,
             metrics,
             token: OnceCell::new(),
-            token_backoff: Mutex::new((0, None)),
+            token_backoff: Mutex::default(),
         }
     }
 
@@ -90,7 +90,7 @@ impl Context {
             .get_or_try_init(|| async {
                 // Checked here too: callers that queued behind a failed
                 // request must not each make one of their own.
-                if let (_, Some(until)) = *self.lock_backoff()
+                if let Some(until) = self.lock_backoff().next_at
                     && Instant::now() < until
                 {
                     anyhow::bail!(
@@ -101,23 +101,23 @@ impl Context {
                 let fetched = token::access_token(&self.db, &self.clock, &self.offers).await;
                 let mut backoff = self.lock_backoff();
                 match &fetched {
-                    Ok(_) if backoff.0 > 0 => {
+                    Ok(_) if backoff.failures > 0 => {
                         tracing::info!(
-                            failures = backoff.0,
+                            failures = backoff.failures,
                             "Offers access token obtained after failed requests"
                         );
-                        *backoff = (0, None);
+                        *backoff = TokenBackoff::default();
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        backoff.0 += 1;
+                        backoff.failures += 1;
                         let wait = shared::backoff::after_failures(
-                            backoff.0,
+                            backoff.failures,
                             TOKEN_RETRY_FIRST,
                             TOKEN_RETRY_MAX,
                         );
-                        backoff.1 = Some(Instant::now() + wait);
-                        if backoff.0 == 1 {
+                        backoff.next_at = Some(Instant::now() + wait);
+                        if backoff.failures == 1 {
                             tracing::warn!(
                                 error = format!("{e:#}"),
                                 "cannot get an Offers access token; asking again with backoff"
@@ -131,9 +131,16 @@ impl Context {
         Ok(token.clone())
     }
 
-    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, (u32, Option<Instant>)> {
+    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, TokenBackoff> {
         self.token_backoff.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Failed token requests in a row, and when the next may be made.
+#[derive(Debug, Default)]
+struct TokenBackoff {
+    failures: u32,
+    next_at: Option<Instant>,
 }
 
 /// Answers one registration request.

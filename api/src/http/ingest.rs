@@ -3,9 +3,10 @@
 //! - `POST /v1/products`: a feed body of any size up to `INGEST_MAX_BYTES`.
 //!   200 `{"id", "items"}` for the first copy of a body within the dedupe
 //!   window; 403 `DUPLICATE` with `Retry-After` for the same bytes again,
-//!   on any replica; 400 for a malformed or cut-off body, naming the first
-//!   problem and its byte offset; 413 over the limit; 503 when the window
-//!   cannot be checked.
+//!   on any replica, naming the accepted ingest in `ingest_id`; 400 for a
+//!   malformed or cut-off body, naming the first problem and its byte
+//!   offset; 413 over the limit; 503 when the window cannot be checked;
+//!   507 when the spool's disk is nearly full.
 //! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
 //!   applied to the catalog.
 //!
