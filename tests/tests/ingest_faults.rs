@@ -9,12 +9,10 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures_util::stream;
 use reqwest::StatusCode;
-use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use shared::entities::product;
-use tests::ingest::{feed_of, wait_for_ingest};
+use tests::ingest::{feed_of, record_job_past_the_edge, wait_for_ingest};
 use tests::replicas::start_api;
 use tests::{TestApp, json_of, spawn_app_with};
 use tokio::io::AsyncWriteExt;
@@ -220,29 +218,14 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
         .claim(&hash, &id.to_string(), window)
         .await
         .expect("claim");
-    api::entities::ingest_job::Entity::insert(api::entities::ingest_job::ActiveModel {
-        id: ActiveValue::Set(id),
-        hash: ActiveValue::Set(hash.clone()),
-        size: ActiveValue::Set(body.len() as i64),
-        items: ActiveValue::Set(2),
-        status: ActiveValue::Set("queued".into()),
-        spool: ActiveValue::Set(None),
-        body: ActiveValue::Set(Some(body.clone())),
-        processed: ActiveValue::Set(0),
-        created: ActiveValue::Set(0),
-        updated: ActiveValue::Set(0),
-        skipped: ActiveValue::Set(0),
-        problem: ActiveValue::Set(None),
-        lease_until: ActiveValue::Set(None),
-        received_at: ActiveValue::Set(app.state.clock.now_micros()),
-        sender: ActiveValue::Set(None),
-        started_at: ActiveValue::Set(None),
-        finished_at: ActiveValue::Set(None),
-        attempts: ActiveValue::Set(0),
-    })
-    .exec_without_returning(&app.state.db)
-    .await
-    .expect("insert the job");
+    record_job_past_the_edge(
+        &app.state.db,
+        id,
+        body.clone(),
+        2,
+        app.state.clock.now_micros(),
+    )
+    .await;
     let after = unique("after");
     let (status, answer) = json_of(app.post_feed(feed_of(&after, 3)).await).await;
     assert_eq!(status, StatusCode::OK, "{answer}");

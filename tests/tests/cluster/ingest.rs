@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 use shared::entities::product;
-use tests::ingest::{feed_of, padded_feed, wait_for_ingest};
+use tests::ingest::{feed_of, padded_feed, record_job_past_the_edge, wait_for_ingest};
 use tests::replicas::Replicas;
 use tests::servers::RedisServer;
 use tests::{json_of, spawn_app_with};
@@ -393,29 +393,7 @@ async fn a_nul_that_reached_the_applier_fails_its_feed_alone_and_the_feeds_after
     )
     .into_bytes();
     let id = uuid::Uuid::now_v7();
-    api::entities::ingest_job::Entity::insert(api::entities::ingest_job::ActiveModel {
-        id: sea_orm::ActiveValue::Set(id),
-        hash: sea_orm::ActiveValue::Set(feed::BodyHash::of(&body).to_string()),
-        size: sea_orm::ActiveValue::Set(body.len() as i64),
-        items: sea_orm::ActiveValue::Set(2),
-        status: sea_orm::ActiveValue::Set("queued".into()),
-        spool: sea_orm::ActiveValue::Set(None),
-        body: sea_orm::ActiveValue::Set(Some(body)),
-        processed: sea_orm::ActiveValue::Set(0),
-        created: sea_orm::ActiveValue::Set(0),
-        updated: sea_orm::ActiveValue::Set(0),
-        skipped: sea_orm::ActiveValue::Set(0),
-        problem: sea_orm::ActiveValue::Set(None),
-        lease_until: sea_orm::ActiveValue::Set(None),
-        received_at: sea_orm::ActiveValue::Set(app.state.clock.now_micros()),
-        sender: sea_orm::ActiveValue::Set(None),
-        started_at: sea_orm::ActiveValue::Set(None),
-        finished_at: sea_orm::ActiveValue::Set(None),
-        attempts: sea_orm::ActiveValue::Set(0),
-    })
-    .exec_without_returning(&app.state.db)
-    .await
-    .expect("insert the job");
+    record_job_past_the_edge(&app.state.db, id, body, 2, app.state.clock.now_micros()).await;
     let after = unique("after");
     let (status, answer) = json_of(app.post_feed(feed_of(&after, 3)).await).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
