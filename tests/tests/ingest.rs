@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use api::domain::Role;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use shared::Clock;
 use shared::entities::product;
-use tests::ingest::{answer_to_head, cut_off_upload, feed_of};
+use tests::ingest::{answer_to_head, cut_off_upload, feed_of, products_with_sku_prefix};
 use tests::{TestApp, json_of, spawn_app_with, spawn_app_with_clock};
 
 const SECOND: i64 = 1_000_000;
@@ -35,14 +35,6 @@ fn spooled_files(app: &TestApp) -> Vec<String> {
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| name.ends_with(".json"))
         .collect()
-}
-
-async fn products_with_sku_prefix(app: &TestApp, prefix: &str) -> u64 {
-    product::Entity::find()
-        .filter(product::Column::Sku.starts_with(prefix))
-        .count(&app.state.db)
-        .await
-        .expect("count products")
 }
 
 #[tokio::test]
@@ -400,7 +392,10 @@ async fn a_spooled_feed_is_applied_in_batches_and_its_spool_file_is_deleted() {
         (job["processed"].as_i64(), job["created"].as_i64()),
         (Some(2_500), Some(2_500))
     );
-    assert_eq!(products_with_sku_prefix(&app, &prefix).await, 2_500);
+    assert_eq!(
+        products_with_sku_prefix(&app.state.db, &prefix).await,
+        2_500
+    );
     assert_eq!(spooled_files(&app), Vec::<String>::new());
 }
 

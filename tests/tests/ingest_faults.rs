@@ -9,10 +9,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures_util::stream;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
-use shared::entities::product;
-use tests::ingest::{feed_of, record_job_past_the_edge, wait_for_ingest};
+use tests::ingest::{feed_of, products_with_sku_prefix, record_job_past_the_edge, wait_for_ingest};
 use tests::replicas::start_api;
 use tests::{TestApp, json_of, spawn_app_with};
 use tokio::io::AsyncWriteExt;
@@ -25,14 +24,6 @@ async fn spawn_feed_app(extra: &[(&str, &str)]) -> TestApp {
     let mut vars = HashMap::from([("INGEST_ALLOW_ANONYMOUS".into(), "true".into())]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     spawn_app_with(vars).await
-}
-
-async fn products_with_sku_prefix(app: &TestApp, prefix: &str) -> u64 {
-    product::Entity::find()
-        .filter(product::Column::Sku.starts_with(prefix))
-        .count(&app.state.db)
-        .await
-        .expect("count products")
 }
 
 /// Sends a whole `POST /v1/products` and closes the connection `linger`
@@ -81,35 +72,46 @@ async fn feeds_whose_sender_leaves_right_after_the_last_byte_are_never_lost_nor_
         let job = wait_for_ingest(&app.client, &app.address, &id).await;
         assert_eq!(job["status"], "done", "feed {i} ({status}): {job}");
         assert_eq!(
-            products_with_sku_prefix(&app, &prefix).await,
+            products_with_sku_prefix(&app.state.db, &prefix).await,
             items as u64,
             "feed {i}"
         );
     }
 }
 
-/// Makes the database refuse any product whose sku is `sku`, as a
-/// constraint the catalog's own checks know nothing of would.
-async fn refuse_sku_in_the_database(app: &TestApp, sku: &str) {
-    let db = &app.state.db;
-    let statements: Vec<String> = match db.get_database_backend() {
+/// Makes the database refuse, with a constraint violation, any `event`
+/// (`INSERT` or `UPDATE`) on `table` whose rows meet `condition` (SQL
+/// that reads the same on SQLite and PostgreSQL): a constraint the
+/// catalog's own checks know nothing of.
+async fn refuse_in_the_database(
+    app: &TestApp,
+    name: &str,
+    event: &str,
+    table: &str,
+    condition: &str,
+) {
+    let statements = match app.state.db.get_database_backend() {
         sea_orm::DatabaseBackend::Sqlite => vec![format!(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON products WHEN NEW.sku = '{sku}' \
-             BEGIN SELECT RAISE(ABORT, 'poison'); END"
+            "CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {condition} \
+             BEGIN SELECT RAISE(ABORT, '{name}'); END"
         )],
         _ => vec![
             format!(
-                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.sku = '{sku}' THEN RAISE EXCEPTION 'poison' USING ERRCODE = 'check_violation'; END IF; \
+                "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
+                 IF {condition} THEN \
+                 RAISE EXCEPTION '{name}' USING ERRCODE = 'check_violation'; END IF; \
                  RETURN NEW; END $$ LANGUAGE plpgsql"
             ),
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON products \
-             FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
-                .to_owned(),
+            format!(
+                "CREATE TRIGGER {name} BEFORE {event} ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION {name}()"
+            ),
         ],
     };
     for statement in statements {
-        db.execute_unprepared(&statement)
+        app.state
+            .db
+            .execute_unprepared(&statement)
             .await
             .expect("install the trigger");
     }
@@ -119,7 +121,8 @@ async fn refuse_sku_in_the_database(app: &TestApp, sku: &str) {
 async fn items_the_database_refuses_are_skipped_alone_and_the_feeds_after_them_are_applied() {
     let app = spawn_feed_app(&[]).await;
     let poison = unique("poison");
-    refuse_sku_in_the_database(&app, &poison).await;
+    let condition = format!("NEW.sku = '{poison}'");
+    refuse_in_the_database(&app, "refuse_poison", "INSERT", "products", &condition).await;
     let small = unique("small");
     let large = unique("large");
     let after = unique("after");
@@ -169,38 +172,10 @@ async fn items_the_database_refuses_are_skipped_alone_and_the_feeds_after_them_a
     );
     assert_eq!(jobs[1]["problem"], "items[700]: the database refused it");
     assert_eq!(jobs[2]["status"], "done", "{}", jobs[2]);
-    assert_eq!(products_with_sku_prefix(&app, &small).await, 2);
-    assert_eq!(products_with_sku_prefix(&app, &large).await, 1_499);
-    assert_eq!(products_with_sku_prefix(&app, &after).await, 5);
-    assert_eq!(products_with_sku_prefix(&app, &poison).await, 0);
-}
-
-/// Makes the database refuse to move on the counts of the job of `hash`.
-async fn refuse_job_in_the_database(app: &TestApp, hash: &str) {
-    let db = &app.state.db;
-    let statements: Vec<String> = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Sqlite => vec![format!(
-            "CREATE TRIGGER refuse_job BEFORE UPDATE ON ingest_jobs \
-             WHEN NEW.hash = '{hash}' AND NEW.processed <> OLD.processed \
-             BEGIN SELECT RAISE(ABORT, 'poison'); END"
-        )],
-        _ => vec![
-            format!(
-                "CREATE FUNCTION refuse_job() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.hash = '{hash}' AND NEW.processed <> OLD.processed THEN \
-                 RAISE EXCEPTION 'poison' USING ERRCODE = 'check_violation'; END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql"
-            ),
-            "CREATE TRIGGER refuse_job BEFORE UPDATE ON ingest_jobs \
-             FOR EACH ROW EXECUTE FUNCTION refuse_job()"
-                .to_owned(),
-        ],
-    };
-    for statement in statements {
-        db.execute_unprepared(&statement)
-            .await
-            .expect("install the trigger");
-    }
+    assert_eq!(products_with_sku_prefix(&app.state.db, &small).await, 2);
+    assert_eq!(products_with_sku_prefix(&app.state.db, &large).await, 1_499);
+    assert_eq!(products_with_sku_prefix(&app.state.db, &after).await, 5);
+    assert_eq!(products_with_sku_prefix(&app.state.db, &poison).await, 0);
 }
 
 #[tokio::test]
@@ -209,7 +184,9 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     let prefix = unique("refused");
     let body = feed_of(&prefix, 2).into_bytes();
     let hash = feed::BodyHash::of(&body).to_string();
-    refuse_job_in_the_database(&app, &hash).await;
+    // The counts of this job may not move.
+    let condition = format!("NEW.hash = '{hash}' AND NEW.processed <> OLD.processed");
+    refuse_in_the_database(&app, "refuse_job", "UPDATE", "ingest_jobs", &condition).await;
     // Recorded past the edge, as an accepted feed is: claim, then job.
     let id = uuid::Uuid::now_v7();
     let window = app.state.settings.dedupe_window;
@@ -242,7 +219,7 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["problem"], "the database refused the feed's data");
     assert_eq!(next["status"], "done", "{next}");
-    assert_eq!(products_with_sku_prefix(&app, &after).await, 3);
+    assert_eq!(products_with_sku_prefix(&app.state.db, &after).await, 3);
     assert_eq!(
         resent,
         StatusCode::OK,

@@ -41,6 +41,34 @@ async fn products_with_sku_prefix(database_url: &str, prefix: &str) -> u64 {
         .expect("count products")
 }
 
+/// Asks `base` about ingest `id` until a first batch of it is committed
+/// (or it has ended), and returns the job as it was then.
+async fn wait_until_under_way(client: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
+    let url = format!("{base}/v1/products/ingests/{id}");
+    let started = Instant::now();
+    loop {
+        let job: serde_json::Value = client
+            .get(&url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        if job["processed"].as_u64().unwrap_or(0) > 0
+            || job["status"] == "done"
+            || job["status"] == "failed"
+        {
+            return job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never under way: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_body_accepted_by_one_replica_is_refused_by_another_directly_and_through_nginx() {
     let cluster = Replicas::start(2).await;
@@ -216,26 +244,11 @@ async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_
     let id = accepted["id"].as_str().expect("id").to_owned();
 
     // Kill it once a first batch is committed.
-    let status_url = format!("{}/v1/products/ingests/{id}", cluster.replicas[0].address);
-    loop {
-        let job: serde_json::Value = cluster
-            .client
-            .get(&status_url)
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("JSON");
-        if job["processed"].as_u64().unwrap_or(0) > 0 {
-            break;
-        }
-        assert_ne!(
-            job["status"], "done",
-            "the feed was applied before it could be interrupted"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let under_way = wait_until_under_way(&cluster.client, &cluster.replicas[0].address, &id).await;
+    assert_ne!(
+        under_way["status"], "done",
+        "the feed was applied before it could be interrupted"
+    );
     cluster.replicas[0].kill().await;
     let applied_when_killed =
         products_with_sku_prefix(&cluster.vars["DATABASE_URL"], &prefix).await;
@@ -350,22 +363,7 @@ async fn a_spooled_feed_of_a_replica_gone_for_good_is_applied_by_another_sharing
     let id = accepted["id"].as_str().expect("id").to_owned();
 
     // Replica A goes for good once the feed is under way.
-    let status_url = format!("{}/v1/products/ingests/{id}", cluster.replicas[1].address);
-    loop {
-        let job: serde_json::Value = cluster
-            .client
-            .get(&status_url)
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("JSON");
-        if job["processed"].as_u64().unwrap_or(0) > 0 || job["status"] == "done" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_under_way(&cluster.client, &cluster.replicas[1].address, &id).await;
     cluster.replicas[0].kill().await;
     let job = wait_for_ingest(&cluster.client, &cluster.replicas[1].address, &id).await;
 
