@@ -146,13 +146,15 @@ pub async fn answer_to_head(address: &str, head: &str) -> String {
 
 /// Records a queued job for `body` (kept in its row) straight in the job
 /// table, as an accepted feed's row is, but without the API's checks: how
-/// tests put data the edge would refuse in front of the applier.
+/// tests put data the edge would refuse in front of the applier, or a job
+/// that has already failed `attempts` times.
 pub async fn record_job_past_the_edge(
     db: &sea_orm::DatabaseConnection,
     id: uuid::Uuid,
     body: Vec<u8>,
     items: i64,
     received_at: i64,
+    attempts: i64,
 ) {
     use api::entities::ingest_job;
     use sea_orm::{ActiveValue, EntityTrait};
@@ -174,7 +176,7 @@ pub async fn record_job_past_the_edge(
         sender: ActiveValue::Set(None),
         started_at: ActiveValue::Set(None),
         finished_at: ActiveValue::Set(None),
-        attempts: ActiveValue::Set(0),
+        attempts: ActiveValue::Set(attempts),
     })
     .exec_without_returning(db)
     .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures_util::stream;
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::json;
 use tests::ingest::{feed_of, products_with_sku_prefix, record_job_past_the_edge, wait_for_ingest};
 use tests::replicas::start_api;
@@ -79,34 +79,57 @@ async fn feeds_whose_sender_leaves_right_after_the_last_byte_are_never_lost_nor_
     }
 }
 
-/// Makes the database refuse, with a constraint violation, any `event`
-/// (`INSERT` or `UPDATE`) on `table` whose rows meet `condition` (SQL
-/// that reads the same on SQLite and PostgreSQL): a constraint the
-/// catalog's own checks know nothing of.
-async fn refuse_in_the_database(
+/// How a trigger makes a statement fail.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// A constraint violation: the data is refused, and would be again.
+    Refused,
+    /// An error that may pass (PostgreSQL's `lock_not_available`; on
+    /// SQLite a plain error, from a malformed JSON literal).
+    Transient,
+}
+
+/// Makes any `event` (`INSERT` or `UPDATE`) on `table` whose rows meet
+/// `condition` (SQL that reads the same on SQLite and PostgreSQL) fail as
+/// `failure` says, through a trigger called `name`: a constraint, or a
+/// fault, that the catalog's own checks know nothing of.
+async fn fail_in_the_database(
     app: &TestApp,
     name: &str,
     event: &str,
     table: &str,
     condition: &str,
+    failure: Failure,
 ) {
     let statements = match app.state.db.get_database_backend() {
-        sea_orm::DatabaseBackend::Sqlite => vec![format!(
-            "CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {condition} \
-             BEGIN SELECT RAISE(ABORT, '{name}'); END"
-        )],
-        _ => vec![
-            format!(
-                "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
-                 IF {condition} THEN \
-                 RAISE EXCEPTION '{name}' USING ERRCODE = 'check_violation'; END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql"
-            ),
-            format!(
-                "CREATE TRIGGER {name} BEFORE {event} ON {table} \
-                 FOR EACH ROW EXECUTE FUNCTION {name}()"
-            ),
-        ],
+        sea_orm::DatabaseBackend::Sqlite => {
+            let fail = match failure {
+                Failure::Refused => format!("SELECT RAISE(ABORT, '{name}')"),
+                Failure::Transient => "SELECT json('{')".to_owned(),
+            };
+            vec![format!(
+                "CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {condition} \
+                 BEGIN {fail}; END"
+            )]
+        }
+        _ => {
+            let code = match failure {
+                Failure::Refused => "check_violation",
+                Failure::Transient => "lock_not_available",
+            };
+            vec![
+                format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
+                     IF {condition} THEN \
+                     RAISE EXCEPTION '{name}' USING ERRCODE = '{code}'; END IF; \
+                     RETURN NEW; END $$ LANGUAGE plpgsql"
+                ),
+                format!(
+                    "CREATE TRIGGER {name} BEFORE {event} ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION {name}()"
+                ),
+            ]
+        }
     };
     for statement in statements {
         app.state
@@ -117,12 +140,33 @@ async fn refuse_in_the_database(
     }
 }
 
+/// Removes the trigger `name` on `table`.
+async fn stop_failing(app: &TestApp, name: &str, table: &str) {
+    let statement = match app.state.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => format!("DROP TRIGGER {name}"),
+        _ => format!("DROP TRIGGER {name} ON {table}"),
+    };
+    app.state
+        .db
+        .execute_unprepared(&statement)
+        .await
+        .expect("drop the trigger");
+}
+
 #[tokio::test]
 async fn items_the_database_refuses_are_skipped_alone_and_the_feeds_after_them_are_applied() {
     let app = spawn_feed_app(&[]).await;
     let poison = unique("poison");
     let condition = format!("NEW.sku = '{poison}'");
-    refuse_in_the_database(&app, "refuse_poison", "INSERT", "products", &condition).await;
+    fail_in_the_database(
+        &app,
+        "refuse_poison",
+        "INSERT",
+        "products",
+        &condition,
+        Failure::Refused,
+    )
+    .await;
     let small = unique("small");
     let large = unique("large");
     let after = unique("after");
@@ -186,7 +230,15 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     let hash = feed::BodyHash::of(&body).to_string();
     // The counts of this job may not move.
     let condition = format!("NEW.hash = '{hash}' AND NEW.processed <> OLD.processed");
-    refuse_in_the_database(&app, "refuse_job", "UPDATE", "ingest_jobs", &condition).await;
+    fail_in_the_database(
+        &app,
+        "refuse_job",
+        "UPDATE",
+        "ingest_jobs",
+        &condition,
+        Failure::Refused,
+    )
+    .await;
     // Recorded past the edge, as an accepted feed is: claim, then job.
     let id = uuid::Uuid::now_v7();
     let window = app.state.settings.dedupe_window;
@@ -201,6 +253,7 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
         body.clone(),
         2,
         app.state.clock.now_micros(),
+        0,
     )
     .await;
     let after = unique("after");
@@ -225,6 +278,71 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
         StatusCode::OK,
         "a failed feed holds no window: {resent_answer}"
     );
+}
+
+#[tokio::test]
+async fn a_job_failing_for_a_reason_that_may_pass_is_retried_with_backoff_then_fails_for_good() {
+    let app = spawn_feed_app(&[]).await;
+    let retried = feed_of(&unique("retried"), 2).into_bytes();
+    let exhausted = feed_of(&unique("exhausted"), 2).into_bytes();
+    for (name, body) in [("stall_retried", &retried), ("stall_exhausted", &exhausted)] {
+        // The job's counts cannot move, for now.
+        let hash = feed::BodyHash::of(body);
+        let condition = format!("NEW.hash = '{hash}' AND NEW.processed <> OLD.processed");
+        fail_in_the_database(
+            &app,
+            name,
+            "UPDATE",
+            "ingest_jobs",
+            &condition,
+            Failure::Transient,
+        )
+        .await;
+    }
+    let (retried_id, exhausted_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let now = app.state.clock.now_micros();
+    let last_attempt = api::ingest::apply::MAX_ATTEMPTS - 1;
+    record_job_past_the_edge(&app.state.db, exhausted_id, exhausted, 2, now, last_attempt).await;
+    record_job_past_the_edge(&app.state.db, retried_id, retried, 2, now, 0).await;
+
+    let failed = wait_for_ingest(&app.client, &app.address, &exhausted_id.to_string()).await;
+    let started = std::time::Instant::now();
+    let waiting = loop {
+        let job = api::entities::ingest_job::Entity::find_by_id(retried_id)
+            .one(&app.state.db)
+            .await
+            .expect("read the job")
+            .expect("the job");
+        if job.attempts > 0 {
+            break job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never retried: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop_failing(&app, "stall_retried", "ingest_jobs").await;
+    let done = wait_for_ingest(&app.client, &app.address, &retried_id.to_string()).await;
+
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        failed["problem"],
+        format!(
+            "applying the feed failed {} times (a database error)",
+            api::ingest::apply::MAX_ATTEMPTS
+        )
+    );
+    assert_eq!(
+        waiting.status, "processing",
+        "put back, not failed: {waiting:?}"
+    );
+    assert!(
+        waiting.lease_until.is_some_and(|at| at > now),
+        "claimable again only after a wait: {waiting:?}"
+    );
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["created"], 2, "{done}");
 }
 
 #[tokio::test]
