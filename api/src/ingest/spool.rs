@@ -54,7 +54,10 @@ impl Spool {
                 }
                 Ok(())
             }
-            Err(e) => Err(e),
+            // A filesystem without hard links: a plain rename, which only
+            // a process opening the empty directory at the same moment
+            // could overwrite.
+            Err(_) => std::fs::rename(&partial, &id_file),
         };
         std::fs::remove_file(&partial).ok();
         linked?;
