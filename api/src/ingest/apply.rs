@@ -359,10 +359,11 @@ async fn apply_spooled(
     reader.await.ok();
     match outcome {
         Ok(Outcome::Finished) => {
-            jobs::finish(&applier.db, job.id, None, applier.clock.now_micros()).await?;
-            count_done(applier, 1);
-            tracing::info!(ingest = %job.id, "feed applied");
-            remove_spool_file(&path);
+            if jobs::finish(&applier.db, job.id, None, applier.clock.now_micros()).await? {
+                count_done(applier, 1);
+                tracing::info!(ingest = %job.id, "feed applied");
+                remove_spool_file(&path);
+            }
         }
         Ok(Outcome::Failed(problem)) => fail(applier, &job, problem).await?,
         Ok(Outcome::Stopped) => jobs::release(&applier.db, &[job.id]).await?,
@@ -430,14 +431,12 @@ fn count_done(applier: &Applier, jobs: u64) {
 /// Ends `job` as failed with `problem`, deletes its spooled body and
 /// gives its dedupe claim back.
 async fn fail(applier: &Applier, job: &ingest_job::Model, problem: String) -> anyhow::Result<()> {
+    let now = applier.clock.now_micros();
+    if !jobs::finish(&applier.db, job.id, Some(problem.clone()), now).await? {
+        // Another process ended it meanwhile; its outcome stands.
+        return Ok(());
+    }
     tracing::error!(ingest = %job.id, problem, "feed failed");
-    jobs::finish(
-        &applier.db,
-        job.id,
-        Some(problem),
-        applier.clock.now_micros(),
-    )
-    .await?;
     applier
         .metrics
         .ingest_jobs

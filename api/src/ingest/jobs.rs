@@ -279,13 +279,15 @@ pub fn ended(
         )
 }
 
-/// Ends a job for good: `problem` set means failed.
+/// Ends a job for good: `problem` set means failed. Only a job still
+/// being applied is ended: `false` when it had ended already (another
+/// process, whose lease this one outlived, finished it).
 pub async fn finish(
     db: &DatabaseConnection,
     id: Uuid,
     problem: Option<String>,
     now: i64,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let status = match problem {
         Some(_) => Status::Failed,
         None => Status::Done,
@@ -294,11 +296,12 @@ pub async fn finish(
     if let Some(problem) = problem {
         update = update.col_expr(ingest_job::Column::Problem, Expr::value(problem));
     }
-    update
+    let ended = update
         .filter(ingest_job::Column::Id.eq(id))
+        .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(ended.rows_affected == 1)
 }
 
 /// Puts a job that failed for a reason that may pass back in the queue,
