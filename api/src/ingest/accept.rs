@@ -105,8 +105,8 @@ pub async fn accept(
 ) -> Result<(), Error> {
     let hash = received.inspected.hash.to_string();
     let holder = id.to_string();
-    claim(&state, &hash, &holder).await?;
-    let deadline = Instant::now() + RECORD_DEADLINE;
+    let claimed_at = claim(&state, &hash, &holder).await?;
+    let deadline = claimed_at + RECORD_DEADLINE;
     let ingestion = &state.ingestion;
     let Received {
         inspected,
@@ -141,9 +141,11 @@ pub async fn accept(
     Ok(())
 }
 
-/// Claims `hash` for `holder`: `Ok` once it holds the window, 403 if an
-/// accepted ingest holds it, 503 if the window cannot be asked.
-async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<(), Error> {
+/// Claims `hash` for `holder`: `Ok` once it holds the window, with the
+/// moment the claim that won was asked for (it cannot have landed
+/// earlier), 403 if an accepted ingest holds it, 503 if the window cannot
+/// be asked.
+async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<Instant, Error> {
     let window = state.settings.dedupe_window;
     let counted = |result: &str| {
         state
@@ -155,10 +157,11 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<(), Error> 
     };
     let gave_up_at = Instant::now() + ABANDONED_AFTER + RECORD_DEADLINE;
     loop {
+        let asked_at = Instant::now();
         let (retry_after, other) = match state.dedupe.claim(hash, holder, window).await {
             Ok(Claim::Claimed) => {
                 counted("claimed");
-                return Ok(());
+                return Ok(asked_at);
             }
             Ok(Claim::Duplicate {
                 retry_after,
@@ -202,6 +205,7 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<(), Error> 
         // Whatever this process remembers of the refusal is stale.
         state.dedupe.forget(hash);
         if take_over {
+            let asked_at = Instant::now();
             match state.dedupe.take_over(hash, &other, holder, window).await {
                 Ok(true) => {
                     counted("taken_over");
@@ -209,7 +213,7 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<(), Error> 
                         abandoned = other,
                         "took over a dedupe claim whose feed was never accepted"
                     );
-                    return Ok(());
+                    return Ok(asked_at);
                 }
                 Ok(false) => continue,
                 Err(e) => {
