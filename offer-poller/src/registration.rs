@@ -223,9 +223,11 @@ pub async fn retry_due(context: &Context, concurrency: usize) -> anyhow::Result<
 }
 
 /// Products not registered yet: due, failing, or waiting for their RPC.
+/// Exactly those have a `registration_due_at`, which is indexed, so
+/// counting them reads the index, not every product.
 pub async fn waiting(context: &Context) -> Result<u64, sea_orm::DbErr> {
     product::Entity::find()
-        .filter(product::Column::Registered.eq(false))
+        .filter(product::Column::RegistrationDueAt.is_not_null())
         .count(&context.db)
         .await
 }
