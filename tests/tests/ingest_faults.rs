@@ -456,3 +456,60 @@ async fn applying_items_as_fat_as_the_catalog_allows_and_fatter_holds_under_150_
     );
     assert!(peak_mib < 150, "peak RSS {peak_mib} MiB while applying");
 }
+
+#[tokio::test]
+async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_or_a_pending_body() {
+    let app = spawn_feed_app(&[]).await;
+    let spool = &app.state.ingestion.spool;
+    let idle = std::time::SystemTime::now() - Duration::from_secs(11 * 60);
+    let (arriving, cut_off, abandoned, pending) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    // A pending job whose body is spooled: its row names the spool.
+    let body = feed_of(&unique("pending"), 1).into_bytes();
+    record_job_past_the_edge(&app.state.db, pending, body.clone(), 1, 0, 0).await;
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE ingest_jobs SET body = NULL, spool = '{}', lease_until = {} WHERE hash = '{}'",
+            spool.id(),
+            i64::MAX,
+            feed::BodyHash::of(&body)
+        ))
+        .await
+        .expect("move the body to the spool");
+    let files = [
+        (spool.receiving_path_of(arriving), None),
+        (spool.receiving_path_of(cut_off), Some(idle)),
+        (spool.path_of(abandoned), Some(idle)),
+        (spool.path_of(pending), Some(idle)),
+    ];
+    for (path, modified) in &files {
+        let file = std::fs::File::create(path).expect("create");
+        if let Some(modified) = modified {
+            file.set_modified(*modified).expect("age it");
+        }
+    }
+    let applier = api::ingest::apply::Applier {
+        db: app.state.db.clone(),
+        clock: app.state.clock.clone(),
+        ingestion: app.state.ingestion.clone(),
+        dedupe: app.state.dedupe.clone(),
+        metrics: app.state.metrics.process.clone(),
+        lease: app.state.settings.ingest_lease,
+    };
+
+    api::ingest::apply::sweep_orphans(&applier)
+        .await
+        .expect("sweep");
+
+    let left: Vec<bool> = files.iter().map(|(path, _)| path.exists()).collect();
+    assert_eq!(
+        left,
+        [true, false, false, true],
+        "kept: the upload in flight and the pending body; deleted: the cut-off upload and the body no job names"
+    );
+}

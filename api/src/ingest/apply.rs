@@ -852,7 +852,7 @@ fn remove_spool_file(path: &std::path::Path) {
 /// Deletes spool files that nothing has written to for [`ORPHAN_AGE`] and
 /// that no unfinished job needs: uploads a crash cut off, and accepted
 /// names whose job a crash kept from being recorded.
-async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
+pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
     let dir = applier.ingestion.spool.dir().to_owned();
     let candidates = tokio::task::spawn_blocking(
         move || -> std::io::Result<Vec<(Uuid, bool, std::path::PathBuf)>> {
