@@ -139,3 +139,48 @@ async fn the_access_token_is_asked_for_once_however_many_pollers_start_together(
     assert_eq!(again.expect("a token"), tokens[0]);
     assert_eq!(fake.auth_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_token_request_that_stalled_past_its_claim_stores_nothing_and_uses_the_token_stored() {
+    use sea_orm::EntityTrait;
+    use shared::entities::offers_token;
+    let app = spawn_app().await;
+    let fake = OffersFake::start().await;
+    let client = OffersClient::new(fake.url.clone(), Duration::from_secs(10)).expect("a client");
+    let clock = Clock::frozen_at_micros(1_000_000_000_000);
+    fake.fail(Some(Failure::Slow(Duration::from_millis(1_500))));
+
+    let stalled = tokio::spawn({
+        let (db, clock, client) = (app.state.db.clone(), clock.clone(), client.clone());
+        async move { token::access_token(&db, &clock, &client).await }
+    });
+    // Once its claim is in, the claim's 30 s pass while `/auth` is slow.
+    while offers_token::Entity::find()
+        .one(&app.state.db)
+        .await
+        .expect("read the token row")
+        .is_none()
+    {
+        tokio::task::yield_now().await;
+    }
+    clock.set_micros(clock.now_micros() + 31_000_000);
+    let taking_over = token::access_token(&app.state.db, &clock, &client)
+        .await
+        .expect("a token");
+    let stalled = stalled.await.expect("joined").expect("a token");
+    let stored = offers_token::Entity::find()
+        .one(&app.state.db)
+        .await
+        .expect("read the token row")
+        .expect("the token row");
+
+    assert_eq!(fake.auth_calls(), 2, "the stalled request was taken over");
+    assert_eq!(
+        stored.token, taking_over,
+        "the one who held the claim stored"
+    );
+    assert_eq!(
+        stalled, taking_over,
+        "the stalled one uses the stored token"
+    );
+}
