@@ -152,35 +152,28 @@ pub async fn record_job_past_the_edge(
     db: &sea_orm::DatabaseConnection,
     id: uuid::Uuid,
     body: Vec<u8>,
-    items: i64,
+    items: u64,
     received_at: i64,
     attempts: i64,
 ) {
     use api::entities::ingest_job;
+    use api::ingest::jobs;
+    use api::ingest::receive::{Content, Received};
     use sea_orm::{ActiveValue, EntityTrait};
-    ingest_job::Entity::insert(ingest_job::ActiveModel {
-        id: ActiveValue::Set(id),
-        hash: ActiveValue::Set(feed::BodyHash::of(&body).to_string()),
-        size: ActiveValue::Set(i64::try_from(body.len()).expect("a small body")),
-        items: ActiveValue::Set(items),
-        status: ActiveValue::Set("queued".into()),
-        spool: ActiveValue::Set(None),
-        body: ActiveValue::Set(Some(body)),
-        processed: ActiveValue::Set(0),
-        created: ActiveValue::Set(0),
-        updated: ActiveValue::Set(0),
-        skipped: ActiveValue::Set(0),
-        problem: ActiveValue::Set(None),
-        lease_until: ActiveValue::Set(None),
-        received_at: ActiveValue::Set(received_at),
-        sender: ActiveValue::Set(None),
-        started_at: ActiveValue::Set(None),
-        finished_at: ActiveValue::Set(None),
-        attempts: ActiveValue::Set(attempts),
-    })
-    .exec_without_returning(db)
-    .await
-    .expect("insert the job");
+    let received = Received {
+        inspected: feed::Inspected {
+            hash: feed::BodyHash::of(&body),
+            size: body.len() as u64,
+            items,
+        },
+        content: Content::Inline(body),
+    };
+    let mut row = jobs::queued_row(id, &received, "", None, received_at);
+    row.attempts = ActiveValue::Set(attempts);
+    ingest_job::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .expect("insert the job");
 }
 
 /// How many products have a sku starting with `prefix`.

@@ -325,15 +325,7 @@ async fn deleting_a_product_removes_it_and_its_offers() {
 
 /// Asks for the product until it says it is registered, for at most 30 s.
 async fn registered_eventually(app: &TestApp, id: &str) -> bool {
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(30) {
-        let (_, product) = send(app, Method::GET, &format!("/products/{id}"), None, None).await;
-        if product["registered"] == true {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
+    registered_eventually_within(app, id, 30).await
 }
 
 #[tokio::test]
@@ -473,7 +465,7 @@ async fn registered_eventually_within(app: &TestApp, id: &str, seconds: u64) -> 
         if product["registered"] == true {
             return true;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     false
 }
