@@ -16,8 +16,7 @@ use anyhow::Context as _;
 use migrations::Schema;
 use shared::{Clock, Settings};
 
-use crate::auth;
-use crate::domain::{NewPassword, Role, Username};
+use crate::accounts::{NewPassword, Role, Username};
 
 pub const USAGE: &str = "usage: api                                              serve\n       api healthcheck                                  exit 0 if the local api answers /healthz\n       api accounts add --username NAME --role admin|user|feeder   add an account (password from the terminal or stdin)";
 
@@ -62,7 +61,7 @@ impl Command {
 /// Asks `/healthz` of the `api` listening on `PUBLIC_ADDR` (on loopback
 /// when it listens on every address).
 pub async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
-    let base = crate::startup::loopback_url(settings.public_addr)?;
+    let base = crate::app::startup::loopback_url(settings.public_addr)?;
     let url = base.join("healthz")?;
     let response = shared::http::client(std::time::Duration::from_secs(2))?
         .get(url.clone())
@@ -90,9 +89,10 @@ pub async fn add_account(settings: Settings, username: Username, role: Role) -> 
             .await
             .context("applying database migrations")?;
     }
-    let account = auth::create_account(&db, &Clock::system(), username, password, role)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let account =
+        crate::accounts::store::create_account(&db, &Clock::system(), username, password, role)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("account {} ({:?}) created", account.username, account.role);
     db.close().await.ok();
     Ok(())

@@ -8,32 +8,29 @@
 //!
 //! # Layout
 //!
-//! - [`startup`]: `Application`, build then run, and the task supervisor.
-//! - [`serve`]: serving an app on a listener, with header and shutdown timeouts.
-//! - [`state`]: `AppState`, what every handler can reach.
-//! - [`http`]: one router per resource, merged into the public and internal apps.
-//! - [`domain`]: typed values (`ListingType`, `Price`, `PageRequest`…), parsed once.
-//! - [`entities`]: sea-orm entities of the tables this crate's services own.
+//! One folder per feature, each with its router, model, store and entity
+//! side by side, and two folders every feature uses:
+//!
+//! - [`app`]: `Application` (build, then run), `AppState`, the public and
+//!   internal apps with their layers, the OpenAPI document, health.
+//! - [`web`]: what every router uses: extractors, paging, HTTP metrics.
+//! - [`accounts`]: accounts, passwords, tokens, the `Caller` / `Admin`
+//!   extractors and the guard every password check goes through.
+//! - [`catalog`]: products, their offers and price trends.
+//! - [`quotes`]: stock quotes, fetched by `quote-worker` over the broker.
 //! - [`ingest`]: product feeds: receiving, accepting (claim, publish,
-//!   record: all or nothing) and applying them.
-//! - [`cli`]: the binary's commands: serve, check health, or add an account from the shell.
-//! - [`auth`]: accounts, passwords, tokens, the `Caller` / `Admin` extractors,
-//!   and the guard every password check goes through.
-//! - [`clients`]: the public API layer's HTTP clients of the listing and user services.
-//! - [`metrics`]: Prometheus request counts and latency histograms, served
-//!   with the process's other series (`shared::metrics`).
+//!   record: all or nothing), applying, and the dedupe window.
+//! - [`marketplace`]: seed 004: the listing and user services and the
+//!   public API layer in front of them.
+//! - [`cli`]: the binary's commands: serve, check health, or add an account.
 
-pub mod auth;
+pub mod accounts;
+pub mod app;
+pub mod catalog;
 pub mod cli;
-pub mod clients;
-pub mod domain;
-pub mod entities;
-pub mod http;
 pub mod ingest;
-pub mod metrics;
-pub mod serve;
-pub mod startup;
-pub mod state;
+pub mod marketplace;
+pub mod quotes;
+pub mod web;
 
-pub use startup::Application;
-pub use state::AppState;
+pub use app::{AppState, Application};

@@ -165,13 +165,13 @@ impl TestApp {
 
     /// Adds an account straight through the library (no admin needed)
     /// and returns its password.
-    pub async fn add_account(&self, username: &str, role: api::domain::Role) -> String {
+    pub async fn add_account(&self, username: &str, role: api::accounts::Role) -> String {
         let password = format!("{username}-password");
-        api::auth::create_account(
+        api::accounts::store::create_account(
             &self.state.db,
             &self.state.clock,
-            api::domain::Username::parse(username).expect("a valid username"),
-            api::domain::NewPassword::parse(&password).expect("a valid password"),
+            api::accounts::Username::parse(username).expect("a valid username"),
+            api::accounts::NewPassword::parse(&password).expect("a valid password"),
             role,
         )
         .await
@@ -180,7 +180,7 @@ impl TestApp {
     }
 
     /// Adds an account with `role` and returns its `Bearer …` header value.
-    pub async fn bearer_of(&self, username: &str, role: api::domain::Role) -> String {
+    pub async fn bearer_of(&self, username: &str, role: api::accounts::Role) -> String {
         let password = self.add_account(username, role).await;
         format!("Bearer {}", self.login(username, &password).await)
     }

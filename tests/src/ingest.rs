@@ -156,7 +156,7 @@ pub async fn record_job_past_the_edge(
     received_at: i64,
     attempts: i64,
 ) {
-    use api::entities::ingest_job;
+    use api::ingest::entity as ingest_job;
     use api::ingest::jobs;
     use api::ingest::receive::{Content, Received};
     use sea_orm::{ActiveValue, EntityTrait};

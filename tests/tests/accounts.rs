@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api::domain::Role;
+use api::accounts::Role;
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

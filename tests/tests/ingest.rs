@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use api::domain::Role;
+use api::accounts::Role;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;

@@ -308,7 +308,7 @@ async fn a_job_failing_for_a_reason_that_may_pass_is_retried_with_backoff_then_f
     let failed = wait_for_ingest(&app.client, &app.address, &exhausted_id.to_string()).await;
     let started = std::time::Instant::now();
     let waiting = loop {
-        let job = api::entities::ingest_job::Entity::find_by_id(retried_id)
+        let job = api::ingest::entity::Entity::find_by_id(retried_id)
             .one(&app.state.db)
             .await
             .expect("read the job")
@@ -401,7 +401,7 @@ fn fat_feed(
     impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     u64,
 ) {
-    let max = api::domain::Description::MAX_CHARS;
+    let max = api::catalog::Description::MAX_CHARS;
     let items: Vec<(String, usize)> = (0..fat)
         .map(|i| (format!("{prefix}-fat-{i}"), fat_bytes))
         .chain((0..full).map(|i| (format!("{prefix}-full-{i}"), max)))

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use api::domain::Role;
+use api::accounts::Role;
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use api::entities::{listing, user};
+use api::marketplace::listings::entity as listing;
+use api::marketplace::users::entity as user;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use api::domain::Role;
+use api::accounts::Role;
 use reqwest::StatusCode;
 use tests::spawn_app_with;
 use tests::stooq::Behaviour;

@@ -1,7 +1,7 @@
 //! The product catalog (SPEC section 5): reads for everyone, writes for
 //! admins, skus unique, bad ids refused.
 
-use api::domain::Role;
+use api::accounts::Role;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveValue, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use api::entities::listing;
+use api::marketplace::listings::entity as listing;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::domain::Role;
-use api::entities::quote;
+use api::accounts::Role;
+use api::quotes::entity as quote;
 use base64::Engine as _;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};

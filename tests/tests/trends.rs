@@ -1,6 +1,6 @@
 //! Price trends (SPEC section 5), against hand-computed values.
 
-use api::domain::Role;
+use api::accounts::Role;
 use reqwest::StatusCode;
 use sea_orm::{ActiveValue, EntityTrait};
 use serde_json::{Value, json};

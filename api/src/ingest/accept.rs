@@ -37,10 +37,10 @@ use shared::dedupe::{Claim, DedupeWindow};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::entity as ingest_job;
 use super::jobs::{self, Status};
 use super::receive::{Content, Received};
-use crate::entities::ingest_job;
-use crate::state::AppState;
+use crate::AppState;
 
 /// How long after its claim a feed's job may still be recorded.
 pub const RECORD_DEADLINE: Duration = Duration::from_secs(5);

@@ -12,8 +12,8 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::entity as ingest_job;
 use super::receive::{Content, Received};
-use crate::entities::ingest_job;
 
 /// Where a job is, as `GET /v1/products/ingests/{id}` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

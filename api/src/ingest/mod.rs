@@ -13,14 +13,19 @@
 //!    to the catalog in batches, resuming after a crash from the last
 //!    committed batch.
 //!
+//! [`router`] holds the thin HTTP handlers; [`entity`] the `ingest_jobs`
+//! table, which only [`jobs`] reads and writes.
+//!
 //! A spooled body is applied by any process using the same spool
 //! directory ([`Spool`]; one volume shared by every replica). Small bodies
 //! live in the job's row, and any process may apply them.
 
 pub mod accept;
 pub mod apply;
+pub mod entity;
 pub mod jobs;
 pub mod receive;
+pub mod router;
 mod spool;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use api::domain::Role;
+use api::accounts::Role;
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::json;
 use shared::entities::price_history;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use api::domain::Role;
+use api::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 use tests::process::start_consuming;

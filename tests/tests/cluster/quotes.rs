@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::domain::Role;
+use api::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tests::process::{

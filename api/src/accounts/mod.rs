@@ -1,0 +1,19 @@
+//! Accounts and who is calling (SPEC section 4).
+//!
+//! - [`router`]: `POST /login`, `/accounts`.
+//! - [`auth`]: tokens, the `Caller` / `Admin` extractors, password checks.
+//! - [`guard`]: `PasswordGuard`, which every password check goes through.
+//! - [`store`]: creating accounts and the bootstrap admin.
+//! - [`model`]: `Username`, `Role`, `NewPassword`.
+//! - [`entity`]: the `accounts` table.
+
+pub mod auth;
+pub mod entity;
+pub mod guard;
+pub mod model;
+pub mod router;
+pub mod store;
+
+pub use auth::{Admin, Caller, TokenKeys};
+pub use guard::PasswordGuard;
+pub use model::{NewPassword, Role, Username};

@@ -1,0 +1,176 @@
+//! The two HTTP applications of an `api` process.
+//!
+//! - The **public** app (`PUBLIC_ADDR`): the product API, operations
+//!   endpoints (`/healthz`, `/readyz`, `/metrics`) and the API docs.
+//! - The **internal** app (`INTERNAL_ADDR`, loopback by default): the
+//!   listing and user services (seed 004), which only the public API layer
+//!   calls, with the operations endpoints.
+//!
+//! `SERVICES` decides which of the public app, the listing service and the
+//! user service a process serves.
+//!
+//! Each resource has its own module exposing `router()`; the functions here
+//! merge them and add the layers every request goes through: request id
+//! (a client's own only if short and printable), trace context (carried
+//! on to the workers), request log, error log, metrics, the body limits
+//! (`HTTP_BODY_MAX_BYTES` for buffered bodies, `HTTP_BODY_IDLE_TIMEOUT_SECS`
+//! for every body) and a 405 in the error envelope with `Allow`. They
+//! return plain `Router`s so tests can drive them with `oneshot` as well
+//! as over a socket.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use shared::error::LoggedError;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutBody;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use shared::trace::{self, TraceContext};
+
+use crate::AppState;
+use crate::web::metrics;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The app served on `PUBLIC_ADDR`.
+pub fn public_app(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(super::health::router())
+        .merge(super::openapi::router())
+        .merge(crate::marketplace::public_api::router::router())
+        .merge(crate::accounts::router::router())
+        .merge(crate::quotes::router::router())
+        .merge(crate::catalog::router::router())
+        .merge(crate::ingest::router::router())
+        .merge(crate::catalog::trends::router())
+        .route("/metrics", get(metrics::render));
+    with_layers(routes, state)
+}
+
+/// The app served on `INTERNAL_ADDR`: the services this process serves.
+pub fn internal_app(state: AppState) -> Router {
+    let services = state.settings.services;
+    let mut routes = super::health::router().route("/metrics", get(metrics::render));
+    if services.listings {
+        routes = routes.merge(crate::marketplace::listings::router::router());
+    }
+    if services.users {
+        routes = routes.merge(crate::marketplace::users::router::router());
+    }
+    with_layers(routes, state)
+}
+
+/// Adds the fallback and the layers shared by both apps. The last layer
+/// added is the outermost: the request id is set first, so the request
+/// log, the error log and the metrics all see it.
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let settings = &state.settings;
+    routes
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(settings.http_body_max_bytes))
+        .layer(middleware::from_fn_with_state(
+            settings.http_body_idle_timeout,
+            body_idle_timeout,
+        ))
+        .layer(middleware::from_fn(method_not_allowed))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn(shared::error::log_errors))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|id| id.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(middleware::from_fn(with_trace_context))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_bad_request_id))
+        .with_state(state)
+}
+
+/// Removes a client's `X-Request-Id` that is too long or not printable
+/// ASCII, so the next layer gives the request a fresh one.
+async fn drop_bad_request_id(mut request: Request, next: Next) -> Response {
+    let bad = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|id| !trace::is_valid_request_id(id.as_bytes()));
+    if bad {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// Cuts off a request body that sends nothing for `idle` (SPEC section
+/// 10, "Slow clients"): reading it fails, as if the client had gone.
+async fn body_idle_timeout(State(idle): State<Duration>, request: Request, next: Next) -> Response {
+    let request = request.map(|body| Body::new(TimeoutBody::new(idle, body)));
+    next.run(request).await
+}
+
+/// axum answers a known path with an unknown method with an empty 405:
+/// this gives it the error envelope, keeping its `Allow` header.
+async fn method_not_allowed(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.extensions().get::<LoggedError>().is_some()
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut answer =
+        shared::Error::MethodNotAllowed(format!("{path} does not take {method}")).into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
+}
+
+/// Runs the request with its [`TraceContext`] (request id, and the
+/// incoming or a new `traceparent`), so the RPCs it sends carry both to
+/// the workers' logs.
+async fn with_trace_context(request: Request, next: Next) -> Response {
+    let context = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        TraceContext::from_headers(header(trace::REQUEST_ID), header(trace::TRACEPARENT))
+    };
+    context.scope(next.run(request)).await
+}
+
+/// Unknown paths get the JSON error body too, not an empty 404.
+async fn not_found(request: Request) -> shared::Error {
+    shared::Error::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}

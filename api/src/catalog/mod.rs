@@ -1,0 +1,15 @@
+//! The product catalog: products, the offers `offer-poller` gathers for
+//! them, and their price trends.
+//!
+//! - [`router`]: `/products` and a product's offers.
+//! - [`trends`]: `/products/{id}/trends`, price history summaries.
+//! - [`model`]: `Sku`, `ProductName`, `Description`.
+//!
+//! The tables are in the `shared` crate's entities, since `offer-poller`
+//! reads and writes them too.
+
+pub mod model;
+pub mod router;
+pub mod trends;
+
+pub use model::{Description, ProductName, Sku};

@@ -1,0 +1,271 @@
+//! Product-feed ingestion (SPEC section 8, seed 003).
+//!
+//! - `POST /v1/products`: a feed body of any size up to `INGEST_MAX_BYTES`.
+//!   200 `{"id", "items"}` for the first copy of a body within the dedupe
+//!   window; 403 `DUPLICATE` with `Retry-After` for the same bytes again,
+//!   on any replica, naming the accepted ingest in `ingest_id`; 400 for a
+//!   malformed or cut-off body, naming the first problem and its byte
+//!   offset; 413 over the limit; 503 when the window cannot be checked;
+//!   507 when the spool's disk is nearly full.
+//! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
+//!   applied to the catalog.
+//!
+//! Accounts with the role `admin` or `feeder` may send feeds (a `user`
+//! gets 403: a feed writes the catalog); without credentials only when
+//! `INGEST_ALLOW_ANONYMOUS` is on. An ingest is shown to the account that
+//! sent it and to admins; an anonymous one also to anonymous callers when
+//! anonymous feeds are on. Anyone else gets 404, as if it did not exist.
+//!
+//! At most `INGEST_MAX_CONCURRENT` feeds are received at once per
+//! process; beyond, 503 with `Retry-After`, before any of the body is read.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sea_orm::EntityTrait;
+use serde::{Deserialize, Serialize};
+use shared::error::ErrorBody;
+use shared::{Error, Result};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::entity as ingest_job;
+use super::{accept, receive};
+use crate::AppState;
+use crate::accounts::Role;
+use crate::accounts::auth::Caller;
+use crate::web::extract::Path;
+use crate::web::parse::rfc3339;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/products", post(ingest_feed))
+        .route("/v1/products/ingests/{id}", get(ingest_status))
+}
+
+/// Who sends a feed, or asks after one: an account whose role may send
+/// feeds (`admin` or `feeder`), or nobody when anonymous feeds are on.
+/// Credentials that are present are always checked.
+pub struct FeedSender(Option<Caller>);
+
+impl FeedSender {
+    /// The account id a job records, `None` for an anonymous feed.
+    fn account_id(&self) -> Option<i64> {
+        self.0.as_ref().map(|caller| caller.id)
+    }
+
+    /// Whether this sender may see `job`: its own, or any for an admin.
+    fn may_see(&self, job: &ingest_job::Model) -> bool {
+        match &self.0 {
+            Some(caller) => caller.role == Role::Admin || job.sender == Some(caller.id),
+            None => job.sender.is_none(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for FeedSender {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if !parts.headers.contains_key(AUTHORIZATION) && state.settings.ingest_allow_anonymous {
+            return Ok(Self(None));
+        }
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Admin | Role::Feeder => Ok(Self(Some(caller))),
+            Role::User => Err(Error::Forbidden(format!(
+                "account {} may not send feeds: that needs the role `feeder` or `admin`",
+                caller.username
+            ))),
+        }
+    }
+}
+
+/// An accepted feed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The ingest job's id, for `GET /v1/products/ingests/{id}`.
+    pub id: Uuid,
+    /// Products in the feed.
+    pub items: u64,
+}
+
+/// Receives a product feed, refusing a body already accepted within the
+/// dedupe window.
+#[utoipa::path(
+    post,
+    path = "/v1/products",
+    tag = "ingestion",
+    request_body(
+        content = String,
+        description = "A JSON array of products, each with an `id` (string or number); \
+                       `name` and `description` are applied to the catalog when present",
+        content_type = "application/json",
+    ),
+    security((), ("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = Accepted),
+        (status = 400, body = ErrorBody, description = "Malformed, cut off or stalled, with the byte offset of the first problem"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "FORBIDDEN: the account may not send feeds; or DUPLICATE: the same body was accepted within the window, see Retry-After; `ingest_id` names the accepted ingest",
+            headers(("Retry-After" = u64, description = "Seconds until the body is accepted again"))),
+        (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "The dedupe window cannot be checked, or too many feeds arrive at once; see Retry-After"),
+        (status = 507, body = ErrorBody, description = "The spool's disk would be left with less than INGEST_SPOOL_MIN_FREE_BYTES free"),
+    )
+)]
+pub async fn ingest_feed(
+    State(state): State<AppState>,
+    sender: FeedSender,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>> {
+    let outcome = match state.ingestion.uploads.try_acquire() {
+        Ok(_upload) => accept_feed(&state, &sender, &headers, body).await,
+        Err(_) => Err(Error::Busy {
+            msg: format!(
+                "{} feeds are being received already; retry shortly",
+                state.settings.ingest_max_concurrent
+            ),
+            retry_after: Duration::from_secs(1),
+        }),
+    };
+    let label = match &outcome {
+        Ok(_) => "accepted",
+        Err(Error::Duplicate { .. }) => "duplicate",
+        Err(Error::BadRequest(_)) => "malformed",
+        Err(Error::PayloadTooLarge(_)) => "too_large",
+        Err(Error::Unavailable(_)) => "unavailable",
+        Err(Error::Busy { .. }) => "busy",
+        Err(Error::InsufficientStorage(_)) => "disk_full",
+        Err(_) => "failed",
+    };
+    state
+        .metrics
+        .process
+        .ingest_feeds
+        .with_label_values(&[label])
+        .inc();
+    outcome.map(Json)
+}
+
+/// Receives one feed, then accepts it ([`accept::accept`]) in a task of
+/// its own: the client going away after its last byte cannot stop that
+/// halfway.
+async fn accept_feed(
+    state: &AppState,
+    sender: &FeedSender,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Accepted> {
+    let metrics = &state.metrics.process;
+    let limits = receive::Limits {
+        max_bytes: state.settings.ingest_max_bytes,
+        min_free_bytes: state.settings.ingest_spool_min_free_bytes,
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if let Some(declared) = declared {
+        if declared > limits.max_bytes {
+            return Err(receive::too_large(limits.max_bytes));
+        }
+        receive::check_room(&state.ingestion.spool, declared, limits.min_free_bytes)?;
+    }
+    let id = Uuid::now_v7();
+    let spool_to = state.ingestion.spool.file_for(id);
+    let received = receive::receive(body, limits, spool_to).await?;
+    metrics.ingest_bytes.inc_by(received.inspected.size);
+    let items = received.inspected.items;
+    tokio::spawn(accept::accept(
+        state.clone(),
+        id,
+        received,
+        sender.account_id(),
+    ))
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!("accepting the feed stopped: {e}")))??;
+    Ok(Accepted { id, items })
+}
+
+/// An ingest job: where an accepted feed is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestJob {
+    pub id: Uuid,
+    /// `queued`, `processing`, `done` or `failed`.
+    pub status: String,
+    /// Products in the feed.
+    pub items: i64,
+    /// Items applied so far (created + updated + skipped).
+    pub processed: i64,
+    /// Products the feed added to the catalog.
+    pub created: i64,
+    /// Items that changed a product already in the catalog.
+    pub updated: i64,
+    /// Items the catalog cannot take (a sku, name or description out of bounds).
+    pub skipped: i64,
+    /// Why the first item was skipped, or why the job failed.
+    pub problem: Option<String>,
+    /// Bytes in the body.
+    pub size: i64,
+    /// The body's BLAKE3 hash, in hex.
+    pub hash: String,
+    /// RFC 3339 UTC.
+    pub received_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<ingest_job::Model> for IngestJob {
+    fn from(row: ingest_job::Model) -> Self {
+        Self {
+            id: row.id,
+            status: row.status,
+            items: row.items,
+            processed: row.processed,
+            created: row.created,
+            updated: row.updated,
+            skipped: row.skipped,
+            problem: row.problem,
+            size: row.size,
+            hash: row.hash,
+            received_at: rfc3339(row.received_at),
+            started_at: row.started_at.map(rfc3339),
+            finished_at: row.finished_at.map(rfc3339),
+        }
+    }
+}
+
+/// How far an accepted feed has been applied.
+#[utoipa::path(
+    get,
+    path = "/v1/products/ingests/{id}",
+    tag = "ingestion",
+    params(("id" = Uuid, Path, description = "The id `POST /v1/products` answered")),
+    security((), ("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = IngestJob),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The account may not send feeds"),
+        (status = 404, body = ErrorBody, description = "No such ingest, or not one this caller sent"),
+    )
+)]
+pub async fn ingest_status(
+    State(state): State<AppState>,
+    sender: FeedSender,
+    Path(id): Path<Uuid>,
+) -> Result<Json<IngestJob>> {
+    let job = ingest_job::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .filter(|job| sender.may_see(job))
+        .ok_or_else(|| Error::NotFound(format!("ingest {id} not found")))?;
+    Ok(Json(job.into()))
+}

@@ -1,0 +1,11 @@
+//! The listing service (seed 004).
+//!
+//! - [`router`]: `/listings` on the internal listener.
+//! - [`model`]: `Listing`, `ListingType`, `Price`.
+//! - [`entity`]: the `listings` table.
+
+pub mod entity;
+pub mod model;
+pub mod router;
+
+pub use model::{Listing, ListingType, NewListing, Price};

@@ -1,0 +1,11 @@
+//! What every feature's router uses.
+//!
+//! - [`extract`]: JSON, path and query extractors that answer in the error envelope.
+//! - [`paging`]: `PageRequest`, which page of a list to read.
+//! - [`metrics`]: Prometheus request counts and latency histograms.
+//! - [`parse`]: small parsers the features' models share.
+
+pub mod extract;
+pub mod metrics;
+pub mod paging;
+pub mod parse;
