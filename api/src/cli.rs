@@ -14,7 +14,7 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::Context as _;
 use migrations::Schema;
-use shared::{Clock, Settings};
+use platform::{Clock, Settings};
 
 use crate::accounts::{NewPassword, Role, Username};
 
@@ -63,7 +63,7 @@ impl Command {
 pub async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
     let base = crate::app::startup::loopback_url(settings.public_addr)?;
     let url = base.join("healthz")?;
-    let response = shared::http::client(std::time::Duration::from_secs(2))?
+    let response = platform::http::client(std::time::Duration::from_secs(2))?
         .get(url.clone())
         .send()
         .await
@@ -81,7 +81,7 @@ pub async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
 pub async fn add_account(settings: Settings, username: Username, role: Role) -> anyhow::Result<()> {
     let password = read_password()?;
     let password = NewPassword::parse(&password).map_err(anyhow::Error::msg)?;
-    let db = shared::db::connect(&settings.database_url)
+    let db = platform::db::connect(&settings.database_url)
         .await
         .context("DATABASE_URL: cannot connect to the database")?;
     if settings.migrate_on_start {

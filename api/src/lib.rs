@@ -1,7 +1,7 @@
 //! Mercato's HTTP API, and in embedded mode the whole system in one process.
 //!
 //! [`Application::build`] opens the database, the broker and the dedupe
-//! window chosen by the [`Settings`](shared::Settings) and binds both
+//! window chosen by the [`Settings`](platform::Settings) and binds both
 //! listeners; [`Application::run_until_stopped`] serves them (and, when
 //! `RUN_WORKERS` is on, runs `quote-worker` and `offer-poller` as tasks on
 //! the same broker) until the shutdown token is cancelled.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use api::Application;
 use api::cli::{self, Command};
-use shared::{Settings, shutdown, telemetry};
+use platform::{Settings, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -217,7 +217,7 @@ enum ItemField {
 /// carriage return: the catalog refuses them (SPEC section 10, "Text"), so
 /// a feed whose strings escape one (`\u0000`, `\b`, `\f`) is refused at
 /// `POST` time, with the escape's offset, rather than failing later.
-/// The same rule as `shared::text` for every other input.
+/// The same rule as `api::web::text` for every other input.
 fn is_refused_control(code: u16) -> bool {
     code < 0x20 && !matches!(code, 0x09 | 0x0a | 0x0d)
 }

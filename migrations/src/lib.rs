@@ -35,9 +35,9 @@ mod m20261202_000009_accounts_feeder_role;
 mod m20261202_000010_ingest_jobs_attempts;
 mod m20261202_000011_products_registration_failures;
 
+use platform::Services;
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::prelude::*;
-use shared::Services;
 
 /// The tables of one owner, migrated together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

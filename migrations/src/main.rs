@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use migrations::{Command, Schema};
-use shared::{Settings, shutdown, telemetry};
+use platform::{Settings, shutdown, telemetry};
 
 const USAGE: &str = "usage: migrations [up|down|status]   (default: up)";
 
@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = async {
-        let db = shared::db::connect(&settings.database_url).await?;
+        let db = platform::db::connect(&settings.database_url).await?;
         migrations::run(command, &db, &Schema::for_services(settings.services)).await?;
         anyhow::Ok(())
     };

@@ -23,12 +23,12 @@ pub mod token;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use platform::metrics::Metrics;
+use platform::{Clock, Settings};
+use rpc::broker::Broker;
+use rpc::messages::{OfferRequest, Registered};
+use rpc::{self, RpcFailure};
 use sea_orm::DatabaseConnection;
-use shared::broker::Broker;
-use shared::messages::{OfferRequest, Registered};
-use shared::metrics::Metrics;
-use shared::rpc::{self, RpcFailure};
-use shared::{Clock, Settings};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -111,7 +111,7 @@ impl Context {
                     Ok(_) => {}
                     Err(e) => {
                         backoff.failures += 1;
-                        let wait = shared::backoff::after_failures(
+                        let wait = platform::backoff::after_failures(
                             backoff.failures,
                             TOKEN_RETRY_FIRST,
                             TOKEN_RETRY_MAX,
@@ -173,13 +173,13 @@ impl OfferPoller {
     /// database at `DATABASE_URL`, and serves its metrics on
     /// `METRICS_ADDR` if set.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = shared::db::connect(&settings.database_url).await?;
+        let db = platform::db::connect(&settings.database_url).await?;
         let metrics = Metrics::new();
-        let broker = shared::broker::for_worker(settings, "offer-poller", metrics.clone())?;
+        let broker = rpc::broker::for_worker(settings, "offer-poller", metrics.clone())?;
         let mut poller = Self::with_broker(broker, db, settings, metrics)?;
         poller.metrics_listener = settings
             .metrics_addr
-            .map(shared::metrics::bind)
+            .map(platform::metrics::bind)
             .transpose()?;
         Ok(poller)
     }
@@ -225,7 +225,9 @@ impl OfferPoller {
         );
         let metrics = async {
             match self.metrics_listener {
-                Some(listener) => shared::metrics::serve(listener, metrics, shutdown_metrics).await,
+                Some(listener) => {
+                    platform::metrics::serve(listener, metrics, shutdown_metrics).await
+                }
                 None => Ok(()),
             }
         };

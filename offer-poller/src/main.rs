@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use offer_poller::OfferPoller;
-use shared::{Settings, shutdown, telemetry};
+use platform::{Settings, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::ErrorCode;
+use platform::metrics::Metrics;
+use rpc::RpcFailure;
 use serde::{Deserialize, Serialize};
-use shared::ErrorCode;
-use shared::metrics::Metrics;
-use shared::rpc::RpcFailure;
 use url::Url;
 
 /// Why a call to the Offers service failed.
@@ -81,7 +81,7 @@ pub struct OffersClient {
 impl OffersClient {
     pub fn new(base: Url, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self {
-            http: shared::http::client(timeout)?,
+            http: platform::http::client(timeout)?,
             base,
             metrics: None,
         })
@@ -253,11 +253,11 @@ async fn send(request: reqwest::RequestBuilder) -> Result<Answer, OffersError> {
     };
     let response = request.send().await.map_err(failed)?;
     let status = response.status().as_u16();
-    let body = shared::http::read_capped(response, shared::http::MAX_ANSWER_BYTES)
+    let body = platform::http::read_capped(response, platform::http::MAX_ANSWER_BYTES)
         .await
         .map_err(|e| match e {
-            shared::http::ReadError::Http(e) => failed(e),
-            too_large @ shared::http::ReadError::TooLarge(_) => {
+            platform::http::ReadError::Http(e) => failed(e),
+            too_large @ platform::http::ReadError::TooLarge(_) => {
                 OffersError::BadAnswer(too_large.to_string())
             }
         })?;

@@ -21,6 +21,7 @@
 
 use std::time::Duration;
 
+use catalog_entities::{offer, price_history, product};
 use futures_util::StreamExt as _;
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query};
@@ -28,7 +29,6 @@ use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     StatementBuilder, TransactionTrait,
 };
-use shared::entities::{offer, price_history, product};
 use uuid::Uuid;
 
 use crate::Context;

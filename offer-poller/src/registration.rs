@@ -16,12 +16,12 @@
 
 use std::time::Duration;
 
+use catalog_entities::product;
 use futures_util::StreamExt;
+use platform::ErrorCode;
+use rpc::RpcFailure;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-use shared::ErrorCode;
-use shared::entities::product;
-use shared::rpc::RpcFailure;
 use uuid::Uuid;
 
 use crate::Context;
@@ -131,7 +131,7 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
         Err(failure) => {
             let failures = row.registration_failures.saturating_add(1);
             let wait =
-                shared::backoff::after_failures(failures.unsigned_abs(), RETRY_FIRST, RETRY_MAX);
+                platform::backoff::after_failures(failures.unsigned_abs(), RETRY_FIRST, RETRY_MAX);
             if failures == 1 {
                 tracing::warn!(product = %row.id, error = %failure.msg, "registration failed; retried with backoff until it passes");
             } else {

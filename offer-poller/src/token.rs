@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
+use catalog_entities::offers_token;
+use platform::Clock;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use shared::Clock;
-use shared::entities::offers_token;
 
 use crate::offers::OffersClient;
 

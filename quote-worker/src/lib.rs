@@ -14,11 +14,11 @@ pub mod stooq;
 
 use std::sync::Arc;
 
-use shared::broker::Broker;
-use shared::messages::{Quote, QuoteRequest};
-use shared::metrics::Metrics;
-use shared::rpc::{self, RpcFailure};
-use shared::{ErrorCode, Settings};
+use platform::metrics::Metrics;
+use platform::{ErrorCode, Settings};
+use rpc::broker::Broker;
+use rpc::messages::{Quote, QuoteRequest};
+use rpc::{self, RpcFailure};
 use tokio_util::sync::CancellationToken;
 
 use crate::stooq::Stooq;
@@ -83,10 +83,10 @@ impl QuoteWorker {
     /// its metrics on `METRICS_ADDR` if set.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let broker = shared::broker::for_worker(settings, "quote-worker", metrics.clone())?;
+        let broker = rpc::broker::for_worker(settings, "quote-worker", metrics.clone())?;
         let mut worker = Self::with_broker(broker, settings, metrics.clone())?;
         if let Some(addr) = settings.metrics_addr {
-            worker.metrics = Some((shared::metrics::bind(addr)?, metrics));
+            worker.metrics = Some((platform::metrics::bind(addr)?, metrics));
         }
         Ok(worker)
     }
@@ -121,7 +121,7 @@ impl QuoteWorker {
         match self.metrics {
             None => consuming.await,
             Some((listener, metrics)) => {
-                let serving = shared::metrics::serve(listener, metrics, shutdown);
+                let serving = platform::metrics::serve(listener, metrics, shutdown);
                 tokio::try_join!(consuming, serving).map(|_| ())
             }
         }

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use platform::{Settings, shutdown, telemetry};
 use quote_worker::QuoteWorker;
-use shared::{Settings, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {

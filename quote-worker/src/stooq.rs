@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
+use platform::ErrorCode;
+use rpc::RpcFailure;
+use rpc::messages::{Quote, Symbol};
 use serde::Deserialize;
-use shared::ErrorCode;
-use shared::messages::{Quote, Symbol};
-use shared::rpc::RpcFailure;
 use url::Url;
 
 const HEADER: &str = "Symbol,Date,Time,Open,High,Low,Close,Volume,Name";
@@ -27,7 +27,7 @@ pub struct Stooq {
 impl Stooq {
     pub fn new(base: Url, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self {
-            http: shared::http::client(timeout)?,
+            http: platform::http::client(timeout)?,
             base,
         })
     }
@@ -59,7 +59,7 @@ impl Stooq {
         if status != reqwest::StatusCode::OK {
             return Err(upstream(format!("stooq answered {status}")));
         }
-        let body = shared::http::read_capped(response, shared::http::MAX_ANSWER_BYTES)
+        let body = platform::http::read_capped(response, platform::http::MAX_ANSWER_BYTES)
             .await
             .map_err(|e| upstream(format!("reading stooq's answer: {e}")))?;
         parse(symbol, &String::from_utf8_lossy(&body))

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use api::{AppState, Application};
-use shared::{Clock, Settings};
+use platform::{Clock, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use api::ingest::dedupe::{DedupeWindow, MemoryWindow, RedisWindow};
+use rpc::broker::{AmqpBroker, Broker, InProcessBroker};
 use sea_orm::{ConnectionTrait, Database};
-use shared::broker::{AmqpBroker, Broker, InProcessBroker};
-use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow};
 use url::Url;
 
 /// The backends of this run; see the crate documentation.
@@ -120,7 +120,7 @@ impl Backend {
     /// run, so tests use unique hashes.
     pub fn dedupe_window(&self) -> Arc<dyn DedupeWindow> {
         match self {
-            Backend::Embedded => Arc::new(MemoryWindow::new(shared::Clock::system())),
+            Backend::Embedded => Arc::new(MemoryWindow::new(platform::Clock::system())),
             Backend::Cluster(cluster) => {
                 Arc::new(RedisWindow::new(&cluster.redis_url).expect("a valid Redis URL"))
             }
@@ -144,7 +144,7 @@ impl DeadLetters {
         match self {
             DeadLetters::InProcess(broker) => broker.dead_letters(queue),
             DeadLetters::RabbitMq { management, vhost } => {
-                let dead = shared::broker::dead_letter_queue(queue);
+                let dead = rpc::broker::dead_letter_queue(queue);
                 let path = format!("/api/queues/{vhost}/{dead}/get");
                 let messages: Vec<serde_json::Value> = management_api(management, reqwest::Method::POST, &path)
                     .json(&serde_json::json!({"count": 100, "ackmode": "ack_requeue_false", "encoding": "auto"}))

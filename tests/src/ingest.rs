@@ -178,8 +178,8 @@ pub async fn record_job_past_the_edge(
 
 /// How many products have a sku starting with `prefix`.
 pub async fn products_with_sku_prefix(db: &sea_orm::DatabaseConnection, prefix: &str) -> u64 {
+    use catalog_entities::product;
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    use shared::entities::product;
     product::Entity::find()
         .filter(product::Column::Sku.starts_with(prefix))
         .count(db)

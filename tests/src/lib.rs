@@ -52,14 +52,13 @@ pub async fn json_of(response: reqwest::Response) -> (reqwest::StatusCode, serde
 /// from the stooq fake it was pointed at, the offer poller with a coded
 /// `NOT_FOUND` for a product that is not in its database. An answer at
 /// all proves the path from caller to worker and back.
-pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
-    use shared::broker::RpcError;
-    use shared::messages::{OfferRequest, QuoteRequest};
-    use shared::rpc;
+pub async fn assert_both_workers_answer(broker: &dyn rpc::broker::Broker) {
+    use rpc::CallError;
+    use rpc::messages::{OfferRequest, QuoteRequest};
 
     let timeout = std::time::Duration::from_secs(5);
     let quote = QuoteRequest::Get {
-        symbol: shared::messages::Symbol::parse("aapl.us").expect("a symbol"),
+        symbol: rpc::messages::Symbol::parse("aapl.us").expect("a symbol"),
     };
     let registration = OfferRequest::Register {
         product_id: uuid::Uuid::now_v7(),
@@ -70,8 +69,13 @@ pub async fn assert_both_workers_answer(broker: &dyn shared::broker::Broker) {
     );
     assert_eq!(quote.expect("a quote").symbol, "AAPL.US");
     match registration {
-        Err(RpcError::Failed(failure)) => {
-            assert_eq!(failure.code, shared::ErrorCode::NotFound, "{}", failure.msg);
+        Err(CallError::Failed(failure)) => {
+            assert_eq!(
+                failure.code,
+                platform::ErrorCode::NotFound,
+                "{}",
+                failure.msg
+            );
         }
         other => panic!("expected the offer poller's answer, got {other:?}"),
     }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use platform::ErrorCode;
+use platform::trace::TraceContext;
+use rpc::CallError;
+use rpc::broker::{Broker, TransportError};
+use rpc::{self, RpcFailure, RpcRequest};
 use serde::{Deserialize, Serialize};
-use shared::ErrorCode;
-use shared::broker::{Broker, RpcError};
-use shared::rpc::{self, RpcFailure, RpcRequest};
-use shared::trace::TraceContext;
 use tests::backend;
 use tokio::sync::Barrier;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +72,7 @@ async fn a_worker_failure_reaches_the_caller_with_its_code() {
     let reply = rpc::call(&*broker, &say("x"), TIMEOUT).await;
 
     match reply {
-        Err(RpcError::Failed(failure)) => {
+        Err(CallError::Failed(failure)) => {
             assert_eq!(
                 failure,
                 RpcFailure::new(ErrorCode::NotFound, "no such symbol")
@@ -91,7 +92,10 @@ async fn a_call_nobody_answers_times_out_within_its_timeout() {
 
     let waited = started.elapsed();
     assert!(
-        matches!(reply, Err(RpcError::Timeout { .. })),
+        matches!(
+            reply,
+            Err(CallError::Transport(TransportError::Timeout { .. }))
+        ),
         "got {reply:?}"
     );
     assert!(
@@ -109,7 +113,10 @@ async fn a_request_that_expired_in_the_queue_is_never_handled() {
     let broker = backend().fresh_broker().await;
     let expired = rpc::call(&*broker, &say("stale"), Duration::from_millis(100)).await;
     assert!(
-        matches!(expired, Err(RpcError::Timeout { .. })),
+        matches!(
+            expired,
+            Err(CallError::Transport(TransportError::Timeout { .. }))
+        ),
         "got {expired:?}"
     );
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use shared::Clock;
-use shared::dedupe::{Claim, DedupeWindow, MemoryWindow};
+use api::ingest::dedupe::{Claim, DedupeWindow, MemoryWindow};
+use platform::Clock;
 use tests::backend;
 
 fn unique_hash() -> String {

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use api::accounts::Role;
+use catalog_entities::product;
+use platform::Clock;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use shared::Clock;
-use shared::entities::product;
 use tests::ingest::{answer_to_head, cut_off_upload, feed_of, products_with_sku_prefix};
 use tests::{TestApp, json_of, spawn_app_with, spawn_app_with_clock};
 

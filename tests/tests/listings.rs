@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use api::marketplace::listings::entity as listing;
 use api::marketplace::users::entity as user;
+use platform::Clock;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use shared::Clock;
 use tests::{TestApp, json_of, spawn_app, spawn_app_with_clock};
 
 /// 2016-10-07T06:16:37Z, the seed's example timestamp.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use offer_poller::offers::{OffersClient, OffersError, Registration};
 use offer_poller::token;
-use shared::Clock;
+use platform::Clock;
 use tests::offers::{Failure, OffersFake};
 use tests::spawn_app;
 
@@ -142,8 +142,8 @@ async fn the_access_token_is_asked_for_once_however_many_pollers_start_together(
 
 #[tokio::test]
 async fn a_token_request_that_stalled_past_its_claim_stores_nothing_and_uses_the_token_stored() {
+    use catalog_entities::offers_token;
     use sea_orm::EntityTrait;
-    use shared::entities::offers_token;
     let app = spawn_app().await;
     let fake = OffersFake::start().await;
     let client = OffersClient::new(fake.url.clone(), Duration::from_secs(10)).expect("a client");

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use api::accounts::Role;
+use catalog_entities::price_history;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use shared::entities::price_history;
 use tests::offers::FakeOffer;
 use tests::{TestApp, json_of, spawn_app_with};
 

@@ -2,10 +2,10 @@
 //! admins, skus unique, bad ids refused.
 
 use api::accounts::Role;
+use catalog_entities::offer;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveValue, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use shared::entities::offer;
 use tests::{TestApp, json_of, spawn_app};
 
 /// An app with an admin, and the admin's Bearer header.
@@ -178,7 +178,7 @@ async fn bad_bodies_are_400s() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error["code"], "BAD_REQUEST");
     }
-    let stored = shared::entities::product::Entity::find()
+    let stored = catalog_entities::product::Entity::find()
         .count(&app.state.db)
         .await
         .expect("count");

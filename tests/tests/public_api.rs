@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use api::marketplace::listings::entity as listing;
+use platform::Clock;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use shared::Clock;
 use tests::{TestApp, json_of, spawn_app, spawn_app_with, spawn_app_with_clock};
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use api::accounts::Role;
 use api::quotes::entity as quote;
 use base64::Engine as _;
+use platform::Clock;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use shared::Clock;
 use tests::stooq::{Behaviour, SLOW_SYMBOL};
 use tests::{TestApp, json_of, spawn_app, spawn_app_with, spawn_app_with_clock};
 

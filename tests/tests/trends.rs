@@ -1,10 +1,10 @@
 //! Price trends (SPEC section 5), against hand-computed values.
 
 use api::accounts::Role;
+use catalog_entities::price_history;
 use reqwest::StatusCode;
 use sea_orm::{ActiveValue, EntityTrait};
 use serde_json::{Value, json};
-use shared::entities::price_history;
 use tests::{TestApp, json_of, spawn_app};
 
 /// 2026-11-20T10:00:00Z, and an hour in microseconds.

@@ -32,9 +32,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use platform::Error;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
-use shared::Error;
 
 use super::entity as account;
 use super::{NewPassword, Role, Username};
@@ -186,7 +186,7 @@ fn basic_credentials(encoded: &str) -> Result<(String, String), Error> {
         .map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
-    if !decoded.chars().all(shared::text::is_allowed) {
+    if !decoded.chars().all(crate::web::text::is_allowed) {
         return Err(Error::Unauthorized(
             "malformed Basic credentials: control character".into(),
         ));
@@ -220,7 +220,7 @@ pub async fn authenticate(
     // refusing them without a lookup or a hash tells an attacker nothing.
     let impossible = password.len() > NewPassword::MAX_BYTES
         || Username::parse(username).is_err()
-        || !password.chars().all(shared::text::is_allowed);
+        || !password.chars().all(crate::web::text::is_allowed);
     if impossible {
         guard.failed(client);
         return Err(wrong());
@@ -332,7 +332,7 @@ fn unknown_account_hash() -> &'static str {
 
 /// The key tokens are signed with: `JWT_SECRET`, or in embedded mode (one
 /// process, so nobody else must check its tokens) a random one.
-pub fn token_keys(settings: &shared::Settings) -> anyhow::Result<Arc<TokenKeys>> {
+pub fn token_keys(settings: &platform::Settings) -> anyhow::Result<Arc<TokenKeys>> {
     let secret = match &settings.jwt_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => {

@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderName;
 use axum::http::request::Parts;
-use shared::settings::TrustedProxies;
-use shared::{Error, Settings};
+use platform::settings::TrustedProxies;
+use platform::{Error, Settings};
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 use super::Caller;

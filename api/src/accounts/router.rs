@@ -47,17 +47,17 @@ pub struct Token {
     request_body = Credentials,
     responses(
         (status = 200, body = Token),
-        (status = 400, body = shared::error::ErrorBody),
-        (status = 401, body = shared::error::ErrorBody, description = "Wrong username or password"),
-        (status = 429, body = shared::error::ErrorBody, description = "Too many failed password checks from this address; see Retry-After"),
-        (status = 503, body = shared::error::ErrorBody, description = "Too many password checks at once; see Retry-After"),
+        (status = 400, body = platform::error::ErrorBody),
+        (status = 401, body = platform::error::ErrorBody, description = "Wrong username or password"),
+        (status = 429, body = platform::error::ErrorBody, description = "Too many failed password checks from this address; see Retry-After"),
+        (status = 503, body = platform::error::ErrorBody, description = "Too many password checks at once; see Retry-After"),
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     Json(credentials): Json<Credentials>,
-) -> shared::Result<axum::Json<Token>> {
+) -> platform::Result<axum::Json<Token>> {
     let caller =
         auth::authenticate(&state, client, &credentials.username, credentials.password).await?;
     let token = state.tokens.issue(&caller)?;
@@ -103,20 +103,20 @@ impl From<Caller> for Account {
     security(("basic" = []), ("bearer" = [])),
     responses(
         (status = 201, body = Account),
-        (status = 400, body = shared::error::ErrorBody, description = "Bad username, password or role"),
-        (status = 401, body = shared::error::ErrorBody),
-        (status = 403, body = shared::error::ErrorBody, description = "Not an admin"),
-        (status = 409, body = shared::error::ErrorBody, description = "The username is taken"),
+        (status = 400, body = platform::error::ErrorBody, description = "Bad username, password or role"),
+        (status = 401, body = platform::error::ErrorBody),
+        (status = 403, body = platform::error::ErrorBody, description = "Not an admin"),
+        (status = 409, body = platform::error::ErrorBody, description = "The username is taken"),
     )
 )]
 pub async fn create_account(
     State(state): State<AppState>,
     _admin: Admin,
     Json(new): Json<NewAccount>,
-) -> shared::Result<(StatusCode, axum::Json<Account>)> {
-    let username = Username::parse(&new.username).map_err(shared::Error::BadRequest)?;
-    let password = NewPassword::parse(&new.password).map_err(shared::Error::BadRequest)?;
-    let role = Role::parse(&new.role).map_err(shared::Error::BadRequest)?;
+) -> platform::Result<(StatusCode, axum::Json<Account>)> {
+    let username = Username::parse(&new.username).map_err(platform::Error::BadRequest)?;
+    let password = NewPassword::parse(&new.password).map_err(platform::Error::BadRequest)?;
+    let role = Role::parse(&new.role).map_err(platform::Error::BadRequest)?;
     // Hashing the new password takes a turn like any password check.
     let turn = state.passwords.turn().await?;
     let row =
@@ -134,7 +134,7 @@ pub async fn create_account(
     security(("basic" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Account),
-        (status = 401, body = shared::error::ErrorBody),
+        (status = 401, body = platform::error::ErrorBody),
     )
 )]
 pub async fn me(caller: Caller) -> axum::Json<Account> {

@@ -1,9 +1,9 @@
 //! The one writer of the `accounts` table: new accounts, from `POST
 //! /accounts`, the command line and the bootstrap admin.
 
+use platform::error::ResultExt as _;
+use platform::{Clock, Error};
 use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use shared::error::ResultExt as _;
-use shared::{Clock, Error};
 
 use super::auth::hash_password;
 use super::entity as account;
@@ -25,7 +25,7 @@ pub async fn create_account(
         role: ActiveValue::Set(role),
         created_at: ActiveValue::Set(clock.now_micros()),
     };
-    shared::db::insert_returning(db, row)
+    platform::db::insert_returning(db, row)
         .await
         .on_unique_violation(|| format!("account {} already exists", username.as_str()))
 }

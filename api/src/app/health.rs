@@ -72,8 +72,8 @@ pub struct Check {
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database_backend = match state.settings.database_url.kind() {
-        shared::settings::DatabaseKind::Sqlite => "sqlite",
-        shared::settings::DatabaseKind::Postgres => "postgres",
+        platform::settings::DatabaseKind::Sqlite => "sqlite",
+        platform::settings::DatabaseKind::Postgres => "postgres",
     };
     let (database, broker, dedupe_window) = tokio::join!(
         check(database_backend, state.db.ping()),
@@ -104,7 +104,7 @@ async fn warnings(state: &AppState) -> BTreeMap<&'static str, Check> {
     if !state.settings.services.public {
         return warnings;
     }
-    let token = shared::entities::offers_token::Entity::find_by_id("offers")
+    let token = catalog_entities::offers_token::Entity::find_by_id("offers")
         .one(&state.db)
         .await;
     if let Ok(Some(token)) = token

@@ -27,13 +27,13 @@ use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use shared::error::LoggedError;
+use platform::error::LoggedError;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutBody;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use shared::trace::{self, TraceContext};
+use platform::trace::{self, TraceContext};
 
 use crate::AppState;
 use crate::web::metrics;
@@ -85,7 +85,7 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
-        .layer(middleware::from_fn(shared::error::log_errors))
+        .layer(middleware::from_fn(platform::error::log_errors))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -143,7 +143,7 @@ async fn method_not_allowed(request: Request, next: Next) -> Response {
     }
     let allow = response.headers().get(header::ALLOW).cloned();
     let mut answer =
-        shared::Error::MethodNotAllowed(format!("{path} does not take {method}")).into_response();
+        platform::Error::MethodNotAllowed(format!("{path} does not take {method}")).into_response();
     if let Some(allow) = allow {
         answer.headers_mut().insert(header::ALLOW, allow);
     }
@@ -167,8 +167,8 @@ async fn with_trace_context(request: Request, next: Next) -> Response {
 }
 
 /// Unknown paths get the JSON error body too, not an empty 404.
-async fn not_found(request: Request) -> shared::Error {
-    shared::Error::NotFound(format!(
+async fn not_found(request: Request) -> platform::Error {
+    platform::Error::NotFound(format!(
         "no route for {} {}",
         request.method(),
         request.uri().path()

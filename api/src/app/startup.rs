@@ -5,14 +5,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::ingest::dedupe::{DedupeWindow, MemoryWindow, RedisWindow, RefusalCache};
 use anyhow::Context as _;
 use migrations::Schema;
 use offer_poller::OfferPoller;
+use platform::metrics::Metrics;
+use platform::{Clock, Settings};
 use quote_worker::QuoteWorker;
-use shared::broker::{AmqpBroker, Broker, InProcessBroker, MeteredBroker};
-use shared::dedupe::{DedupeWindow, MemoryWindow, RedisWindow, RefusalCache};
-use shared::metrics::Metrics;
-use shared::{Clock, Settings};
+use rpc::broker::{AmqpBroker, Broker, InProcessBroker, MeteredBroker};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,7 @@ impl Application {
     /// [`Application::build`] with timestamps taken from `clock`.
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let tokens = crate::accounts::auth::token_keys(&settings)?;
-        let db = shared::db::connect(&settings.database_url)
+        let db = platform::db::connect(&settings.database_url)
             .await
             .context("DATABASE_URL: cannot connect to the database")?;
         if settings.migrate_on_start {
@@ -76,7 +76,7 @@ impl Application {
         };
         let internal = bind("INTERNAL_ADDR", settings.internal_addr).await?;
         let own_services = loopback_url(internal.local_addr()?)?;
-        let http = shared::http::client(settings.service_timeout)?;
+        let http = platform::http::client(settings.service_timeout)?;
         let listing_service = ListingService::new(
             http.clone(),
             settings

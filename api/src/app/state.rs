@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::ingest::dedupe::DedupeWindow;
+use platform::{Clock, Settings};
+use rpc::broker::Broker;
 use sea_orm::DatabaseConnection;
-use shared::broker::Broker;
-use shared::dedupe::DedupeWindow;
-use shared::{Clock, Settings};
 
 use crate::accounts::{PasswordGuard, TokenKeys};
 use crate::ingest::Ingestion;

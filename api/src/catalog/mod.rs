@@ -5,7 +5,7 @@
 //! - [`trends`]: `/products/{id}/trends`, price history summaries.
 //! - [`model`]: `Sku`, `ProductName`, `Description`.
 //!
-//! The tables are in the `shared` crate's entities, since `offer-poller`
+//! The tables are in the `catalog-entities` crate, since `offer-poller`
 //! reads and writes them too.
 
 pub mod model;

@@ -17,15 +17,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use catalog_entities::{offer, product};
+use platform::error::{ErrorBody, ResultExt as _};
+use platform::{Error, Result};
+use rpc::messages::OfferRequest;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Deserializer, Serialize};
-use shared::entities::{offer, product};
-use shared::error::{ErrorBody, ResultExt as _};
-use shared::messages::OfferRequest;
-use shared::{Error, Result, rpc};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -205,7 +205,7 @@ pub async fn create_product(
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     };
-    let stored = shared::db::insert_returning(&state.db, row)
+    let stored = platform::db::insert_returning(&state.db, row)
         .await
         .on_unique_violation(sku_taken(fields.sku.as_ref()))?;
     let request = OfferRequest::Register { product_id: id };

@@ -16,16 +16,16 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use catalog_entities::{price_history, product};
 use chrono::{DateTime, Utc};
+use platform::error::ErrorBody;
+use platform::{Error, Result};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, EntityTrait, ExprTrait as _, FromQueryResult, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
-use shared::entities::{price_history, product};
-use shared::error::ErrorBody;
-use shared::{Error, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 

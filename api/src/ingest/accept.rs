@@ -31,9 +31,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::ingest::dedupe::{Claim, DedupeWindow};
+use platform::Error;
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
-use shared::Error;
-use shared::dedupe::{Claim, DedupeWindow};
 use tokio::time::Instant;
 use uuid::Uuid;
 

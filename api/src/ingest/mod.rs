@@ -22,6 +22,7 @@
 
 pub mod accept;
 pub mod apply;
+pub mod dedupe;
 pub mod entity;
 pub mod jobs;
 pub mod receive;

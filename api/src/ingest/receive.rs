@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use axum::body::{Body, Bytes};
 use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
 use futures_util::{FutureExt as _, StreamExt as _};
-use shared::Error;
+use platform::Error;
 
 use super::{Spool, SpoolFile};
 

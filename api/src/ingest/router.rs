@@ -28,10 +28,10 @@ use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use platform::error::ErrorBody;
+use platform::{Error, Result};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
-use shared::error::ErrorBody;
-use shared::{Error, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

@@ -11,7 +11,7 @@
 //! Inputs are read the way the original Tornado service read them: [`Args`]
 //! holds the query's arguments, then a form-encoded body's (never on a
 //! `GET` or `HEAD`, which read no body), and a repeated name takes its last
-//! value. Both run the control-character check ([`shared::text`]) first. The public API layer's JSON bodies are read
+//! value. Both run the control-character check ([`crate::web::text`]) first. The public API layer's JSON bodies are read
 //! into the same shape by [`JsonArgs`], so one set of parsers checks both.
 
 use axum::body::Bytes;
@@ -19,9 +19,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use platform::ErrorCode;
+use platform::error::LoggedError;
 use serde::{Deserialize, Serialize};
-use shared::ErrorCode;
-use shared::error::LoggedError;
 use url::form_urlencoded;
 use utoipa::ToSchema;
 
@@ -147,7 +147,8 @@ impl<S: Send + Sync> FromRequest<S> for Args {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let query = request.uri().query().unwrap_or_default().as_bytes();
-        shared::text::check_form(query).map_err(|e| EnvelopeError::BadParameter(e.to_string()))?;
+        crate::web::text::check_form(query)
+            .map_err(|e| EnvelopeError::BadParameter(e.to_string()))?;
         let mut args: Vec<(String, String)> = form_urlencoded::parse(query).into_owned().collect();
         let reads_body = !matches!(*request.method(), Method::GET | Method::HEAD);
         let is_form = request
@@ -159,7 +160,7 @@ impl<S: Send + Sync> FromRequest<S> for Args {
             let body = Bytes::from_request(request, state)
                 .await
                 .map_err(body_rejected)?;
-            shared::text::check_form(&body)
+            crate::web::text::check_form(&body)
                 .map_err(|e| EnvelopeError::Invalid(vec![e.to_string()]))?;
             args.extend(form_urlencoded::parse(&body).into_owned());
         }
@@ -190,7 +191,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonArgs {
         let body = Bytes::from_request(request, state)
             .await
             .map_err(body_rejected)?;
-        shared::text::check_json(&body).map_err(|e| EnvelopeError::Invalid(vec![e.to_string()]))?;
+        crate::web::text::check_json(&body)
+            .map_err(|e| EnvelopeError::Invalid(vec![e.to_string()]))?;
         match serde_json::from_slice(&body) {
             Ok(serde_json::Value::Object(members)) => Ok(Self(members)),
             Ok(_) => Err(EnvelopeError::Invalid(vec![

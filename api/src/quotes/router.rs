@@ -8,15 +8,15 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use platform::Error;
+use platform::error::ErrorBody;
+use rpc::messages::{QuoteRequest, Symbol};
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
-use shared::error::ErrorBody;
-use shared::messages::{QuoteRequest, Symbol};
-use shared::{Error, rpc};
 use utoipa::{IntoParams, ToSchema};
 
 use super::entity as quote;
@@ -70,7 +70,7 @@ pub async fn stock(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<StockQuery>,
-) -> shared::Result<Json<StockQuote>> {
+) -> platform::Result<Json<StockQuote>> {
     let symbol =
         Symbol::parse(query.q.as_deref().unwrap_or_default()).map_err(Error::BadRequest)?;
     let request = QuoteRequest::Get {
@@ -129,7 +129,7 @@ pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<PageQuery>,
-) -> shared::Result<Json<Vec<HistoryEntry>>> {
+) -> platform::Result<Json<Vec<HistoryEntry>>> {
     let page = query.page()?;
     let rows = quote::Entity::find()
         .filter(quote::Column::AccountId.eq(caller.id))
@@ -183,7 +183,7 @@ pub struct StockStat {
 pub async fn stats(
     State(state): State<AppState>,
     _admin: Admin,
-) -> shared::Result<Json<Vec<StockStat>>> {
+) -> platform::Result<Json<Vec<StockStat>>> {
     let times_requested = Expr::col(quote::Column::Id).count();
     let top = quote::Entity::find()
         .select_only()

@@ -3,7 +3,7 @@
 //! bodies), 413 `PAYLOAD_TOO_LARGE` for a body over the buffering limit.
 //! Handlers take these instead of axum's own `Json`, `Query` and `Path`.
 //!
-//! Each also runs the control-character check ([`shared::text`]) on what
+//! Each also runs the control-character check ([`crate::web::text`]) on what
 //! it reads, before decoding, so no handler sees a NUL in its input.
 
 use axum::body::Bytes;
@@ -12,9 +12,9 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use platform::Error;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shared::Error;
 
 /// A JSON body, or a 400 saying what is wrong with it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,7 +44,7 @@ where
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-        shared::text::check_json(&body)?;
+        crate::web::text::check_json(&body)?;
         axum::Json::<T>::from_bytes(&body)
             .map(|axum::Json(value)| Self(value))
             .map_err(|rejection: JsonRejection| rejected(rejection.status(), rejection.body_text()))
@@ -65,7 +65,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        shared::text::check_form(parts.uri.query().unwrap_or_default().as_bytes())?;
+        crate::web::text::check_form(parts.uri.query().unwrap_or_default().as_bytes())?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Self(value))
@@ -85,7 +85,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
             for (name, value) in &params {
-                shared::text::check(name, value)?;
+                crate::web::text::check(name, value)?;
             }
         }
         axum::extract::Path::<T>::from_request_parts(parts, state)

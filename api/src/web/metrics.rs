@@ -1,5 +1,5 @@
 //! Request metrics in the Prometheus text format, served on `/metrics`
-//! with the rest of the process's series ([`shared::metrics`]).
+//! with the rest of the process's series ([`platform::metrics`]).
 //!
 //! Each application has its own registry (no global state), so several
 //! apps in one test process count separately.
@@ -11,8 +11,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use platform::metrics::{LATENCY_BUCKETS, Metrics};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
-use shared::metrics::{LATENCY_BUCKETS, Metrics};
 
 /// Counts and latencies of HTTP requests by method, route and status,
 /// kept in the process's [`Metrics`].

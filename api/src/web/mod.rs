@@ -4,8 +4,10 @@
 //! - [`paging`]: `PageRequest`, which page of a list to read.
 //! - [`metrics`]: Prometheus request counts and latency histograms.
 //! - [`parse`]: small parsers the features' models share.
+//! - [`text`]: the control-character check every text input goes through.
 
 pub mod extract;
 pub mod metrics;
 pub mod paging;
 pub mod parse;
+pub mod text;

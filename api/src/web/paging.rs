@@ -16,9 +16,9 @@ pub struct PageQuery {
 
 impl PageQuery {
     /// The page asked for; out of range is a 400.
-    pub fn page(&self) -> shared::Result<PageRequest> {
+    pub fn page(&self) -> platform::Result<PageRequest> {
         PageRequest::checked(self.page.unwrap_or(1), self.page_size.unwrap_or(10))
-            .map_err(shared::Error::BadRequest)
+            .map_err(platform::Error::BadRequest)
     }
 }
 

@@ -5,16 +5,16 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
-use shared::broker::{AmqpBroker, Broker, RpcError};
-use shared::messages::QuoteRequest;
-use shared::rpc;
+use rpc::CallError;
+use rpc::broker::{AmqpBroker, Broker};
+use rpc::messages::QuoteRequest;
 use tests::servers::RabbitNode;
 use tests::{TestApp, spawn_app_with};
 use tokio_util::sync::CancellationToken;
 
 fn request() -> QuoteRequest {
     QuoteRequest::Get {
-        symbol: shared::messages::Symbol::parse("aapl.us").expect("a symbol"),
+        symbol: rpc::messages::Symbol::parse("aapl.us").expect("a symbol"),
     }
 }
 
@@ -44,7 +44,7 @@ async fn first_reply(broker: &dyn Broker, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
         match rpc::call(broker, &request(), Duration::from_millis(500)).await {
-            Ok(_) | Err(RpcError::Failed(_)) => return started.elapsed(),
+            Ok(_) | Err(CallError::Failed(_)) => return started.elapsed(),
             Err(e) if started.elapsed() > limit => panic!("still failing after {limit:?}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -66,7 +66,7 @@ async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_an
                 8,
                 stop,
                 |QuoteRequest::Get { symbol }| async move {
-                    Ok(shared::messages::Quote {
+                    Ok(rpc::messages::Quote {
                         symbol: symbol.to_string(),
                         name: "APPLE".into(),
                         date: "2026-11-20".into(),
@@ -106,10 +106,7 @@ async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_an
     let app_workers_after = first_reply(&*app.state.broker, Duration::from_secs(30)).await;
 
     assert!(
-        matches!(
-            during,
-            Err(RpcError::Unavailable(_) | RpcError::Timeout { .. })
-        ),
+        matches!(during, Err(CallError::Transport(_))),
         "a call while RabbitMQ is down fails, got {during:?}"
     );
     assert!(

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use api::accounts::Role;
+use catalog_entities::price_history;
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::json;
-use shared::entities::price_history;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
 use tests::servers::RabbitNode;
 use tests::spawn_app_with;

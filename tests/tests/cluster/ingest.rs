@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use catalog_entities::product;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
-use shared::entities::product;
 use tests::ingest::{feed_of, padded_feed, record_job_past_the_edge, wait_for_ingest};
 use tests::replicas::Replicas;
 use tests::servers::RedisServer;

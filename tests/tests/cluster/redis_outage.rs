@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use api::ingest::dedupe::{Claim, DedupeWindow, RedisWindow};
 use reqwest::StatusCode;
-use shared::dedupe::{Claim, DedupeWindow, RedisWindow};
 use tests::backend::cluster;
 use tests::servers::RedisServer;
 use tests::spawn_app_with;

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shared::broker::{AmqpBroker, RpcError};
-use shared::messages::QuoteRequest;
-use shared::rpc;
+use rpc::CallError;
+use rpc::broker::{AmqpBroker, TransportError};
+use rpc::messages::QuoteRequest;
 use tests::backend::cluster;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};
 use tests::spawn_app_with;
@@ -55,14 +55,17 @@ async fn with_no_worker_running_a_call_times_out() {
     let reply = rpc::call(
         &*app.state.broker,
         &QuoteRequest::Get {
-            symbol: shared::messages::Symbol::parse("aapl.us").expect("a symbol"),
+            symbol: rpc::messages::Symbol::parse("aapl.us").expect("a symbol"),
         },
         Duration::from_millis(500),
     )
     .await;
 
     assert!(
-        matches!(reply, Err(RpcError::Timeout { .. })),
+        matches!(
+            reply,
+            Err(CallError::Transport(TransportError::Timeout { .. }))
+        ),
         "got {reply:?}"
     );
 }

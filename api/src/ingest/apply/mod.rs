@@ -23,7 +23,7 @@
 //!
 //! Errors are sorted (SPEC section 10, "Poison"):
 //! - an item the catalog refuses is skipped and counted, its problem kept;
-//! - data the database refuses ([`shared::db::is_data_error`]) is narrowed
+//! - data the database refuses ([`platform::db::is_data_error`]) is narrowed
 //!   down by halving the batch until the refused items are found, and those
 //!   are skipped the same way; a group of small jobs is first split into
 //!   its jobs. A refusal no item explains fails that job alone;
@@ -43,16 +43,16 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::ingest::dedupe::DedupeWindow;
+use catalog_entities::product;
 use feed::{Field, FieldLimits, RawItem, Scanner};
+use platform::Clock;
+use platform::metrics::Metrics;
 use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
     QuerySelect, TransactionTrait,
 };
-use shared::Clock;
-use shared::dedupe::DedupeWindow;
-use shared::entities::product;
-use shared::metrics::Metrics;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -280,7 +280,7 @@ async fn apply_group(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow
             jobs = parts.len(),
             "another process is applying these feeds"
         ),
-        Err(e) if shared::db::is_data_error(&e) => {
+        Err(e) if platform::db::is_data_error(&e) => {
             tracing::warn!(error = %e, jobs = parts.len(), "the database refused a group of feeds; applying them one by one");
             for (job, part) in jobs_in_hand.iter().zip(parts) {
                 let count = part.items.len() as u64;
@@ -394,7 +394,7 @@ async fn write_narrowing(applier: &Applier, part: Part) -> Result<Written, Write
         match write_parts(&applier.db, std::slice::from_ref(&part), now, applier.lease).await {
             Ok(true) => return Ok(Written::Done),
             Ok(false) => return Ok(Written::Lost),
-            Err(e) if shared::db::is_data_error(&e) => e,
+            Err(e) if platform::db::is_data_error(&e) => e,
             Err(e) => return Err(WriteError::Transient(e)),
         };
     if part.refused.is_some() || part.items.is_empty() {
@@ -468,7 +468,7 @@ async fn retry_later(
         .await;
     }
     let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
-    let wait = shared::backoff::after_failures(failures, RETRY_FIRST, RETRY_MAX);
+    let wait = platform::backoff::after_failures(failures, RETRY_FIRST, RETRY_MAX);
     tracing::warn!(ingest = %job.id, attempts, error = %error, retry_in = ?wait, "applying a feed failed; it is retried");
     applier.metrics.ingest_job_retries.inc();
     jobs::retry_later(

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use platform::{Clock, ErrorCode};
 use serde::de::DeserializeOwned;
-use shared::{Clock, ErrorCode};
 use url::Url;
 
 use crate::marketplace::envelope::{EnvelopeError, Errors, Failure};

@@ -149,7 +149,7 @@ pub async fn create_user(
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     };
-    let row = shared::db::insert_returning(&state.db, row).await?;
+    let row = platform::db::insert_returning(&state.db, row).await?;
     Ok(Json(UserFound {
         result: true,
         user: row.into(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Claim, DedupeError, DedupeWindow};
-use crate::Clock;
+use platform::Clock;
 
 /// Expired entries are swept once this many claims have been added since
 /// the last sweep, so the map stays proportional to the live window.

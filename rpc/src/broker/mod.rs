@@ -11,7 +11,8 @@
 //!
 //! [`MeteredBroker`] wraps either, counting and timing calls and requests.
 //!
-//! Typed requests and replies live one layer up, in [`crate::rpc`].
+//! Typed requests and replies, and the errors only they can have (a coded
+//! failure, an undecodable reply), live one layer up, in [`crate::typed`].
 
 mod amqp;
 mod in_process;
@@ -26,23 +27,16 @@ pub use amqp::AmqpBroker;
 pub use in_process::InProcessBroker;
 pub use metered::MeteredBroker;
 
-use crate::rpc::RpcFailure;
-
-/// Why a call got no usable reply.
+/// Why a call got no reply: the transport's failures, the only ones a
+/// broker can have.
 #[derive(Debug, thiserror::Error)]
-pub enum RpcError {
+pub enum TransportError {
     /// No reply within the caller's timeout (the API answers 504).
     #[error("no reply from {queue} within {timeout:?}")]
     Timeout { queue: String, timeout: Duration },
     /// The broker cannot be reached or refused the request (the API answers 503).
     #[error("message broker unavailable: {0}")]
     Unavailable(String),
-    /// The worker answered with a coded failure, which the API passes on.
-    #[error("{}", .0.msg)]
-    Failed(RpcFailure),
-    /// The reply did not decode: a worker of another version, or a bug.
-    #[error("undecodable reply: {0}")]
-    BadReply(String),
 }
 
 /// What a handler made of one request.
@@ -72,7 +66,7 @@ pub trait Broker: Send + Sync + 'static {
         queue: &str,
         request: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RpcError>;
+    ) -> Result<Vec<u8>, TransportError>;
 
     /// Consumes `queue` until `shutdown`, running up to `prefetch` requests
     /// at once. Connection losses are retried here, forever; on shutdown the
@@ -86,7 +80,7 @@ pub trait Broker: Send + Sync + 'static {
     ) -> anyhow::Result<()>;
 
     /// Whether calls can be sent right now (for `/readyz`).
-    async fn check(&self) -> Result<(), RpcError>;
+    async fn check(&self) -> Result<(), TransportError>;
 
     /// A short name for logs and `/readyz`: `rabbitmq` or `in-process`.
     fn kind(&self) -> &'static str;
@@ -100,9 +94,9 @@ pub fn dead_letter_queue(queue: &str) -> String {
 /// The broker of a standalone worker process: RabbitMQ, which it needs,
 /// since an in-process broker would leave it with nobody to talk to.
 pub fn for_worker(
-    settings: &crate::Settings,
+    settings: &platform::Settings,
     name: &str,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    metrics: std::sync::Arc<platform::metrics::Metrics>,
 ) -> anyhow::Result<std::sync::Arc<dyn Broker>> {
     let url = settings.amqp_url.as_ref().ok_or_else(|| {
         anyhow::anyhow!(

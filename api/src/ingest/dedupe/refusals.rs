@@ -117,8 +117,8 @@ impl DedupeWindow for RefusalCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Clock;
-    use crate::dedupe::MemoryWindow;
+    use crate::ingest::dedupe::MemoryWindow;
+    use platform::Clock;
 
     const SECOND: i64 = 1_000_000;
 

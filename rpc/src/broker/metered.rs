@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::{Broker, Handled, RpcError, RpcHandler};
-use crate::metrics::Metrics;
+use super::{Broker, Handled, RpcHandler, TransportError};
+use platform::metrics::Metrics;
 
 /// See the module documentation.
 pub struct MeteredBroker {
@@ -29,15 +29,13 @@ impl Broker for MeteredBroker {
         queue: &str,
         request: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RpcError> {
+    ) -> Result<Vec<u8>, TransportError> {
         let started = Instant::now();
         let outcome = self.inner.call(queue, request, timeout).await;
         let label = match &outcome {
             Ok(_) => "replied",
-            Err(RpcError::Timeout { .. }) => "timeout",
-            Err(RpcError::Unavailable(_)) => "unavailable",
-            Err(RpcError::Failed(_)) => "failed",
-            Err(RpcError::BadReply(_)) => "bad_reply",
+            Err(TransportError::Timeout { .. }) => "timeout",
+            Err(TransportError::Unavailable(_)) => "unavailable",
         };
         self.metrics
             .rpc_calls
@@ -65,7 +63,7 @@ impl Broker for MeteredBroker {
         self.inner.serve(queue, handler, prefetch, shutdown).await
     }
 
-    async fn check(&self) -> Result<(), RpcError> {
+    async fn check(&self) -> Result<(), TransportError> {
         self.inner.check().await
     }
 

@@ -1,12 +1,12 @@
 //! The messages of each queue: one enum per queue, decoded once by the
-//! worker that consumes it (see [`crate::rpc::handler`]).
+//! worker that consumes it (see [`crate::typed::handler`]).
 //!
 //! The request and reply bodies grow with the features that use them; the
 //! queue names are fixed here, where the management UI shows them.
 
 use serde::{Deserialize, Serialize};
 
-use crate::rpc::RpcRequest;
+use crate::typed::RpcRequest;
 
 /// Quote requests, answered by `quote-worker`.
 pub const QUOTES_RPC: &str = "quotes.rpc";

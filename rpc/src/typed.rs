@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ErrorCode;
-use crate::broker::{Broker, Handled, RpcError, RpcHandler};
+use crate::broker::{Broker, Handled, RpcHandler, TransportError};
+use platform::{Error, ErrorCode};
 
 /// The message version this build speaks. A request of another version is
 /// undecodable here and dead-lettered.
@@ -46,6 +46,37 @@ impl RpcFailure {
     }
 }
 
+/// Why a typed call got no reply value.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No reply: a timeout (the API answers 504) or the broker unavailable (503).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The worker answered with a coded failure, which the API passes on.
+    #[error("{}", .0.msg)]
+    Failed(RpcFailure),
+    /// The reply did not decode: a worker of another version, or a bug.
+    #[error("undecodable reply: {0}")]
+    BadReply(String),
+}
+
+/// How the API answers for a call: the transport's failures are 504 and
+/// 503, a worker's failure keeps its code, an undecodable reply is a 500.
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Transport(TransportError::Timeout { .. }) => {
+                Self::UpstreamTimeout(e.to_string())
+            }
+            CallError::Transport(TransportError::Unavailable(_)) => {
+                Self::Unavailable(e.to_string())
+            }
+            CallError::Failed(failure) => Self::from_code(failure.code, failure.msg),
+            CallError::BadReply(_) => Self::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
 /// A request on the wire: the message and the version it was written in.
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
@@ -67,17 +98,17 @@ pub async fn call<R: RpcRequest>(
     broker: &dyn Broker,
     request: &R,
     timeout: Duration,
-) -> Result<R::Reply, RpcError> {
+) -> Result<R::Reply, CallError> {
     let body = serde_json::to_vec(&Envelope {
         v: VERSION,
         message: request,
     })
-    .map_err(|e| RpcError::BadReply(format!("encoding the request: {e}")))?;
+    .map_err(|e| CallError::BadReply(format!("encoding the request: {e}")))?;
     let reply = broker.call(R::QUEUE, body, timeout).await?;
     match serde_json::from_slice::<Reply<R::Reply>>(&reply) {
         Ok(Reply::Ok(value)) => Ok(value),
-        Ok(Reply::Error(failure)) => Err(RpcError::Failed(failure)),
-        Err(e) => Err(RpcError::BadReply(e.to_string())),
+        Ok(Reply::Error(failure)) => Err(CallError::Failed(failure)),
+        Err(e) => Err(CallError::BadReply(e.to_string())),
     }
 }
 
@@ -205,6 +236,21 @@ mod tests {
         );
         assert!(decode::<QuoteRequest>(br#"{"v": 1, "type": "quote.sell"}"#).is_err());
         assert!(decode::<QuoteRequest>(b"\xff not json").is_err());
+    }
+
+    #[test]
+    fn call_errors_keep_their_code_at_the_edge() {
+        let unavailable = CallError::from(TransportError::Unavailable("down".into()));
+        assert_eq!(Error::from(unavailable).code(), ErrorCode::Unavailable);
+        let timeout = CallError::from(TransportError::Timeout {
+            queue: "quotes.rpc".into(),
+            timeout: Duration::from_secs(1),
+        });
+        assert_eq!(Error::from(timeout).code(), ErrorCode::UpstreamTimeout);
+        let failed = CallError::Failed(RpcFailure::new(ErrorCode::UpstreamError, "stooq"));
+        assert_eq!(Error::from(failed).code(), ErrorCode::UpstreamError);
+        let garbled = CallError::BadReply("not json".into());
+        assert_eq!(Error::from(garbled).code(), ErrorCode::Internal);
     }
 
     #[test]

@@ -17,14 +17,14 @@ pub fn after_failures(failures: u32, first: Duration, max: Duration) -> Duration
 /// Delays that double from `min` up to `max`, forever: a broker or Redis
 /// outage of any length is waited out, never given up on.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+    pub fn new(min: Duration, max: Duration) -> Self {
         Self {
             min,
             max,
@@ -33,14 +33,14 @@ impl Backoff {
     }
 
     /// The delay to wait before the next attempt.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
         delay
     }
 
     /// Called after a success: the next failure starts from `min` again.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.next = self.min;
     }
 }

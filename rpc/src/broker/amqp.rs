@@ -15,7 +15,7 @@
 //! **Recovery** is a session loop, with lapin's own auto-recovery off:
 //! connect, set up, work until the connection fails, then reconnect with a
 //! capped backoff, forever. Calls made while the connection is down fail at
-//! once with [`RpcError::Unavailable`]; calls waiting for a reply when it
+//! once with [`TransportError::Unavailable`]; calls waiting for a reply when it
 //! drops fail the same way.
 
 use std::collections::{HashMap, HashSet};
@@ -36,9 +36,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use url::Url;
 
-use super::{Broker, Handled, RpcError, RpcHandler, dead_letter_queue};
-use crate::backoff::Backoff;
-use crate::trace::{self, TraceContext};
+use super::{Broker, Handled, RpcHandler, TransportError, dead_letter_queue};
+use platform::backoff::Backoff;
+use platform::trace::{self, TraceContext};
 
 const REPLY_TO: &str = "amq.rabbitmq.reply-to";
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
@@ -265,19 +265,21 @@ impl Broker for AmqpBroker {
         queue: &str,
         request: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RpcError> {
+    ) -> Result<Vec<u8>, TransportError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = || RpcError::Timeout {
+        let timed_out = || TransportError::Timeout {
             queue: queue.to_owned(),
             timeout,
         };
         let caller = self.caller().await;
         let session = match &*caller.link.borrow() {
             Link::Up(session) => session.clone(),
-            Link::Connecting => return Err(RpcError::Unavailable("connecting to RabbitMQ".into())),
-            Link::Down(reason) => return Err(RpcError::Unavailable(reason.clone())),
+            Link::Connecting => {
+                return Err(TransportError::Unavailable("connecting to RabbitMQ".into()));
+            }
+            Link::Down(reason) => return Err(TransportError::Unavailable(reason.clone())),
         };
-        let unavailable = |e: lapin::Error| RpcError::Unavailable(e.to_string());
+        let unavailable = |e: lapin::Error| TransportError::Unavailable(e.to_string());
         {
             let mut declared = session.declared.lock().await;
             if !declared.contains(queue) {
@@ -325,11 +327,15 @@ impl Broker for AmqpBroker {
             .map_err(|_| timed_out())?
             .map_err(unavailable)?;
         if !confirmation.is_ack() {
-            return Err(RpcError::Unavailable("RabbitMQ refused the request".into()));
+            return Err(TransportError::Unavailable(
+                "RabbitMQ refused the request".into(),
+            ));
         }
         match tokio::time::timeout_at(deadline, replied).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(RpcError::Unavailable("connection to RabbitMQ lost".into())),
+            Ok(Err(_)) => Err(TransportError::Unavailable(
+                "connection to RabbitMQ lost".into(),
+            )),
             Err(_) => Err(timed_out()),
         }
     }
@@ -357,13 +363,13 @@ impl Broker for AmqpBroker {
         }
     }
 
-    async fn check(&self) -> Result<(), RpcError> {
+    async fn check(&self) -> Result<(), TransportError> {
         match &*self.caller().await.link.borrow() {
             Link::Up(session) if session.channel.status().connected() => Ok(()),
-            Link::Up(_) | Link::Connecting => {
-                Err(RpcError::Unavailable("reconnecting to RabbitMQ".into()))
-            }
-            Link::Down(reason) => Err(RpcError::Unavailable(reason.clone())),
+            Link::Up(_) | Link::Connecting => Err(TransportError::Unavailable(
+                "reconnecting to RabbitMQ".into(),
+            )),
+            Link::Down(reason) => Err(TransportError::Unavailable(reason.clone())),
         }
     }
 

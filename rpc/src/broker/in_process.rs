@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::{Broker, Handled, RpcError, RpcHandler, dead_letter_queue};
-use crate::trace::TraceContext;
+use super::{Broker, Handled, RpcHandler, TransportError, dead_letter_queue};
+use platform::trace::TraceContext;
 
 /// Requests waiting on one queue before calls fail with `Unavailable`.
 const QUEUE_CAPACITY: usize = 4096;
@@ -100,7 +100,7 @@ impl Broker for InProcessBroker {
         queue: &str,
         request: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RpcError> {
+    ) -> Result<Vec<u8>, TransportError> {
         let sender = self.queue(queue).sender;
         let (reply, replied) = oneshot::channel();
         let expires_at = Instant::now() + timeout;
@@ -111,12 +111,12 @@ impl Broker for InProcessBroker {
                 reply,
                 trace: TraceContext::current(),
             })
-            .map_err(|_| RpcError::Unavailable(format!("queue {queue} is full")))?;
+            .map_err(|_| TransportError::Unavailable(format!("queue {queue} is full")))?;
         match tokio::time::timeout_at(expires_at, replied).await {
             Ok(Ok(body)) => Ok(body),
             // The consumer dropped the request: it expired or was rejected
             // without a reply. Either way the caller waited its whole timeout.
-            Ok(Err(_)) | Err(_) => Err(RpcError::Timeout {
+            Ok(Err(_)) | Err(_) => Err(TransportError::Timeout {
                 queue: queue.to_owned(),
                 timeout,
             }),
@@ -189,7 +189,7 @@ impl Broker for InProcessBroker {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), RpcError> {
+    async fn check(&self) -> Result<(), TransportError> {
         Ok(())
     }
 

@@ -46,6 +46,14 @@ pub enum Claim {
 #[error("dedupe window unavailable: {0}")]
 pub struct DedupeError(pub String);
 
+/// A window that cannot answer is a 503: the body may be a duplicate,
+/// and nothing is accepted unchecked.
+impl From<DedupeError> for platform::Error {
+    fn from(e: DedupeError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 /// See the module documentation.
 #[async_trait]
 pub trait DedupeWindow: Send + Sync + 'static {

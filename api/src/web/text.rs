@@ -108,6 +108,12 @@ fn has_control_escape(body: &[u8]) -> bool {
     false
 }
 
+impl From<ControlCharacter> for platform::Error {
+    fn from(e: ControlCharacter) -> Self {
+        Self::BadRequest(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

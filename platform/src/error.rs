@@ -14,9 +14,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::broker::RpcError;
-use crate::dedupe::DedupeError;
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The machine-readable half of every error body.
@@ -180,29 +177,6 @@ impl Error {
                 retry_after: Duration::ZERO,
             },
         }
-    }
-}
-
-impl From<RpcError> for Error {
-    fn from(e: RpcError) -> Self {
-        match e {
-            RpcError::Timeout { .. } => Self::UpstreamTimeout(e.to_string()),
-            RpcError::Unavailable(_) => Self::Unavailable(e.to_string()),
-            RpcError::Failed(failure) => Self::from_code(failure.code, failure.msg),
-            RpcError::BadReply(_) => Self::Internal(anyhow::Error::new(e)),
-        }
-    }
-}
-
-impl From<crate::text::ControlCharacter> for Error {
-    fn from(e: crate::text::ControlCharacter) -> Self {
-        Self::BadRequest(e.to_string())
-    }
-}
-
-impl From<DedupeError> for Error {
-    fn from(e: DedupeError) -> Self {
-        Self::Unavailable(e.to_string())
     }
 }
 
@@ -437,24 +411,5 @@ mod tests {
         assert_eq!(retry_after, Some(HeaderValue::from(2u64)));
         assert_eq!(body["code"], "DUPLICATE");
         assert_eq!(body["ingest_id"], uuid::Uuid::nil().to_string());
-    }
-
-    #[test]
-    fn rpc_failures_keep_their_code_at_the_edge() {
-        assert_eq!(
-            Error::from(RpcError::Unavailable("down".into())).code(),
-            ErrorCode::Unavailable
-        );
-        let timeout = RpcError::Timeout {
-            queue: "quotes.rpc".into(),
-            timeout: Duration::from_secs(1),
-        };
-        assert_eq!(Error::from(timeout).code(), ErrorCode::UpstreamTimeout);
-        let failed = RpcError::Failed(crate::rpc::RpcFailure::new(
-            ErrorCode::UpstreamError,
-            "stooq",
-        ));
-        assert_eq!(Error::from(failed).code(), ErrorCode::UpstreamError);
-        assert_eq!(ErrorCode::UpstreamError.status(), StatusCode::BAD_GATEWAY);
     }
 }
