@@ -1,5 +1,6 @@
 //! `offers`: a product's current offers, as the Offers service last listed them.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub product_id: Uuid,
     pub price: i64,
     pub items_in_stock: i64,
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

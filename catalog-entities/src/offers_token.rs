@@ -1,5 +1,6 @@
 //! `offers_token`: the Offers service's access token, one per deployment.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,10 +10,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
     pub token: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// When the Offers service last refused the token (a 401); cleared by
     /// the next call it accepts.
-    pub refused_at: Option<i64>,
+    pub refused_at: Option<Timestamp>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

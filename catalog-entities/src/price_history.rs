@@ -1,5 +1,6 @@
 //! `price_history`: every price observed, one row per offer per poll.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,7 +11,7 @@ pub struct Model {
     pub product_id: Uuid,
     pub offer_id: String,
     pub price: i64,
-    pub observed_at: i64,
+    pub observed_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

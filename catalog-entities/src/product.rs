@@ -1,5 +1,6 @@
 //! `products`: the catalog, with each product's registration and polling schedule.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -17,14 +18,14 @@ pub struct Model {
     /// Whether the Offers service has the product.
     pub registered: bool,
     /// While not registered: when the next registration attempt may start.
-    pub registration_due_at: Option<i64>,
+    pub registration_due_at: Option<Timestamp>,
     /// Once registered: when its offers are next due.
-    pub next_poll_at: Option<i64>,
+    pub next_poll_at: Option<Timestamp>,
     /// Failed registration attempts in a row: the next one waits the
     /// longer (exponential backoff, see `offer-poller`).
     pub registration_failures: i32,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

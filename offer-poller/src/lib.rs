@@ -176,7 +176,7 @@ impl OfferPoller {
         let db = platform::db::connect(&settings.database_url).await?;
         let metrics = Metrics::new();
         let broker = rpc::broker::for_worker(settings, "offer-poller", metrics.clone())?;
-        let mut poller = Self::with_broker(broker, db, settings, metrics)?;
+        let mut poller = Self::with_broker(broker, db, settings, Clock::system(), metrics)?;
         poller.metrics_listener = settings
             .metrics_addr
             .map(platform::metrics::bind)
@@ -185,17 +185,19 @@ impl OfferPoller {
     }
 
     /// A poller on a broker and database the caller already has (the
-    /// embedded mode), counting into the caller's metrics.
+    /// embedded mode), reading the caller's clock and counting into the
+    /// caller's metrics.
     pub fn with_broker(
         broker: Arc<dyn Broker>,
         db: DatabaseConnection,
         settings: &Settings,
+        clock: Clock,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let offers = OffersClient::new(settings.offers_base_url.clone(), settings.rpc_timeout)?;
         Ok(Self {
             broker,
-            context: Arc::new(Context::new(db, offers, Clock::system(), metrics)),
+            context: Arc::new(Context::new(db, offers, clock, metrics)),
             prefetch: settings.worker_prefetch,
             period: settings.offers_poll_interval,
             concurrency: settings.offers_concurrency,

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use catalog_entities::{offer, price_history, product};
 use futures_util::StreamExt as _;
+use platform::Timestamp;
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query};
 use sea_orm::{
@@ -51,8 +52,8 @@ pub struct PollOutcome {
 /// How overdue the most overdue registered product's poll is; zero when
 /// none is due.
 pub async fn lag(context: &Context) -> Result<Duration, sea_orm::DbErr> {
-    let now = context.clock.now_micros();
-    let oldest: Option<Option<i64>> = product::Entity::find()
+    let now = context.clock.now();
+    let oldest: Option<Option<Timestamp>> = product::Entity::find()
         .select_only()
         .column_as(product::Column::NextPollAt.min(), "oldest")
         .filter(product::Column::Registered.eq(true))
@@ -60,10 +61,9 @@ pub async fn lag(context: &Context) -> Result<Duration, sea_orm::DbErr> {
         .into_tuple()
         .one(&context.db)
         .await?;
-    let overdue = oldest
+    Ok(oldest
         .flatten()
-        .map_or(0, |oldest| now.saturating_sub(oldest));
-    Ok(Duration::from_micros(Ord::max(overdue, 0).unsigned_abs()))
+        .map_or(Duration::ZERO, |oldest| now.since(oldest)))
 }
 
 /// Claims the due products and refreshes their offers.
@@ -115,8 +115,8 @@ pub async fn poll_once(
 }
 
 async fn claim_due(context: &Context, period: Duration) -> Result<Vec<Uuid>, sea_orm::DbErr> {
-    let now = context.clock.now_micros();
-    let next = now.saturating_add(i64::try_from(period.as_micros()).unwrap_or(i64::MAX));
+    let now = context.clock.now();
+    let next = now + period;
     let due = Query::select()
         .column(product::Column::Id)
         .from(product::Entity)
@@ -147,7 +147,7 @@ async fn release(context: &Context, ids: &[Uuid]) -> Result<(), sea_orm::DbErr> 
     product::Entity::update_many()
         .col_expr(
             product::Column::NextPollAt,
-            Expr::value(context.clock.now_micros()),
+            Expr::value(context.clock.now()),
         )
         .filter(product::Column::Id.is_in(ids.iter().copied()))
         .exec(&context.db)
@@ -172,11 +172,11 @@ async fn refresh(context: &Context, token: &str, id: Uuid) -> anyhow::Result<Ref
                 .col_expr(product::Column::Registered, Expr::value(false))
                 .col_expr(
                     product::Column::RegistrationDueAt,
-                    Expr::value(context.clock.now_micros()),
+                    Expr::value(context.clock.now()),
                 )
                 .col_expr(
                     product::Column::NextPollAt,
-                    Expr::value(Option::<i64>::None),
+                    Expr::value(Option::<Timestamp>::None),
                 )
                 .filter(product::Column::Id.eq(id))
                 .exec(&context.db)
@@ -186,7 +186,7 @@ async fn refresh(context: &Context, token: &str, id: Uuid) -> anyhow::Result<Ref
         }
         Err(e @ OffersError::Unauthorized(_)) => {
             tracing::error!(product = %id, error = %e, "the Offers service refused the deployment's access token");
-            crate::token::mark_refused(&context.db, context.clock.now_micros()).await?;
+            crate::token::mark_refused(&context.db, context.clock.now()).await?;
             Err(e.into())
         }
         Err(e) => Err(e.into()),
@@ -197,7 +197,7 @@ async fn refresh(context: &Context, token: &str, id: Uuid) -> anyhow::Result<Ref
 /// to the history, in one transaction. A product deleted meanwhile makes
 /// the inserts fail on its foreign key, and the transaction is dropped.
 async fn store(context: &Context, id: Uuid, listings: &[Listing]) -> anyhow::Result<()> {
-    let now = context.clock.now_micros();
+    let now = context.clock.now();
     let txn = context.db.begin().await?;
     offer::Entity::delete_many()
         .filter(offer::Column::ProductId.eq(id))

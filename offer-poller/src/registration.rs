@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use catalog_entities::product;
 use futures_util::StreamExt;
-use platform::ErrorCode;
+use platform::{ErrorCode, Timestamp};
 use rpc::RpcFailure;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -39,10 +39,6 @@ pub const RETRY_MAX: Duration = Duration::from_secs(60);
 /// How many due registrations one pass takes.
 pub const BATCH: u64 = 256;
 
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
 /// Where a claim attempt stands.
 enum Claim {
     Ours(product::Model),
@@ -55,17 +51,14 @@ enum Claim {
 /// Claims `id` for a registration attempt. `only_if_due` is the retry
 /// pass's condition; the RPC from `api` claims a product still waiting for it.
 async fn claim(context: &Context, id: Uuid, only_if_due: bool) -> Result<Claim, sea_orm::DbErr> {
-    let now = context.clock.now_micros();
+    let now = context.clock.now();
     let due = if only_if_due {
         product::Column::RegistrationDueAt.lte(now)
     } else {
         product::Column::RegistrationDueAt.gt(now)
     };
     let claimed = product::Entity::update_many()
-        .col_expr(
-            product::Column::RegistrationDueAt,
-            Expr::value(now + micros(LEASE)),
-        )
+        .col_expr(product::Column::RegistrationDueAt, Expr::value(now + LEASE))
         .filter(product::Column::Id.eq(id))
         .filter(product::Column::Registered.eq(false))
         .filter(due)
@@ -97,7 +90,7 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
         match context.offers.register(&token, &registration).await {
             Err(e @ crate::offers::OffersError::Unauthorized(_)) => {
                 tracing::error!(product = %row.id, error = %e, "the Offers service refused the deployment's access token");
-                crate::token::mark_refused(&context.db, context.clock.now_micros())
+                crate::token::mark_refused(&context.db, context.clock.now())
                     .await
                     .ok();
                 Err(RpcFailure::from(e))
@@ -105,7 +98,7 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
             other => other.map_err(RpcFailure::from),
         }
     };
-    let now = context.clock.now_micros();
+    let now = context.clock.now();
     let outcome = attempt.await;
     let update = product::Entity::update_many().filter(product::Column::Id.eq(row.id));
     let recorded = match &outcome {
@@ -122,7 +115,7 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
                 .col_expr(product::Column::RegistrationFailures, Expr::value(0))
                 .col_expr(
                     product::Column::RegistrationDueAt,
-                    Expr::value(Option::<i64>::None),
+                    Expr::value(Option::<Timestamp>::None),
                 )
                 .col_expr(product::Column::NextPollAt, Expr::value(now))
                 .exec(&context.db)
@@ -138,10 +131,7 @@ async fn register(context: &Context, row: product::Model) -> Result<(), RpcFailu
                 tracing::debug!(product = %row.id, failures, error = %failure.msg, "registration failed again");
             }
             update
-                .col_expr(
-                    product::Column::RegistrationDueAt,
-                    Expr::value(now + micros(wait)),
-                )
+                .col_expr(product::Column::RegistrationDueAt, Expr::value(now + wait))
                 .col_expr(product::Column::RegistrationFailures, Expr::value(failures))
                 .exec(&context.db)
                 .await
@@ -196,7 +186,7 @@ impl RetryOutcome {
 /// One retry pass: registers up to [`BATCH`] products whose registration
 /// is due, `concurrency` at a time.
 pub async fn retry_due(context: &Context, concurrency: usize) -> anyhow::Result<RetryOutcome> {
-    let now = context.clock.now_micros();
+    let now = context.clock.now();
     let due: Vec<Uuid> = product::Entity::find()
         .select_only()
         .column(product::Column::Id)

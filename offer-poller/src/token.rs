@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use catalog_entities::offers_token;
-use platform::Clock;
+use platform::{Clock, Timestamp};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -28,10 +28,9 @@ pub async fn access_token(
     clock: &Clock,
     offers: &OffersClient,
 ) -> anyhow::Result<String> {
-    let claim = i64::try_from(CLAIM.as_micros()).unwrap_or(i64::MAX);
     loop {
         let row = offers_token::Entity::find_by_id(NAME).one(db).await?;
-        let now = clock.now_micros();
+        let now = clock.now();
         let ours = match row {
             Some(row) if !row.token.is_empty() => return Ok(row.token),
             None => {
@@ -51,7 +50,7 @@ pub async fn access_token(
                     .await?;
                 inserted == 1
             }
-            Some(row) if now - row.created_at > claim => {
+            Some(row) if now.since(row.created_at) > CLAIM => {
                 let taken = offers_token::Entity::update_many()
                     .col_expr(offers_token::Column::CreatedAt, Expr::value(now))
                     .filter(offers_token::Column::Name.eq(NAME))
@@ -102,7 +101,7 @@ pub async fn access_token(
 /// Records that the Offers service refused the token (a 401), for
 /// `/readyz`. The token is kept: a new one would not know the products
 /// registered with this one.
-pub async fn mark_refused(db: &DatabaseConnection, now: i64) -> Result<(), sea_orm::DbErr> {
+pub async fn mark_refused(db: &DatabaseConnection, now: Timestamp) -> Result<(), sea_orm::DbErr> {
     offers_token::Entity::update_many()
         .col_expr(offers_token::Column::RefusedAt, Expr::value(now))
         .filter(offers_token::Column::Name.eq(NAME))
@@ -116,7 +115,7 @@ pub async fn mark_accepted(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr
     offers_token::Entity::update_many()
         .col_expr(
             offers_token::Column::RefusedAt,
-            Expr::value(Option::<i64>::None),
+            Expr::value(Option::<Timestamp>::None),
         )
         .filter(offers_token::Column::Name.eq(NAME))
         .filter(offers_token::Column::RefusedAt.is_not_null())

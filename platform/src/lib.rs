@@ -26,6 +26,6 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
 
-pub use clock::Clock;
+pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode, Result};
 pub use settings::{Services, Settings};

@@ -153,7 +153,7 @@ pub async fn record_job_past_the_edge(
     id: uuid::Uuid,
     body: Vec<u8>,
     items: u64,
-    received_at: i64,
+    received_at: platform::Timestamp,
     attempts: i64,
 ) {
     use api::ingest::entity as ingest_job;

@@ -247,15 +247,7 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
         .claim(&hash, &id.to_string(), window)
         .await
         .expect("claim");
-    record_job_past_the_edge(
-        &app.state.db,
-        id,
-        body.clone(),
-        2,
-        app.state.clock.now_micros(),
-        0,
-    )
-    .await;
+    record_job_past_the_edge(&app.state.db, id, body.clone(), 2, app.state.clock.now(), 0).await;
     let after = unique("after");
     let (status, answer) = json_of(app.post_feed(feed_of(&after, 3)).await).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -300,7 +292,7 @@ async fn a_job_failing_for_a_reason_that_may_pass_is_retried_with_backoff_then_f
         .await;
     }
     let (retried_id, exhausted_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    let now = app.state.clock.now_micros();
+    let now = app.state.clock.now();
     let last_attempt = api::ingest::apply::MAX_ATTEMPTS - 1;
     record_job_past_the_edge(&app.state.db, exhausted_id, exhausted, 2, now, last_attempt).await;
     record_job_past_the_edge(&app.state.db, retried_id, retried, 2, now, 0).await;
@@ -470,7 +462,15 @@ async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_o
     );
     // A pending job whose body is spooled: its row names the spool.
     let body = feed_of(&unique("pending"), 1).into_bytes();
-    record_job_past_the_edge(&app.state.db, pending, body.clone(), 1, 0, 0).await;
+    record_job_past_the_edge(
+        &app.state.db,
+        pending,
+        body.clone(),
+        1,
+        platform::Timestamp::default(),
+        0,
+    )
+    .await;
     app.state
         .db
         .execute_unprepared(&format!(

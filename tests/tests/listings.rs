@@ -87,7 +87,7 @@ async fn a_created_listing_is_answered_200_with_equal_sixteen_digit_microsecond_
         .await
         .expect("query")
         .expect("the listing is stored");
-    assert_eq!(stored.created_at, created_at);
+    assert_eq!(stored.created_at.as_micros(), created_at);
 }
 
 #[tokio::test]

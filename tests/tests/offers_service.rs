@@ -163,7 +163,7 @@ async fn a_token_request_that_stalled_past_its_claim_stores_nothing_and_uses_the
     {
         tokio::task::yield_now().await;
     }
-    clock.set_micros(clock.now_micros() + 31_000_000);
+    clock.advance(Duration::from_secs(31));
     let taking_over = token::access_token(&app.state.db, &clock, &client)
         .await
         .expect("a token");

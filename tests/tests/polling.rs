@@ -183,3 +183,29 @@ async fn a_refused_token_shows_in_readyz_without_failing_it_and_no_new_token_is_
     assert_eq!(body["status"], "ready");
     assert_eq!(app.offers.auth_calls(), 1);
 }
+
+#[tokio::test]
+async fn the_in_process_poller_reads_the_apps_clock() {
+    let frozen = 1_475_820_997_000_000;
+    let app =
+        tests::spawn_app_with_clock(HashMap::new(), platform::Clock::frozen_at_micros(frozen))
+            .await;
+    let admin = app.bearer_of("root", Role::Admin).await;
+
+    let id = create(&app, &admin, "Sekačka").await;
+
+    let row =
+        catalog_entities::product::Entity::find_by_id(id.parse::<uuid::Uuid>().expect("a uuid"))
+            .one(&app.state.db)
+            .await
+            .expect("query")
+            .expect("the product");
+    // Registered at the frozen time, and polled at most once since: its
+    // next poll is then, or one period later; never by the system's time.
+    let next = row.next_poll_at.expect("a poll is scheduled").as_micros();
+    let period = i64::try_from(app.state.settings.offers_poll_interval.as_micros()).expect("fits");
+    assert!(
+        next == frozen || next == frozen + period,
+        "next poll at {next}, the app's clock reads {frozen}"
+    );
+}

@@ -289,7 +289,7 @@ async fn deleting_a_product_removes_it_and_its_offers() {
         product_id: ActiveValue::Set(id),
         price: ActiveValue::Set(1000),
         items_in_stock: ActiveValue::Set(5),
-        updated_at: ActiveValue::Set(1),
+        updated_at: ActiveValue::Set(platform::Timestamp::from_micros(1)),
     })
     .exec_without_returning(&app.state.db)
     .await

@@ -26,7 +26,7 @@ async fn app_with_history() -> (TestApp, String) {
             product_id: ActiveValue::Set(uuid),
             offer_id: ActiveValue::Set(offer.into()),
             price: ActiveValue::Set(price),
-            observed_at: ActiveValue::Set(T0 + hour * HOUR),
+            observed_at: ActiveValue::Set(platform::Timestamp::from_micros(T0 + hour * HOUR)),
         })
     });
     price_history::Entity::insert_many(rows)
@@ -158,7 +158,7 @@ async fn a_long_series_is_downsampled_to_1000_points_keeping_its_ends_and_its_ch
         product_id: ActiveValue::Set(uuid),
         offer_id: ActiveValue::Set("o1".into()),
         price: ActiveValue::Set(1_000 + minute),
-        observed_at: ActiveValue::Set(T0 + minute * 60_000_000),
+        observed_at: ActiveValue::Set(platform::Timestamp::from_micros(T0 + minute * 60_000_000)),
     });
     for chunk in rows.collect::<Vec<_>>().chunks(500) {
         price_history::Entity::insert_many(chunk.to_vec())

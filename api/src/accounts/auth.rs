@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::{self, PasswordHash};
@@ -32,7 +32,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use platform::Error;
+use platform::{Error, Timestamp};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +69,9 @@ struct Claims {
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
+        // The expiry is checked in `check`, against the app's clock, so
+        // that a test's frozen time reaches tokens too.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -78,9 +80,9 @@ impl TokenKeys {
         }
     }
 
-    /// A token for `account`, valid for [`TOKEN_TTL`].
-    pub fn issue(&self, account: &Caller) -> anyhow::Result<String> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    /// A token for `account`, valid for [`TOKEN_TTL`] from `now`.
+    pub fn issue(&self, account: &Caller, now: Timestamp) -> anyhow::Result<String> {
+        let now = seconds(now);
         let claims = Claims {
             sub: account.username.clone(),
             uid: account.id,
@@ -95,15 +97,24 @@ impl TokenKeys {
         )?)
     }
 
-    fn check(&self, token: &str) -> Result<Caller, Error> {
+    /// The caller `token` names, if it is ours and has not expired at `now`.
+    fn check(&self, token: &str, now: Timestamp) -> Result<Caller, Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| Error::Unauthorized(format!("invalid token: {e}")))?;
+        if data.claims.exp.saturating_add(LEEWAY_SECS) < seconds(now) {
+            return Err(Error::Unauthorized("invalid token: expired".into()));
+        }
         Ok(Caller {
             id: data.claims.uid,
             username: data.claims.sub,
             role: data.claims.role,
         })
     }
+}
+
+/// Whole seconds since the Unix epoch, as JWT claims count time.
+fn seconds(at: Timestamp) -> u64 {
+    u64::try_from(at.as_micros() / 1_000_000).unwrap_or(0)
 }
 
 /// The account a request is made by.
@@ -138,7 +149,7 @@ impl FromRequestParts<AppState> for Caller {
             .split_once(' ')
             .ok_or_else(|| Error::Unauthorized("malformed Authorization header".into()))?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            state.tokens.check(credentials.trim())
+            state.tokens.check(credentials.trim(), state.clock.now())
         } else if scheme.eq_ignore_ascii_case("basic") {
             let (username, password) = basic_credentials(credentials.trim())?;
             let guard = &state.passwords;
@@ -361,10 +372,28 @@ mod tests {
     #[test]
     fn a_token_checks_with_its_own_key_only() {
         let keys = TokenKeys::new(&[7; 32]);
-        let token = keys.issue(&caller()).expect("a token");
-        assert_eq!(keys.check(&token).expect("valid"), caller());
+        let now = Timestamp::from_micros(1_475_820_997_000_000);
+        let token = keys.issue(&caller(), now).expect("a token");
+        assert_eq!(keys.check(&token, now).expect("valid"), caller());
         let other = TokenKeys::new(&[8; 32]);
-        assert!(matches!(other.check(&token), Err(Error::Unauthorized(_))));
+        assert!(matches!(
+            other.check(&token, now),
+            Err(Error::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn a_token_expires_by_the_clock_it_is_checked_with() {
+        let keys = TokenKeys::new(&[7; 32]);
+        let issued = Timestamp::from_micros(1_475_820_997_000_000);
+        let token = keys.issue(&caller(), issued).expect("a token");
+        let last_valid = issued + TOKEN_TTL + Duration::from_secs(LEEWAY_SECS);
+        assert!(keys.check(&token, last_valid).is_ok());
+        let expired = keys.check(&token, last_valid + Duration::from_secs(1));
+        assert!(
+            matches!(&expired, Err(Error::Unauthorized(msg)) if msg.contains("expired")),
+            "{expired:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `accounts`: usernames, argon2 hashes and roles.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 use super::Role;
@@ -15,7 +16,7 @@ pub struct Model {
     pub password_hash: String,
     pub role: Role,
     /// Microseconds since the Unix epoch.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

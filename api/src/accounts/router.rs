@@ -60,7 +60,7 @@ pub async fn login(
 ) -> platform::Result<axum::Json<Token>> {
     let caller =
         auth::authenticate(&state, client, &credentials.username, credentials.password).await?;
-    let token = state.tokens.issue(&caller)?;
+    let token = state.tokens.issue(&caller, state.clock.now())?;
     Ok(axum::Json(Token {
         token,
         expires_in: TOKEN_TTL.as_secs(),

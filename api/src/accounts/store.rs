@@ -23,7 +23,7 @@ pub async fn create_account(
         username: ActiveValue::Set(username.as_str().to_owned()),
         password_hash: ActiveValue::Set(password_hash),
         role: ActiveValue::Set(role),
-        created_at: ActiveValue::Set(clock.now_micros()),
+        created_at: ActiveValue::Set(clock.now()),
     };
     platform::db::insert_returning(db, row)
         .await

@@ -117,7 +117,7 @@ async fn warnings(state: &AppState) -> BTreeMap<&'static str, Check> {
                 ok: false,
                 error: Some(format!(
                     "the Offers service refused the access token at {}; offers are not refreshed",
-                    crate::web::parse::rfc3339(refused_at)
+                    refused_at.to_rfc3339()
                 )),
             },
         );

@@ -206,6 +206,7 @@ impl Application {
                 state.broker.clone(),
                 state.db.clone(),
                 &settings,
+                state.clock.clone(),
                 process_metrics,
             )?;
             tasks.spawn("offer-poller", offers.run_until_stopped(shutdown.clone()));

@@ -13,6 +13,8 @@
 //! or slow), the product stays, and `offer-poller` retries until the
 //! service accepts it.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -34,7 +36,6 @@ use crate::AppState;
 use crate::accounts::auth::Admin;
 use crate::web::extract::{Json as JsonBody, Path, Query};
 use crate::web::paging::PageQuery;
-use crate::web::parse::rfc3339;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,8 +92,8 @@ impl From<product::Model> for Product {
             description: row.description,
             sku: row.sku,
             registered: row.registered,
-            created_at: rfc3339(row.created_at),
-            updated_at: rfc3339(row.updated_at),
+            created_at: row.created_at.to_rfc3339(),
+            updated_at: row.updated_at.to_rfc3339(),
         }
     }
 }
@@ -103,7 +104,7 @@ impl From<offer::Model> for Offer {
             id: row.id,
             price: row.price,
             items_in_stock: row.items_in_stock,
-            updated_at: rfc3339(row.updated_at),
+            updated_at: row.updated_at.to_rfc3339(),
         }
     }
 }
@@ -187,11 +188,10 @@ pub async fn create_product(
     JsonBody(new): JsonBody<NewProduct>,
 ) -> Result<(StatusCode, Json<Product>)> {
     let fields = Fields::parse(new)?;
-    let now = state.clock.now_micros();
+    let now = state.clock.now();
     // offer-poller's retry pass leaves the product to the RPC below until
     // a little after its deadline.
-    let hold = i64::try_from(state.settings.rpc_timeout.as_micros()).unwrap_or(i64::MAX)
-        + REGISTRATION_MARGIN_MICROS;
+    let hold = state.settings.rpc_timeout + REGISTRATION_MARGIN;
     let id = Uuid::now_v7();
     let row = product::ActiveModel {
         id: ActiveValue::Set(id),
@@ -199,7 +199,7 @@ pub async fn create_product(
         description: ActiveValue::Set(fields.description.into_inner()),
         sku: ActiveValue::Set(fields.sku.clone().map(Sku::into_inner)),
         registered: ActiveValue::Set(false),
-        registration_due_at: ActiveValue::Set(Some(now.saturating_add(hold))),
+        registration_due_at: ActiveValue::Set(Some(now + hold)),
         next_poll_at: ActiveValue::Set(None),
         registration_failures: ActiveValue::Set(0),
         created_at: ActiveValue::Set(now),
@@ -223,7 +223,7 @@ pub async fn create_product(
 
 /// How long after the RPC deadline a new product's registration is left
 /// to that RPC, before offer-poller's retry pass may take it.
-const REGISTRATION_MARGIN_MICROS: i64 = 2_000_000;
+const REGISTRATION_MARGIN: Duration = Duration::from_secs(2);
 
 /// A page of products, newest first.
 #[utoipa::path(
@@ -338,7 +338,7 @@ pub async fn replace_product(
     row.name = ActiveValue::Set(fields.name.into_inner());
     row.description = ActiveValue::Set(fields.description.into_inner());
     row.sku = ActiveValue::Set(fields.sku.clone().map(Sku::into_inner));
-    row.updated_at = ActiveValue::Set(state.clock.now_micros());
+    row.updated_at = ActiveValue::Set(state.clock.now());
     let stored = row
         .update(&state.db)
         .await
@@ -397,7 +397,7 @@ pub async fn update_product(
     if let Some(sku) = sku {
         row.sku = ActiveValue::Set(sku.map(Sku::into_inner));
     }
-    row.updated_at = ActiveValue::Set(state.clock.now_micros());
+    row.updated_at = ActiveValue::Set(state.clock.now());
     let stored = row
         .update(&state.db)
         .await

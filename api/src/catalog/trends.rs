@@ -13,13 +13,15 @@
 //! through it, the first and the last always among them, so
 //! `change_percent` is the same as over the whole series.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use catalog_entities::{price_history, product};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use platform::error::ErrorBody;
-use platform::{Error, Result};
+use platform::{Error, Result, Timestamp};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, EntityTrait, ExprTrait as _, FromQueryResult, PaginatorTrait, QueryFilter,
@@ -31,7 +33,6 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::web::extract::{Path, Query};
-use crate::web::parse::rfc3339;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,11 +74,14 @@ pub struct Trend {
     pub change_percent: Option<f64>,
 }
 
-/// The period asked for, in microseconds, `from <= to`.
-fn period(query: &PeriodQuery, now: i64) -> Result<(i64, i64)> {
+/// The period when `from` is not given: the day before `to`.
+const DEFAULT_PERIOD: Duration = Duration::from_secs(24 * 3600);
+
+/// The period asked for, `from <= to`.
+fn period(query: &PeriodQuery, now: Timestamp) -> Result<(Timestamp, Timestamp)> {
     let parse = |name: &str, raw: &str| {
         DateTime::parse_from_rfc3339(raw)
-            .map(|at| at.with_timezone(&Utc).timestamp_micros())
+            .map(Timestamp::from)
             .map_err(|e| Error::BadRequest(format!("{name}: not an RFC 3339 time ({e}): `{raw}`")))
     };
     let to = query
@@ -88,7 +92,7 @@ fn period(query: &PeriodQuery, now: i64) -> Result<(i64, i64)> {
         .unwrap_or(now);
     let from = match query.from.as_deref() {
         Some(raw) => parse("from", raw)?,
-        None => to - 24 * 3600 * 1_000_000,
+        None => to - DEFAULT_PERIOD,
     };
     if from > to {
         return Err(Error::BadRequest("from: must not be after `to`".into()));
@@ -119,20 +123,25 @@ pub fn downsample<T: Copy>(points: &[T], max: usize) -> Vec<T> {
         .collect()
 }
 
-fn trend(from: i64, to: i64, points: Vec<(i64, i64)>, max_points: usize) -> Trend {
+fn trend(
+    from: Timestamp,
+    to: Timestamp,
+    points: Vec<(Timestamp, i64)>,
+    max_points: usize,
+) -> Trend {
     let points = downsample(&points, max_points);
     let prices: Vec<i64> = points.iter().map(|(_, price)| *price).collect();
     Trend {
         offer_id: None,
         product_id: None,
-        from: rfc3339(from),
-        to: rfc3339(to),
+        from: from.to_rfc3339(),
+        to: to.to_rfc3339(),
         change_percent: change_percent(&prices),
         prices,
         points: points
             .into_iter()
             .map(|(at, price)| Point {
-                at: rfc3339(at),
+                at: at.to_rfc3339(),
                 price,
             })
             .collect(),
@@ -164,12 +173,12 @@ pub async fn offer_trend(
     Path((id, offer_id)): Path<(Uuid, String)>,
     Query(query): Query<PeriodQuery>,
 ) -> Result<Json<Trend>> {
-    let (from, to) = period(&query, state.clock.now_micros())?;
+    let (from, to) = period(&query, state.clock.now())?;
     ensure_product(&state, id).await?;
     let of_offer = price_history::Entity::find()
         .filter(price_history::Column::ProductId.eq(id))
         .filter(price_history::Column::OfferId.eq(offer_id.as_str()));
-    let points: Vec<(i64, i64)> = of_offer
+    let points: Vec<(Timestamp, i64)> = of_offer
         .clone()
         .filter(price_history::Column::ObservedAt.between(from, to))
         .order_by_asc(price_history::Column::ObservedAt)
@@ -194,7 +203,7 @@ pub async fn offer_trend(
 
 #[derive(Debug, FromQueryResult)]
 struct Lowest {
-    observed_at: i64,
+    observed_at: Timestamp,
     price: i64,
 }
 
@@ -215,7 +224,7 @@ pub async fn product_trend(
     Path(id): Path<Uuid>,
     Query(query): Query<PeriodQuery>,
 ) -> Result<Json<Trend>> {
-    let (from, to) = period(&query, state.clock.now_micros())?;
+    let (from, to) = period(&query, state.clock.now())?;
     ensure_product(&state, id).await?;
     let lowest = price_history::Entity::find()
         .select_only()
@@ -272,12 +281,15 @@ mod tests {
 
     #[test]
     fn a_period_defaults_to_the_last_day_and_must_be_in_order() {
-        let now = 1_700_000_000_000_000;
+        let now = Timestamp::from_micros(1_700_000_000_000_000);
         let none = PeriodQuery {
             from: None,
             to: None,
         };
-        assert_eq!(period(&none, now).ok(), Some((now - 86_400_000_000, now)));
+        assert_eq!(
+            period(&none, now).ok(),
+            Some((Timestamp::from_micros(1_699_913_600_000_000), now))
+        );
         let reversed = PeriodQuery {
             from: Some("2026-01-02T00:00:00Z".into()),
             to: Some("2026-01-01T00:00:00Z".into()),

@@ -126,7 +126,7 @@ pub async fn accept(
         &received,
         ingestion.spool.id(),
         sender,
-        state.clock.now_micros(),
+        state.clock.now(),
     );
     if let Err(e) = ingestion.recorder.record(row, deadline).await {
         // Not accepted after all: the same body may come again at once.

@@ -1,5 +1,6 @@
 //! `ingest_jobs`: accepted product feeds and how far each has been applied.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -31,12 +32,12 @@ pub struct Model {
     /// The first skipped item's reason, or why the job failed.
     pub problem: Option<String>,
     /// While a process applies the feed: when its claim lapses.
-    pub lease_until: Option<i64>,
-    pub received_at: i64,
+    pub lease_until: Option<Timestamp>,
+    pub received_at: Timestamp,
     /// The account that sent the feed; `None` for an anonymous one.
     pub sender: Option<i64>,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
     /// Times applying the job failed for a reason that may pass; past a
     /// bound, the job fails for good.
     pub attempts: i64,

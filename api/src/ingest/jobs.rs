@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use platform::Timestamp;
+
 use feed::Inspected;
 use sea_orm::sea_query::{Expr, Func, LockBehavior, LockType, Query};
 use sea_orm::{
@@ -39,18 +41,13 @@ impl Status {
     }
 }
 
-/// A duration as the microseconds the job times are kept in.
-pub fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
 /// The row of an accepted feed, queued.
 pub fn queued_row(
     id: Uuid,
     received: &Received,
     spool: &str,
     sender: Option<i64>,
-    now: i64,
+    now: Timestamp,
 ) -> ingest_job::ActiveModel {
     let Inspected { hash, size, items } = received.inspected;
     let (spool, body) = match &received.content {
@@ -192,7 +189,7 @@ pub async fn claim(
     which: Claimable,
     spool: &str,
     limit: u64,
-    now: i64,
+    now: Timestamp,
     lease: Duration,
 ) -> Result<Vec<ingest_job::Model>, DbErr> {
     let in_row = ingest_job::Column::Spool.is_null();
@@ -223,10 +220,7 @@ pub async fn claim(
     let claim = Query::update()
         .table(ingest_job::Entity)
         .value(ingest_job::Column::Status, Status::Processing.as_str())
-        .value(
-            ingest_job::Column::LeaseUntil,
-            now.saturating_add(micros(lease)),
-        )
+        .value(ingest_job::Column::LeaseUntil, now + lease)
         .value(
             ingest_job::Column::StartedAt,
             Func::coalesce([Expr::col(ingest_job::Column::StartedAt), Expr::value(now)]),
@@ -251,7 +245,7 @@ pub async fn release(db: &DatabaseConnection, ids: &[Uuid]) -> Result<(), DbErr>
     ingest_job::Entity::update_many()
         .col_expr(
             ingest_job::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
+            Expr::value(Option::<Timestamp>::None),
         )
         .filter(ingest_job::Column::Id.is_in(ids.iter().copied()))
         .exec(db)
@@ -264,14 +258,14 @@ pub async fn release(db: &DatabaseConnection, ids: &[Uuid]) -> Result<(), DbErr>
 pub fn ended(
     update: UpdateMany<ingest_job::Entity>,
     status: Status,
-    now: i64,
+    now: Timestamp,
 ) -> UpdateMany<ingest_job::Entity> {
     update
         .col_expr(ingest_job::Column::Status, Expr::value(status.as_str()))
         .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
         .col_expr(
             ingest_job::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
+            Expr::value(Option::<Timestamp>::None),
         )
         .col_expr(
             ingest_job::Column::Body,
@@ -286,7 +280,7 @@ pub async fn finish(
     db: &DatabaseConnection,
     id: Uuid,
     problem: Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<bool, DbErr> {
     let status = match problem {
         Some(_) => Status::Failed,
@@ -310,15 +304,12 @@ pub async fn retry_later(
     db: &DatabaseConnection,
     id: Uuid,
     attempts: i64,
-    now: i64,
+    now: Timestamp,
     wait: Duration,
 ) -> Result<(), DbErr> {
     ingest_job::Entity::update_many()
         .col_expr(ingest_job::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            ingest_job::Column::LeaseUntil,
-            Expr::value(now.saturating_add(micros(wait))),
-        )
+        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + wait))
         .filter(ingest_job::Column::Id.eq(id))
         .exec(db)
         .await?;
@@ -326,8 +317,8 @@ pub async fn retry_later(
 }
 
 /// When the oldest job still waiting to be applied was received.
-pub async fn oldest_pending(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
-    let oldest: Option<Option<i64>> = ingest_job::Entity::find()
+pub async fn oldest_pending(db: &DatabaseConnection) -> Result<Option<Timestamp>, DbErr> {
+    let oldest: Option<Option<Timestamp>> = ingest_job::Entity::find()
         .select_only()
         .column_as(ingest_job::Column::ReceivedAt.min(), "oldest")
         .filter(

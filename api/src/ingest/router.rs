@@ -29,7 +29,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::error::ErrorBody;
-use platform::{Error, Result};
+use platform::{Error, Result, Timestamp};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,7 +41,6 @@ use crate::AppState;
 use crate::accounts::Role;
 use crate::accounts::auth::Caller;
 use crate::web::extract::Path;
-use crate::web::parse::rfc3339;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -235,9 +234,9 @@ impl From<ingest_job::Model> for IngestJob {
             problem: row.problem,
             size: row.size,
             hash: row.hash,
-            received_at: rfc3339(row.received_at),
-            started_at: row.started_at.map(rfc3339),
-            finished_at: row.finished_at.map(rfc3339),
+            received_at: row.received_at.to_rfc3339(),
+            started_at: row.started_at.map(Timestamp::to_rfc3339),
+            finished_at: row.finished_at.map(Timestamp::to_rfc3339),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `quotes`: the quotes found for each account.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -18,7 +19,7 @@ pub struct Model {
     pub low: f64,
     pub close: f64,
     /// Microseconds since the Unix epoch.
-    pub requested_at: i64,
+    pub requested_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

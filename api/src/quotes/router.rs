@@ -87,7 +87,7 @@ pub async fn stock(
         high: ActiveValue::Set(found.high),
         low: ActiveValue::Set(found.low),
         close: ActiveValue::Set(found.close),
-        requested_at: ActiveValue::Set(state.clock.now_micros()),
+        requested_at: ActiveValue::Set(state.clock.now()),
     };
     quote::Entity::insert(row)
         .exec_without_returning(&state.db)
@@ -144,7 +144,7 @@ pub async fn history(
 
 impl From<quote::Model> for HistoryEntry {
     fn from(row: quote::Model) -> Self {
-        let date = chrono::DateTime::from_timestamp_micros(row.requested_at)
+        let date = chrono::DateTime::from_timestamp_micros(row.requested_at.as_micros())
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         Self {

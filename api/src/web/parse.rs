@@ -1,13 +1,5 @@
 //! Small parsers the features' models share: the shape of a token (usernames,
-//! skus), seed 004's integers, and how the catalog shows a time.
-
-/// Microseconds since the Unix epoch as an RFC 3339 UTC time, to the
-/// microsecond: how the catalog shows the times it stores.
-pub fn rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+//! skus) and seed 004's integers.
 
 /// Whether `raw` is 1 to `max_chars` characters, each an ASCII letter or
 /// digit or one of `punctuation`: the shape of usernames and skus.

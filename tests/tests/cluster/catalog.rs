@@ -103,7 +103,7 @@ async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
         .all(&app.state.db)
         .await
         .expect("history");
-    let mut polls: BTreeMap<uuid::Uuid, Vec<i64>> = BTreeMap::new();
+    let mut polls: BTreeMap<uuid::Uuid, Vec<platform::Timestamp>> = BTreeMap::new();
     for row in history {
         let times = polls.entry(row.product_id).or_default();
         if times.last() != Some(&row.observed_at) {
@@ -114,7 +114,7 @@ async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
     let period_micros = i64::try_from(period.as_micros()).expect("fits");
     for (product, times) in polls {
         for pair in times.windows(2) {
-            let gap = pair[1] - pair[0];
+            let gap = i64::try_from(pair[1].since(pair[0]).as_micros()).expect("fits");
             // Never twice in a period (a little slack for the time between
             // claiming and storing), never a period skipped (a claim pass
             // runs every second).

@@ -391,7 +391,7 @@ async fn a_nul_that_reached_the_applier_fails_its_feed_alone_and_the_feeds_after
     )
     .into_bytes();
     let id = uuid::Uuid::now_v7();
-    record_job_past_the_edge(&app.state.db, id, body, 2, app.state.clock.now_micros(), 0).await;
+    record_job_past_the_edge(&app.state.db, id, body, 2, app.state.clock.now(), 0).await;
     let after = unique("after");
     let (status, answer) = json_of(app.post_feed(feed_of(&after, 3)).await).await;
     assert_eq!(status, StatusCode::OK, "{answer}");

@@ -46,8 +46,8 @@ use std::time::{Duration, SystemTime};
 use crate::ingest::dedupe::DedupeWindow;
 use catalog_entities::product;
 use feed::{Field, FieldLimits, RawItem, Scanner};
-use platform::Clock;
 use platform::metrics::Metrics;
+use platform::{Clock, Timestamp};
 use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
@@ -58,7 +58,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::entity as ingest_job;
-use super::jobs::{self, Claimable, Status, micros};
+use super::jobs::{self, Claimable, Status};
 use super::{Ingestion, Lane, Spool, accept};
 use crate::catalog::{Description, ProductName, Sku};
 
@@ -167,11 +167,11 @@ async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
         }
         match jobs::oldest_pending(&applier.db).await {
             Ok(oldest) => {
-                let age = oldest.map_or(0, |at| applier.clock.now_micros().saturating_sub(at));
+                let age = oldest.map_or(Duration::ZERO, |at| applier.clock.now().since(at));
                 applier
                     .metrics
                     .ingest_oldest_pending_seconds
-                    .set(Ord::max(age, 0) as f64 / 1e6);
+                    .set(age.as_secs_f64());
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the oldest pending feed"),
         }
@@ -196,7 +196,7 @@ pub async fn apply_next(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
     let spool = applier.ingestion.spool.id();
-    let now = applier.clock.now_micros();
+    let now = applier.clock.now();
     let which = match lane {
         Lane::Small => Claimable::Small,
         Lane::Large => Claimable::Large,
@@ -270,7 +270,7 @@ async fn apply_group(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow
         return Ok(());
     }
     let items: u64 = parts.iter().map(|part| part.items.len() as u64).sum();
-    let now = applier.clock.now_micros();
+    let now = applier.clock.now();
     match write_parts(&applier.db, &parts, now, applier.lease).await {
         Ok(true) => {
             count_done(applier, parts.len() as u64);
@@ -359,7 +359,7 @@ async fn apply_spooled(
     reader.await.ok();
     match outcome {
         Ok(Outcome::Finished) => {
-            if jobs::finish(&applier.db, job.id, None, applier.clock.now_micros()).await? {
+            if jobs::finish(&applier.db, job.id, None, applier.clock.now()).await? {
                 count_done(applier, 1);
                 tracing::info!(ingest = %job.id, "feed applied");
                 remove_spool_file(&path);
@@ -389,7 +389,7 @@ enum Outcome {
 /// Writes `part`; if the database refuses its data, halves it until the
 /// refused items are found and skips those, counted with their problem.
 async fn write_narrowing(applier: &Applier, part: Part) -> Result<Written, WriteError> {
-    let now = applier.clock.now_micros();
+    let now = applier.clock.now();
     let error =
         match write_parts(&applier.db, std::slice::from_ref(&part), now, applier.lease).await {
             Ok(true) => return Ok(Written::Done),
@@ -431,7 +431,7 @@ fn count_done(applier: &Applier, jobs: u64) {
 /// Ends `job` as failed with `problem`, deletes its spooled body and
 /// gives its dedupe claim back.
 async fn fail(applier: &Applier, job: &ingest_job::Model, problem: String) -> anyhow::Result<()> {
-    let now = applier.clock.now_micros();
+    let now = applier.clock.now();
     if !jobs::finish(&applier.db, job.id, Some(problem.clone()), now).await? {
         // Another process ended it meanwhile; its outcome stands.
         return Ok(());
@@ -471,14 +471,7 @@ async fn retry_later(
     let wait = platform::backoff::after_failures(failures, RETRY_FIRST, RETRY_MAX);
     tracing::warn!(ingest = %job.id, attempts, error = %error, retry_in = ?wait, "applying a feed failed; it is retried");
     applier.metrics.ingest_job_retries.inc();
-    jobs::retry_later(
-        &applier.db,
-        job.id,
-        attempts,
-        applier.clock.now_micros(),
-        wait,
-    )
-    .await?;
+    jobs::retry_later(&applier.db, job.id, attempts, applier.clock.now(), wait).await?;
     Ok(())
 }
 
@@ -653,7 +646,7 @@ struct Tally {
 async fn write_parts(
     db: &DatabaseConnection,
     parts: &[Part],
-    now: i64,
+    now: Timestamp,
     lease: Duration,
 ) -> Result<bool, DbErr> {
     // Skus in order of first appearance, each with its merged fields.
@@ -704,10 +697,7 @@ async fn write_parts(
     // need be. A transaction that read first could not take it later once
     // another connection had written (SQLITE_BUSY, no waiting).
     ingest_job::Entity::update_many()
-        .col_expr(
-            ingest_job::Column::LeaseUntil,
-            Expr::value(now.saturating_add(micros(lease))),
-        )
+        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + lease))
         .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
         .exec(&txn)
         .await?;
@@ -770,10 +760,7 @@ async fn write_parts(
         update = if last {
             jobs::ended(update, Status::Done, now)
         } else {
-            update.col_expr(
-                ingest_job::Column::LeaseUntil,
-                Expr::value(now.saturating_add(micros(lease))),
-            )
+            update.col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + lease))
         };
         let moved = update
             .filter(ingest_job::Column::Id.is_in(ids.iter().copied()))
@@ -795,7 +782,7 @@ async fn write_parts(
 async fn upsert_products(
     txn: &sea_orm::DatabaseTransaction,
     upserts: Vec<Upsert>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), DbErr> {
     let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
     for upsert in upserts {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Claim, DedupeError, DedupeWindow};
-use platform::Clock;
+use platform::{Clock, Timestamp};
 
 /// Expired entries are swept once this many claims have been added since
 /// the last sweep, so the map stays proportional to the live window.
@@ -24,8 +24,8 @@ pub struct MemoryWindow {
 
 #[derive(Default)]
 struct State {
-    /// Hash → (holder, expiry in microseconds since the epoch).
-    claims: HashMap<String, (String, i64)>,
+    /// Hash → (holder, expiry).
+    claims: HashMap<String, (String, Timestamp)>,
     added_since_sweep: usize,
 }
 
@@ -46,21 +46,19 @@ impl DedupeWindow for MemoryWindow {
         holder: &str,
         window: Duration,
     ) -> Result<Claim, DedupeError> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((holder, expires_at)) = state.claims.get(hash)
             && *expires_at > now
         {
             return Ok(Claim::Duplicate {
-                retry_after: Duration::from_micros((expires_at - now).unsigned_abs()),
+                retry_after: expires_at.since(now),
                 holder: holder.clone(),
             });
         }
-        let length = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
-        state.claims.insert(
-            hash.to_owned(),
-            (holder.to_owned(), now.saturating_add(length)),
-        );
+        state
+            .claims
+            .insert(hash.to_owned(), (holder.to_owned(), now + window));
         state.added_since_sweep += 1;
         if state.added_since_sweep >= SWEEP_EVERY {
             state.claims.retain(|_, (_, expires_at)| *expires_at > now);
@@ -88,7 +86,7 @@ impl DedupeWindow for MemoryWindow {
         to: &str,
         window: Duration,
     ) -> Result<bool, DedupeError> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some((holder, expires_at)) = state.claims.get_mut(hash) else {
             return Ok(false);
@@ -96,9 +94,8 @@ impl DedupeWindow for MemoryWindow {
         if holder != from || *expires_at <= now {
             return Ok(false);
         }
-        let length = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
         *holder = to.to_owned();
-        *expires_at = now.saturating_add(length);
+        *expires_at = now + window;
         Ok(true)
     }
 

@@ -140,7 +140,7 @@ mod tests {
 
         async fn advance(&self, seconds: i64) {
             self.clock
-                .set_micros(self.clock.now_micros() + seconds * SECOND);
+                .advance(Duration::from_secs(seconds.unsigned_abs()));
             tokio::time::advance(Duration::from_secs(seconds.unsigned_abs())).await;
         }
     }

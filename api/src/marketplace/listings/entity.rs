@@ -1,5 +1,6 @@
 //! `listings`, owned by the listing service.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 use super::model::{self, ListingType};
@@ -12,8 +13,8 @@ pub struct Model {
     pub user_id: i64,
     pub listing_type: ListingType,
     pub price: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -28,8 +29,8 @@ impl From<Model> for model::Listing {
             user_id: row.user_id,
             listing_type: row.listing_type,
             price: row.price,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.as_micros(),
+            updated_at: row.updated_at.as_micros(),
         }
     }
 }

@@ -120,7 +120,7 @@ pub async fn create_listing(
         args.get("price"),
     )
     .map_err(EnvelopeError::Invalid)?;
-    let now = state.clock.now_micros();
+    let now = state.clock.now();
     let row = listing::ActiveModel {
         id: ActiveValue::NotSet,
         user_id: ActiveValue::Set(new.user_id.get()),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use platform::{Clock, ErrorCode};
+use platform::{Clock, ErrorCode, Timestamp};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -220,10 +220,10 @@ impl UserService {
 /// Unknown users are not remembered, so a user created later is found.
 #[derive(Debug)]
 struct UserCache {
-    ttl_micros: i64,
+    ttl: Duration,
     clock: Clock,
-    /// User id → the user and when it was fetched (microseconds).
-    entries: Mutex<HashMap<i64, (User, i64)>>,
+    /// User id → the user and when it was fetched.
+    entries: Mutex<HashMap<i64, (User, Timestamp)>>,
 }
 
 impl UserCache {
@@ -231,7 +231,7 @@ impl UserCache {
 
     fn new(ttl: Duration, clock: Clock) -> Self {
         Self {
-            ttl_micros: i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX),
+            ttl,
             clock,
             entries: Mutex::new(HashMap::new()),
         }
@@ -244,16 +244,16 @@ impl UserCache {
 
     /// The fresh cached users among `ids`, and the ids still to fetch.
     fn get_many(&self, ids: &[UserId]) -> (Vec<User>, Vec<UserId>) {
-        if self.ttl_micros == 0 {
+        if self.ttl.is_zero() {
             return (Vec::new(), ids.to_vec());
         }
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for &id in ids {
             match entries.get(&id.get()) {
-                Some((user, fetched)) if now.saturating_sub(*fetched) < self.ttl_micros => {
+                Some((user, fetched)) if now.since(*fetched) < self.ttl => {
                     found.push(user.clone());
                 }
                 _ => missing.push(id),
@@ -263,10 +263,10 @@ impl UserCache {
     }
 
     fn put(&self, users: &[User]) {
-        if self.ttl_micros == 0 || users.is_empty() {
+        if self.ttl.is_zero() || users.is_empty() {
             return;
         }
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() + users.len() > Self::CAPACITY {
             entries.clear();

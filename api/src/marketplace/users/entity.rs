@@ -1,5 +1,6 @@
 //! `users`, owned by the user service.
 
+use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
 use super::model;
@@ -10,8 +11,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub name: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -24,8 +25,8 @@ impl From<Model> for model::User {
         Self {
             id: row.id,
             name: row.name,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.as_micros(),
+            updated_at: row.updated_at.as_micros(),
         }
     }
 }

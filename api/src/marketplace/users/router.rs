@@ -142,7 +142,7 @@ pub async fn create_user(
 ) -> Result<Json<UserFound>, EnvelopeError> {
     let name = UserName::parse(args.get("name").unwrap_or_default())
         .map_err(|e| EnvelopeError::Invalid(vec![e]))?;
-    let now = state.clock.now_micros();
+    let now = state.clock.now();
     let row = user::ActiveModel {
         id: ActiveValue::NotSet,
         name: ActiveValue::Set(name.into_inner()),
