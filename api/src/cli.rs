@@ -61,7 +61,7 @@ impl Command {
 /// Asks `/healthz` of the `api` listening on `PUBLIC_ADDR` (on loopback
 /// when it listens on every address).
 pub async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
-    let base = crate::app::startup::loopback_url(settings.public_addr)?;
+    let base = crate::app::startup::loopback_url(settings.http.public_addr)?;
     let url = base.join("healthz")?;
     let response = platform::http::client(std::time::Duration::from_secs(2))?
         .get(url.clone())
@@ -81,10 +81,10 @@ pub async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
 pub async fn add_account(settings: Settings, username: Username, role: Role) -> anyhow::Result<()> {
     let password = read_password()?;
     let password = NewPassword::parse(&password).map_err(anyhow::Error::msg)?;
-    let db = platform::db::connect(&settings.database_url)
+    let db = platform::db::connect(&settings.database.url)
         .await
         .context("DATABASE_URL: cannot connect to the database")?;
-    if settings.migrate_on_start {
+    if settings.database.migrate_on_start {
         migrations::up(&db, &[Schema::Core])
             .await
             .context("applying database migrations")?;

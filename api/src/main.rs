@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
                 eprintln!("api: invalid configuration: {e}");
                 return ExitCode::from(2);
             }
-            telemetry::init(settings.log_format);
+            telemetry::init(settings.telemetry.log_format);
             let stop = shutdown::on_signal();
             let outcome = async {
                 Application::build(settings)
@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::AddAccount { username, role } => {
-            telemetry::init(settings.log_format);
+            telemetry::init(settings.telemetry.log_format);
             let outcome = cli::add_account(settings, username, role).await;
             shutdown::report_exit("api accounts add", outcome)
         }

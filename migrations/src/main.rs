@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.telemetry.log_format);
     let mut args = std::env::args().skip(1);
     let command = match (args.next().as_deref().map(str::parse), args.next()) {
         (None, None) => Command::Up,
@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = async {
-        let db = platform::db::connect(&settings.database_url).await?;
+        let db = platform::db::connect(&settings.database.url).await?;
         migrations::run(command, &db, &Schema::for_services(settings.services)).await?;
         anyhow::Ok(())
     };

@@ -173,11 +173,12 @@ impl OfferPoller {
     /// database at `DATABASE_URL`, and serves its metrics on
     /// `METRICS_ADDR` if set.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = platform::db::connect(&settings.database_url).await?;
+        let db = platform::db::connect(&settings.database.url).await?;
         let metrics = Metrics::new();
         let broker = rpc::broker::for_worker(settings, "offer-poller", metrics.clone())?;
         let mut poller = Self::with_broker(broker, db, settings, Clock::system(), metrics)?;
         poller.metrics_listener = settings
+            .telemetry
             .metrics_addr
             .map(platform::metrics::bind)
             .transpose()?;
@@ -194,13 +195,16 @@ impl OfferPoller {
         clock: Clock,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let offers = OffersClient::new(settings.offers_base_url.clone(), settings.rpc_timeout)?;
+        let offers = OffersClient::new(
+            settings.offers.base_url.clone(),
+            settings.broker.rpc_timeout,
+        )?;
         Ok(Self {
             broker,
             context: Arc::new(Context::new(db, offers, clock, metrics)),
-            prefetch: settings.worker_prefetch,
-            period: settings.offers_poll_interval,
-            concurrency: settings.offers_concurrency,
+            prefetch: settings.broker.worker_prefetch,
+            period: settings.offers.poll_interval,
+            concurrency: settings.offers.concurrency,
             metrics_listener: None,
         })
     }

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.telemetry.log_format);
     let outcome = async {
         OfferPoller::build(&settings)
             .await?

@@ -103,7 +103,7 @@ impl Clock {
             Some(frozen) => frozen.load(Ordering::Relaxed),
             None => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| micros(since)),
+                .map_or(0, micros),
         })
     }
 }

@@ -36,7 +36,10 @@ impl Context {
     /// then the caller has stopped waiting.
     pub fn from_settings(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         Ok(Self {
-            stooq: Stooq::new(settings.stooq_base_url.clone(), settings.rpc_timeout)?,
+            stooq: Stooq::new(
+                settings.quotes.stooq_base_url.clone(),
+                settings.broker.rpc_timeout,
+            )?,
             metrics,
         })
     }
@@ -85,7 +88,7 @@ impl QuoteWorker {
         let metrics = Metrics::new();
         let broker = rpc::broker::for_worker(settings, "quote-worker", metrics.clone())?;
         let mut worker = Self::with_broker(broker, settings, metrics.clone())?;
-        if let Some(addr) = settings.metrics_addr {
+        if let Some(addr) = settings.telemetry.metrics_addr {
             worker.metrics = Some((platform::metrics::bind(addr)?, metrics));
         }
         Ok(worker)
@@ -101,7 +104,7 @@ impl QuoteWorker {
         Ok(Self {
             broker,
             context: Arc::new(Context::from_settings(settings, metrics)?),
-            prefetch: settings.worker_prefetch,
+            prefetch: settings.broker.worker_prefetch,
             metrics: None,
         })
     }

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.telemetry.log_format);
     let outcome = async {
         QuoteWorker::build(&settings)?
             .run_until_stopped(shutdown::on_signal())

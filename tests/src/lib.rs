@@ -19,7 +19,7 @@
 //!
 //! # Layout
 //!
-//! - [`backend`]: which backends this run uses, and fresh isolated ones.
+//! - [`backend`](mod@backend): which backends this run uses, and fresh isolated ones.
 //! - [`app`]: `spawn_app()` and `TestApp`.
 //! - [`ingest`]: generated feeds (up to gigabytes, streamed) and raw uploads.
 //! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.

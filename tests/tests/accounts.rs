@@ -286,7 +286,7 @@ async fn the_bootstrap_admin_is_created_on_start() {
 #[tokio::test]
 async fn accounts_add_on_the_command_line_reads_the_password_from_stdin() {
     let app = spawn_app().await;
-    let database_url = app.state.settings.database_url.as_str().to_owned();
+    let database_url = app.state.settings.database.url.as_str().to_owned();
 
     let mut cli = command(
         "api",

@@ -241,7 +241,7 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     .await;
     // Recorded past the edge, as an accepted feed is: claim, then job.
     let id = uuid::Uuid::now_v7();
-    let window = app.state.settings.dedupe_window;
+    let window = app.state.settings.ingest.dedupe_window;
     app.state
         .dedupe
         .claim(&hash, &id.to_string(), window)
@@ -499,7 +499,7 @@ async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_o
         ingestion: app.state.ingestion.clone(),
         dedupe: app.state.dedupe.clone(),
         metrics: app.state.metrics.process.clone(),
-        lease: app.state.settings.ingest_lease,
+        lease: app.state.settings.ingest.lease,
     };
 
     api::ingest::apply::sweep_orphans(&applier)

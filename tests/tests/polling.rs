@@ -203,7 +203,7 @@ async fn the_in_process_poller_reads_the_apps_clock() {
     // Registered at the frozen time, and polled at most once since: its
     // next poll is then, or one period later; never by the system's time.
     let next = row.next_poll_at.expect("a poll is scheduled").as_micros();
-    let period = i64::try_from(app.state.settings.offers_poll_interval.as_micros()).expect("fits");
+    let period = i64::try_from(app.state.settings.offers.poll_interval.as_micros()).expect("fits");
     assert!(
         next == frozen || next == frozen + period,
         "next poll at {next}, the app's clock reads {frozen}"

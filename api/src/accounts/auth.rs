@@ -32,6 +32,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use platform::settings::ExposeSecret as _;
 use platform::{Error, Timestamp};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
@@ -157,7 +158,7 @@ impl FromRequestParts<AppState> for Caller {
                 count_check(state, "remembered");
                 return Ok(caller);
             }
-            let client = super::guard::client_address(parts, &state.settings.trusted_proxies);
+            let client = super::guard::client_address(parts, &state.settings.http.trusted_proxies);
             let caller = authenticate(state, client, &username, password.clone()).await?;
             guard.remember(&username, &password, &caller);
             Ok(caller)
@@ -344,8 +345,8 @@ fn unknown_account_hash() -> &'static str {
 /// The key tokens are signed with: `JWT_SECRET`, or in embedded mode (one
 /// process, so nobody else must check its tokens) a random one.
 pub fn token_keys(settings: &platform::Settings) -> anyhow::Result<Arc<TokenKeys>> {
-    let secret = match &settings.jwt_secret {
-        Some(secret) => secret.as_bytes().to_vec(),
+    let secret = match &settings.auth.jwt_secret {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
             settings.require_jwt_secret()?;
             [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]

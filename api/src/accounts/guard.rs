@@ -127,13 +127,13 @@ impl PasswordGuard {
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         Self {
-            turns: Semaphore::new(settings.auth_hash_concurrency),
+            turns: Semaphore::new(settings.auth.hash_concurrency),
             turns_taken: AtomicU64::new(0),
-            hashers: start_hashers(settings.auth_hash_concurrency),
-            wait: settings.auth_hash_wait,
-            max_failures: settings.auth_max_failures,
+            hashers: start_hashers(settings.auth.hash_concurrency),
+            wait: settings.auth.hash_wait,
+            max_failures: settings.auth.max_failures,
             failures: Mutex::new(HashMap::new()),
-            remember_for: settings.auth_cache_ttl,
+            remember_for: settings.auth.cache_ttl,
             key,
             remembered: Mutex::new(HashMap::new()),
         }
@@ -325,7 +325,10 @@ impl FromRequestParts<AppState> for ClientAddress {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_address(parts, &state.settings.trusted_proxies)))
+        Ok(Self(client_address(
+            parts,
+            &state.settings.http.trusted_proxies,
+        )))
     }
 }
 

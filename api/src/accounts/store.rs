@@ -2,6 +2,7 @@
 //! /accounts`, the command line and the bootstrap admin.
 
 use platform::error::ResultExt as _;
+use platform::settings::{BootstrapAdmin, ExposeSecret as _};
 use platform::{Clock, Error};
 use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -36,11 +37,12 @@ pub async fn create_account(
 pub async fn ensure_bootstrap_admin(
     db: &DatabaseConnection,
     clock: &Clock,
-    (username, password): &(String, String),
+    admin: &BootstrapAdmin,
 ) -> anyhow::Result<()> {
-    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("ADMIN_USERNAME: {e}"))?;
-    let password =
-        NewPassword::parse(password).map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD: {e}"))?;
+    let username =
+        Username::parse(&admin.username).map_err(|e| anyhow::anyhow!("ADMIN_USERNAME: {e}"))?;
+    let password = NewPassword::parse(admin.password.expose_secret())
+        .map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD: {e}"))?;
     let exists = account::Entity::find()
         .filter(account::Column::Username.eq(username.as_str()))
         .one(db)

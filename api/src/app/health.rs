@@ -71,7 +71,7 @@ pub struct Check {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let database_backend = match state.settings.database_url.kind() {
+    let database_backend = match state.settings.database.url.kind() {
         platform::settings::DatabaseKind::Sqlite => "sqlite",
         platform::settings::DatabaseKind::Postgres => "postgres",
     };

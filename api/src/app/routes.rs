@@ -75,9 +75,9 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let settings = &state.settings;
     routes
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(settings.http_body_max_bytes))
+        .layer(DefaultBodyLimit::max(settings.http.body_max_bytes))
         .layer(middleware::from_fn_with_state(
-            settings.http_body_idle_timeout,
+            settings.http.body_idle_timeout,
             body_idle_timeout,
         ))
         .layer(middleware::from_fn(method_not_allowed))

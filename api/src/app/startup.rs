@@ -45,62 +45,67 @@ impl Application {
     /// [`Application::build`] with timestamps taken from `clock`.
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let tokens = crate::accounts::auth::token_keys(&settings)?;
-        let db = platform::db::connect(&settings.database_url)
+        let db = platform::db::connect(&settings.database.url)
             .await
             .context("DATABASE_URL: cannot connect to the database")?;
-        if settings.migrate_on_start {
+        if settings.database.migrate_on_start {
             migrations::up(&db, &Schema::for_services(settings.services))
                 .await
                 .context("applying database migrations")?;
         }
         if settings.services.public
-            && let Some(admin) = &settings.bootstrap_admin
+            && let Some(admin) = &settings.auth.bootstrap_admin
         {
             crate::accounts::store::ensure_bootstrap_admin(&db, &clock, admin).await?;
         }
         let metrics = Metrics::new();
-        let broker: Arc<dyn Broker> = match &settings.amqp_url {
-            Some(url) => Arc::new(AmqpBroker::new(url, "api")),
+        let broker: Arc<dyn Broker> = match &settings.broker.amqp_url {
+            Some(url) => Arc::new(AmqpBroker::new(url.expose(), "api")),
             None => Arc::new(InProcessBroker::new()),
         };
         let broker: Arc<dyn Broker> = Arc::new(MeteredBroker::new(broker, metrics.clone()));
-        let dedupe: Arc<dyn DedupeWindow> = match &settings.redis_url {
+        let dedupe: Arc<dyn DedupeWindow> = match &settings.ingest.redis_url {
             Some(url) => Arc::new(RefusalCache::new(Arc::new(
-                RedisWindow::new(url).context("REDIS_URL")?,
+                RedisWindow::new(url.expose()).context("REDIS_URL")?,
             ))),
             None => Arc::new(MemoryWindow::new(clock.clone())),
         };
         let public = match settings.services.public {
-            true => Some(bind("PUBLIC_ADDR", settings.public_addr).await?),
+            true => Some(bind("PUBLIC_ADDR", settings.http.public_addr).await?),
             false => None,
         };
-        let internal = bind("INTERNAL_ADDR", settings.internal_addr).await?;
+        let internal = bind("INTERNAL_ADDR", settings.http.internal_addr).await?;
         let own_services = loopback_url(internal.local_addr()?)?;
-        let http = platform::http::client(settings.service_timeout)?;
+        let http = platform::http::client(settings.marketplace.service_timeout)?;
         let listing_service = ListingService::new(
             http.clone(),
             settings
+                .marketplace
                 .listing_service_url
                 .as_ref()
                 .unwrap_or(&own_services),
         );
         let user_service = UserService::new(
             http,
-            settings.user_service_url.as_ref().unwrap_or(&own_services),
-            settings.user_cache_ttl,
+            settings
+                .marketplace
+                .user_service_url
+                .as_ref()
+                .unwrap_or(&own_services),
+            settings.marketplace.user_cache_ttl,
             clock.clone(),
         );
         let spool = match settings.services.public {
-            true => Spool::open(&settings.ingest_spool_dir).with_context(|| {
+            true => Spool::open(&settings.ingest.spool_dir).with_context(|| {
                 format!(
                     "INGEST_SPOOL_DIR: cannot use {}",
-                    settings.ingest_spool_dir.display()
+                    settings.ingest.spool_dir.display()
                 )
             })?,
-            false => Spool::unused(&settings.ingest_spool_dir),
+            false => Spool::unused(&settings.ingest.spool_dir),
         };
         let state = AppState {
-            ingestion: Ingestion::new(spool, db.clone(), settings.ingest_max_concurrent),
+            ingestion: Ingestion::new(spool, db.clone(), settings.ingest.max_concurrent),
             passwords: Arc::new(crate::accounts::PasswordGuard::new(&settings)),
             settings: Arc::new(settings),
             db,
@@ -150,7 +155,7 @@ impl Application {
             internal,
         } = self;
         let settings = state.settings.clone();
-        let run_workers = settings.run_workers && settings.services.public;
+        let run_workers = settings.broker.run_workers && settings.services.public;
         let public_addr = public.as_ref().map(TcpListener::local_addr).transpose()?;
         tracing::info!(
             public = public_addr.map(tracing::field::display),
@@ -163,8 +168,8 @@ impl Application {
         );
         let mut tasks = Tasks::new(shutdown.clone());
         let limits = ConnectionLimits {
-            header_timeout: settings.http_header_timeout,
-            shutdown_timeout: settings.shutdown_timeout,
+            header_timeout: settings.http.header_timeout,
+            shutdown_timeout: settings.http.shutdown_timeout,
         };
         if let Some(public) = public {
             tasks.spawn(
@@ -193,7 +198,7 @@ impl Application {
                 ingestion: state.ingestion.clone(),
                 dedupe: state.dedupe.clone(),
                 metrics: state.metrics.process.clone(),
-                lease: settings.ingest_lease,
+                lease: settings.ingest.lease,
             };
             tasks.spawn("feed applier", apply::run(applier, shutdown.clone()));
         }

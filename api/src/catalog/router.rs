@@ -191,7 +191,7 @@ pub async fn create_product(
     let now = state.clock.now();
     // offer-poller's retry pass leaves the product to the RPC below until
     // a little after its deadline.
-    let hold = state.settings.rpc_timeout + REGISTRATION_MARGIN;
+    let hold = state.settings.broker.rpc_timeout + REGISTRATION_MARGIN;
     let id = Uuid::now_v7();
     let row = product::ActiveModel {
         id: ActiveValue::Set(id),
@@ -209,7 +209,9 @@ pub async fn create_product(
         .await
         .on_unique_violation(sku_taken(fields.sku.as_ref()))?;
     let request = OfferRequest::Register { product_id: id };
-    let registered = match rpc::call(&*state.broker, &request, state.settings.rpc_timeout).await {
+    let registered = match rpc::call(&*state.broker, &request, state.settings.broker.rpc_timeout)
+        .await
+    {
         Ok(_) => true,
         Err(e) => {
             tracing::warn!(product = %id, error = %e, "registration not confirmed in time; offer-poller retries it");

@@ -196,7 +196,7 @@ pub async fn offer_trend(
             "offer {offer_id} of product {id} not found"
         )));
     }
-    let mut trend = trend(from, to, points, state.settings.trend_max_points);
+    let mut trend = trend(from, to, points, state.settings.catalog.trend_max_points);
     trend.offer_id = Some(offer_id);
     Ok(Json(trend))
 }
@@ -244,7 +244,7 @@ pub async fn product_trend(
             .into_iter()
             .map(|row| (row.observed_at, row.price))
             .collect(),
-        state.settings.trend_max_points,
+        state.settings.catalog.trend_max_points,
     );
     trend.product_id = Some(id);
     Ok(Json(trend))

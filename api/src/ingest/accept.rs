@@ -19,7 +19,7 @@
 //! - the holder has no job: it is an attempt still recording (at most
 //!   [`RECORD_DEADLINE`] after its claim, after which the recorder refuses
 //!   its row), or a dead one. The later attempt waits, asking again every
-//!   [`RECHECK_EVERY`], until the job appears (403) or the claim is older
+//!   `RECHECK_EVERY`, until the job appears (403) or the claim is older
 //!   than [`ABANDONED_AFTER`], and then takes it over.
 //!
 //! So a 403 always names an ingest that exists, and a retry is never
@@ -146,7 +146,7 @@ pub async fn accept(
 /// earlier), 403 if an accepted ingest holds it, 503 if the window cannot
 /// be asked.
 async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<Instant, Error> {
-    let window = state.settings.dedupe_window;
+    let window = state.settings.ingest.dedupe_window;
     let counted = |result: &str| {
         state
             .metrics

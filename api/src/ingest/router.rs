@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for FeedSender {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if !parts.headers.contains_key(AUTHORIZATION) && state.settings.ingest_allow_anonymous {
+        if !parts.headers.contains_key(AUTHORIZATION) && state.settings.ingest.allow_anonymous {
             return Ok(Self(None));
         }
         let caller = Caller::from_request_parts(parts, state).await?;
@@ -130,7 +130,7 @@ pub async fn ingest_feed(
         Err(_) => Err(Error::Busy {
             msg: format!(
                 "{} feeds are being received already; retry shortly",
-                state.settings.ingest_max_concurrent
+                state.settings.ingest.max_concurrent
             ),
             retry_after: Duration::from_secs(1),
         }),
@@ -165,8 +165,8 @@ async fn accept_feed(
 ) -> Result<Accepted> {
     let metrics = &state.metrics.process;
     let limits = receive::Limits {
-        max_bytes: state.settings.ingest_max_bytes,
-        min_free_bytes: state.settings.ingest_spool_min_free_bytes,
+        max_bytes: state.settings.ingest.max_bytes,
+        min_free_bytes: state.settings.ingest.spool_min_free_bytes,
     };
     let declared = headers
         .get(CONTENT_LENGTH)

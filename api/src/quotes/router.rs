@@ -76,7 +76,7 @@ pub async fn stock(
     let request = QuoteRequest::Get {
         symbol: symbol.clone(),
     };
-    let found = rpc::call(&*state.broker, &request, state.settings.rpc_timeout).await?;
+    let found = rpc::call(&*state.broker, &request, state.settings.broker.rpc_timeout).await?;
     let row = quote::ActiveModel {
         id: ActiveValue::NotSet,
         account_id: ActiveValue::Set(caller.id),

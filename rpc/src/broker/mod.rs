@@ -98,11 +98,11 @@ pub fn for_worker(
     name: &str,
     metrics: std::sync::Arc<platform::metrics::Metrics>,
 ) -> anyhow::Result<std::sync::Arc<dyn Broker>> {
-    let url = settings.amqp_url.as_ref().ok_or_else(|| {
+    let url = settings.broker.amqp_url.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
             "AMQP_URL: required by a standalone {name} (in embedded mode `api` runs it in-process)"
         )
     })?;
-    let broker = std::sync::Arc::new(AmqpBroker::new(url, name));
+    let broker = std::sync::Arc::new(AmqpBroker::new(url.expose(), name));
     Ok(std::sync::Arc::new(MeteredBroker::new(broker, metrics)))
 }

@@ -47,11 +47,13 @@ async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
     let admin = app.bearer_of("root", Role::Admin).await;
     let period = Duration::from_secs(2);
     let settings = &app.state.settings;
-    let database_url = settings.database_url.as_str().to_owned();
+    let database_url = settings.database.url.as_str().to_owned();
     let amqp_url = settings
+        .broker
         .amqp_url
         .as_ref()
         .expect("a cluster run")
+        .expose()
         .to_string();
     let offers_url = app.offers.url.to_string();
     let vars = [

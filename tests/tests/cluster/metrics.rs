@@ -21,8 +21,14 @@ async fn metrics_of(port: u16) -> String {
 async fn quote_worker_and_offer_poller_serve_their_series_on_metrics_addr() {
     let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
     let settings = &app.state.settings;
-    let amqp = settings.amqp_url.clone().expect("RabbitMQ").to_string();
-    let database = settings.database_url.as_str().to_owned();
+    let amqp = settings
+        .broker
+        .amqp_url
+        .as_ref()
+        .expect("RabbitMQ")
+        .expose()
+        .to_string();
+    let database = settings.database.url.as_str().to_owned();
     let (quotes_port, poller_port) = (free_port(), free_port());
     let quotes_addr = format!("127.0.0.1:{quotes_port}");
     let poller_addr = format!("127.0.0.1:{poller_port}");

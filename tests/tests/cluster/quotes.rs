@@ -115,8 +115,10 @@ async fn a_request_id_sent_to_stock_is_on_the_quote_workers_log_line_for_it() {
     let amqp = app
         .state
         .settings
+        .broker
         .amqp_url
-        .clone()
+        .as_ref()
+        .map(|url| url.expose().clone())
         .expect("the cluster run has RabbitMQ");
     let vars = [
         ("AMQP_URL", amqp.as_str()),

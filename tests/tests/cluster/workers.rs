@@ -18,7 +18,7 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
     let stooq = StooqFake::start().await;
     // An app only to have a migrated database for the offer poller.
     let app = tests::spawn_app().await;
-    let database_url = app.state.settings.database_url.as_str().to_owned();
+    let database_url = app.state.settings.database.url.as_str().to_owned();
     let vars = [
         ("AMQP_URL", url.as_str()),
         ("DATABASE_URL", database_url.as_str()),

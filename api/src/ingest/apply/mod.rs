@@ -836,7 +836,7 @@ fn remove_spool_file(path: &std::path::Path) {
     }
 }
 
-/// Deletes spool files that nothing has written to for [`ORPHAN_AGE`] and
+/// Deletes spool files that nothing has written to for `ORPHAN_AGE` and
 /// that no unfinished job needs: uploads a crash cut off, and accepted
 /// names whose job a crash kept from being recorded.
 pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
