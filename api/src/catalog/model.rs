@@ -72,6 +72,12 @@ impl Sku {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    /// The name of a product known by its sku alone: a sku is never blank
+    /// and shorter than a name may be.
+    pub fn as_name(&self) -> ProductName {
+        ProductName(self.0.clone())
+    }
 }
 
 #[cfg(test)]

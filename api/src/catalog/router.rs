@@ -20,18 +20,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use catalog_entities::{offer, product};
-use platform::error::{ErrorBody, ResultExt as _};
+use platform::error::ErrorBody;
 use platform::{Error, Result};
 use rpc::messages::OfferRequest;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Description, ProductName, Sku};
+use super::{Description, ProductName, Sku, store};
 use crate::AppState;
 use crate::accounts::auth::Admin;
 use crate::web::extract::{Json as JsonBody, Path, Query};
@@ -161,12 +158,6 @@ impl Fields {
     }
 }
 
-/// The 409 message when `sku` clashes with another product's.
-fn sku_taken(sku: Option<&Sku>) -> impl FnOnce() -> String {
-    let sku = sku.map_or_else(String::new, |sku| format!(" {}", sku.as_str()));
-    move || format!("sku{sku} is taken by another product")
-}
-
 /// Creates a product and registers it with the Offers service.
 #[utoipa::path(
     post,
@@ -192,22 +183,16 @@ pub async fn create_product(
     // offer-poller's retry pass leaves the product to the RPC below until
     // a little after its deadline.
     let hold = state.settings.broker.rpc_timeout + REGISTRATION_MARGIN;
-    let id = Uuid::now_v7();
-    let row = product::ActiveModel {
-        id: ActiveValue::Set(id),
-        name: ActiveValue::Set(fields.name.into_inner()),
-        description: ActiveValue::Set(fields.description.into_inner()),
-        sku: ActiveValue::Set(fields.sku.clone().map(Sku::into_inner)),
-        registered: ActiveValue::Set(false),
-        registration_due_at: ActiveValue::Set(Some(now + hold)),
-        next_poll_at: ActiveValue::Set(None),
-        registration_failures: ActiveValue::Set(0),
-        created_at: ActiveValue::Set(now),
-        updated_at: ActiveValue::Set(now),
-    };
-    let stored = platform::db::insert_returning(&state.db, row)
-        .await
-        .on_unique_violation(sku_taken(fields.sku.as_ref()))?;
+    let stored = store::create(
+        &state.db,
+        fields.name,
+        fields.description,
+        fields.sku,
+        now + hold,
+        now,
+    )
+    .await?;
+    let id = stored.id;
     let request = OfferRequest::Register { product_id: id };
     let registered = match rpc::call(&*state.broker, &request, state.settings.broker.rpc_timeout)
         .await
@@ -336,15 +321,12 @@ pub async fn replace_product(
     JsonBody(new): JsonBody<NewProduct>,
 ) -> Result<Json<Product>> {
     let fields = Fields::parse(new)?;
-    let mut row = find_product(&state, id).await?.into_active_model();
-    row.name = ActiveValue::Set(fields.name.into_inner());
-    row.description = ActiveValue::Set(fields.description.into_inner());
-    row.sku = ActiveValue::Set(fields.sku.clone().map(Sku::into_inner));
-    row.updated_at = ActiveValue::Set(state.clock.now());
-    let stored = row
-        .update(&state.db)
-        .await
-        .on_unique_violation(sku_taken(fields.sku.as_ref()))?;
+    let changes = store::Changes {
+        name: Some(fields.name),
+        description: Some(fields.description),
+        sku: Some(fields.sku),
+    };
+    let stored = store::change(&state.db, id, changes, state.clock.now()).await?;
     Ok(Json(stored.into()))
 }
 
@@ -388,22 +370,12 @@ pub async fn update_product(
         Some(None) => Some(None),
         None => None,
     };
-    let mut row = find_product(&state, id).await?.into_active_model();
-    if let Some(name) = name {
-        row.name = ActiveValue::Set(name.into_inner());
-    }
-    if let Some(description) = description {
-        row.description = ActiveValue::Set(description.into_inner());
-    }
-    let new_sku = sku.clone().flatten();
-    if let Some(sku) = sku {
-        row.sku = ActiveValue::Set(sku.map(Sku::into_inner));
-    }
-    row.updated_at = ActiveValue::Set(state.clock.now());
-    let stored = row
-        .update(&state.db)
-        .await
-        .on_unique_violation(sku_taken(new_sku.as_ref()))?;
+    let changes = store::Changes {
+        name,
+        description,
+        sku,
+    };
+    let stored = store::change(&state.db, id, changes, state.clock.now()).await?;
     Ok(Json(stored.into()))
 }
 
@@ -428,9 +400,6 @@ pub async fn delete_product(
     _admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    let deleted = product::Entity::delete_by_id(id).exec(&state.db).await?;
-    if deleted.rows_affected == 0 {
-        return Err(Error::NotFound(format!("product {id} not found")));
-    }
+    store::delete(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,6 +21,15 @@
 //!   also marks them done: a flood of small feeds costs a few statements
 //!   per group, not per feed.
 //!
+//! # Layout
+//!
+//! - this file: the lanes, claiming, and what happens to a job (done,
+//!   failed, retried later, narrowed down);
+//! - [`read`]: reading a body's items, in batches;
+//! - [`plan`]: what a write comes to (pure, unit-tested);
+//! - [`write`]: the transaction that carries a plan out;
+//! - [`upkeep`]: the stuck-job gauge and the spool sweep.
+//!
 //! Errors are sorted (SPEC section 10, "Poison"):
 //! - an item the catalog refuses is skipped and counted, its problem kept;
 //! - data the database refuses ([`platform::db::is_data_error`]) is narrowed
@@ -38,29 +47,29 @@
 //! New products are stored due for registration, so `offer-poller`'s
 //! retry pass registers them with the Offers service as in SPEC section 5.
 
-use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+mod plan;
+mod read;
+mod upkeep;
+mod write;
 
-use crate::ingest::dedupe::DedupeWindow;
-use catalog_entities::product;
-use feed::{Field, FieldLimits, RawItem, Scanner};
+pub use upkeep::sweep_orphans;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::Clock;
 use platform::metrics::Metrics;
-use platform::{Clock, Timestamp};
-use sea_orm::sea_query::{Expr, Func, OnConflict};
-use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
+use self::plan::Part;
+use self::read::{read_all_items, read_items};
+use self::write::write_parts;
 use super::entity as ingest_job;
-use super::jobs::{self, Claimable, Status};
-use super::{Ingestion, Lane, Spool, accept};
-use crate::catalog::{Description, ProductName, Sku};
+use super::jobs::{self, Claimable};
+use super::{Ingestion, Lane, accept};
+use crate::ingest::dedupe::DedupeWindow;
 
 /// Items per transaction when a spooled feed is applied, and rows per statement.
 pub const BATCH: usize = 1000;
@@ -85,15 +94,6 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 /// replicas recorded, leases that lapsed, retries that came due.
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
-/// A spool file no unfinished job needs is deleted once nothing has
-/// written to it for this long: an accepted name a crash left without its
-/// job, or an upload a crash cut off. A live upload writes at least every
-/// `HTTP_BODY_IDLE_TIMEOUT_SECS`, or is cut off.
-const ORPHAN_AGE: Duration = Duration::from_secs(600);
-
-/// How much of a spooled body is read at a time.
-const READ_CHUNK: usize = 256 * 1024;
-
 /// What the apply task needs.
 #[derive(Clone)]
 pub struct Applier {
@@ -108,15 +108,6 @@ pub struct Applier {
     pub lease: Duration,
 }
 
-/// How much of each item field the applier keeps: the catalog's bounds.
-fn field_limits() -> FieldLimits {
-    FieldLimits {
-        id: FieldLimits::for_chars(Sku::MAX_CHARS),
-        name: FieldLimits::for_chars(ProductName::MAX_CHARS),
-        description: FieldLimits::for_chars(Description::MAX_CHARS),
-    }
-}
-
 /// Applies jobs until `shutdown`, in both lanes, and keeps the spool
 /// directory and the stuck-job gauge up to date. Between batches, a
 /// stopping lane gives the job in hand back for the next process.
@@ -124,7 +115,7 @@ pub async fn run(applier: Applier, shutdown: CancellationToken) -> anyhow::Resul
     tokio::join!(
         lane(&applier, Lane::Small, &shutdown),
         lane(&applier, Lane::Large, &shutdown),
-        upkeep(&applier, &shutdown),
+        upkeep::upkeep(&applier, &shutdown),
     );
     Ok(())
 }
@@ -149,39 +140,6 @@ async fn lane(applier: &Applier, lane: Lane, shutdown: &CancellationToken) {
                     );
                     break;
                 }
-            }
-        }
-    }
-}
-
-/// Every [`POLL_EVERY`]: the stuck-job gauge; every [`ORPHAN_AGE`]: the
-/// spool sweep.
-async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
-    let mut tick = tokio::time::interval(POLL_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_sweep: Option<tokio::time::Instant> = None;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match jobs::oldest_pending(&applier.db).await {
-            Ok(oldest) => {
-                let age = oldest.map_or(Duration::ZERO, |at| applier.clock.now().since(at));
-                applier
-                    .metrics
-                    .ingest_oldest_pending_seconds
-                    .set(age.as_secs_f64());
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot read the oldest pending feed"),
-        }
-        if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_AGE) {
-            last_sweep = Some(tokio::time::Instant::now());
-            if let Err(e) = sweep_orphans(applier).await {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "cleaning the spool directory failed"
-                );
             }
         }
     }
@@ -475,404 +433,10 @@ async fn retry_later(
     Ok(())
 }
 
-/// All the items of a small body from index `skip` on, or its problem.
-fn read_all_items(body: &[u8], skip: u64) -> Result<Vec<RawItem>, String> {
-    let mut scanner = Scanner::extracting_within(field_limits());
-    let mut items = Vec::new();
-    scanner
-        .feed(body, &mut |item| {
-            if item.index >= skip {
-                items.push(item.clone());
-            }
-        })
-        .map_err(|e| format!("malformed feed: {e}"))?;
-    scanner
-        .finish()
-        .map_err(|e| format!("malformed feed: {e}"))?;
-    Ok(items)
-}
-
-/// The bytes an item's captured fields hold.
-fn captured_bytes(item: &RawItem) -> usize {
-    [&item.id, &item.name, &item.description]
-        .into_iter()
-        .map(|field| match field {
-            Some(Field::String(text) | Field::Number(text)) => text.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
-/// Reads the body's items from index `skip` on, sending them in batches
-/// of at most [`BATCH`] items and [`BATCH_BYTES`]; a problem with the body
-/// is sent as its message.
-fn read_items(
-    mut body: impl Read,
-    skip: u64,
-    batches: &mpsc::Sender<Result<Vec<RawItem>, String>>,
-) {
-    let mut scanner = Scanner::extracting_within(field_limits());
-    let mut full: Vec<Vec<RawItem>> = Vec::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut batch_bytes = 0;
-    let mut buffer = vec![0; READ_CHUNK];
-    loop {
-        let read = match body.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read a spooled body");
-                let _ = batches.blocking_send(Err("the spooled body cannot be read".to_owned()));
-                return;
-            }
-        };
-        let fed = scanner.feed(&buffer[..read], &mut |item| {
-            if item.index >= skip {
-                batch_bytes += captured_bytes(item);
-                batch.push(item.clone());
-                if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
-                    full.push(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-                    batch_bytes = 0;
-                }
-            }
-        });
-        if let Err(e) = fed {
-            let _ = batches.blocking_send(Err(format!("malformed feed: {e}")));
-            return;
-        }
-        for ready in full.drain(..) {
-            if batches.blocking_send(Ok(ready)).is_err() {
-                return;
-            }
-        }
-    }
-    match scanner.finish() {
-        Ok(_) if batch.is_empty() => {}
-        Ok(_) => {
-            let _ = batches.blocking_send(Ok(batch));
-        }
-        Err(e) => {
-            let _ = batches.blocking_send(Err(format!("malformed feed: {e}")));
-        }
-    }
-}
-
-/// One item as the catalog takes it.
-struct Upsert {
-    sku: String,
-    name: Option<String>,
-    description: Option<String>,
-}
-
-impl Upsert {
-    /// The item's fields, or why the catalog cannot take them.
-    fn from_item(item: &RawItem) -> Result<Self, String> {
-        let at = format!("items[{}]", item.index);
-        let sku = match &item.id {
-            Some(Field::String(id) | Field::Number(id)) => {
-                Sku::parse(id).map_err(|e| format!("{at}.id: {e}"))?
-            }
-            Some(Field::TooLong) => return Err(format!("{at}.id is too long for a sku")),
-            Some(Field::Other) | None => return Err(format!("{at} has no usable id")),
-        };
-        let text = |field: &Option<Field>, name: &str| match field {
-            None => Ok(None),
-            Some(Field::String(text)) => Ok(Some(text.clone())),
-            Some(Field::TooLong) => Err(format!("{at}.{name} is too long")),
-            Some(Field::Number(_) | Field::Other) => Err(format!("{at}.{name} must be a string")),
-        };
-        let name = text(&item.name, "name")?
-            .map(|name| ProductName::parse(&name).map_err(|e| format!("{at}: {e}")))
-            .transpose()?;
-        let description = text(&item.description, "description")?
-            .map(|text| Description::parse(&text).map_err(|e| format!("{at}: {e}")))
-            .transpose()?;
-        Ok(Self {
-            sku: sku.into_inner(),
-            name: name.map(ProductName::into_inner),
-            description: description.map(Description::into_inner),
-        })
-    }
-}
-
-/// Items of one job to apply, in a transaction with others.
-#[derive(Clone)]
-struct Part {
-    job: Uuid,
-    /// The job's count as this process last committed it.
-    processed: i64,
-    items: Vec<RawItem>,
-    /// Whether these are the job's last items: the job is then done.
-    last: bool,
-    /// Set when the database refused these items: they are only counted
-    /// as skipped, with this problem.
-    refused: Option<String>,
-}
-
-impl Part {
-    /// The first half of the items and the rest, as two parts in a row.
-    fn halves(mut self) -> (Self, Self) {
-        let second_items = self.items.split_off(self.items.len() / 2);
-        let first_count = self.items.len() as i64;
-        let second = Self {
-            job: self.job,
-            processed: self.processed + first_count,
-            items: second_items,
-            last: self.last,
-            refused: None,
-        };
-        let first = Self {
-            last: false,
-            ..self
-        };
-        (first, second)
-    }
-}
-
-/// What a part's items come to.
-#[derive(Default, PartialEq, Eq, Hash)]
-struct Tally {
-    created: i64,
-    updated: i64,
-    skipped: i64,
-    problem: Option<String>,
-}
-
-/// Applies the parts' items, in order, in one transaction, and moves each
-/// job's counts on (and the lease of each by `lease`). `false` when some
-/// job's count has moved without us: another process is applying it, and
-/// nothing was written.
-async fn write_parts(
-    db: &DatabaseConnection,
-    parts: &[Part],
-    now: Timestamp,
-    lease: Duration,
-) -> Result<bool, DbErr> {
-    // Skus in order of first appearance, each with its merged fields.
-    let mut upserts: Vec<Upsert> = Vec::new();
-    let mut position: HashMap<String, usize> = HashMap::new();
-    let mut tallies = Vec::with_capacity(parts.len());
-    // Per part: the positions of the skus it brought in first.
-    let mut introduced: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
-    for part in parts {
-        let mut tally = Tally::default();
-        let mut first_seen = Vec::new();
-        if let Some(reason) = &part.refused {
-            tally.skipped = part.items.len() as i64;
-            tally.problem = Some(reason.clone());
-            tallies.push(tally);
-            introduced.push(first_seen);
-            continue;
-        }
-        for item in &part.items {
-            match Upsert::from_item(item) {
-                // The same sku again: as if applied in order, the later
-                // item's fields win and the ones it leaves out stay.
-                Ok(upsert) => match position.get(&upsert.sku) {
-                    Some(&at) => {
-                        let earlier = &mut upserts[at];
-                        earlier.name = upsert.name.or(earlier.name.take());
-                        earlier.description = upsert.description.or(earlier.description.take());
-                        tally.updated += 1;
-                    }
-                    None => {
-                        position.insert(upsert.sku.clone(), upserts.len());
-                        first_seen.push(upserts.len());
-                        upserts.push(upsert);
-                    }
-                },
-                Err(reason) => {
-                    tally.skipped += 1;
-                    tally.problem.get_or_insert(reason);
-                }
-            }
-        }
-        tallies.push(tally);
-        introduced.push(first_seen);
-    }
-
-    let txn = db.begin().await?;
-    // Write first: SQLite then takes its write lock now, waiting for it if
-    // need be. A transaction that read first could not take it later once
-    // another connection had written (SQLITE_BUSY, no waiting).
-    ingest_job::Entity::update_many()
-        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + lease))
-        .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
-        .exec(&txn)
-        .await?;
-    let mut existing: HashSet<String> = HashSet::new();
-    for chunk in upserts.chunks(BATCH) {
-        let found = product::Entity::find()
-            .select_only()
-            .column(product::Column::Sku)
-            .filter(product::Column::Sku.is_in(chunk.iter().map(|u| u.sku.clone())))
-            .into_tuple::<Option<String>>()
-            .all(&txn)
-            .await?;
-        existing.extend(found.into_iter().flatten());
-    }
-    for (tally, first_seen) in tallies.iter_mut().zip(&introduced) {
-        let new = first_seen
-            .iter()
-            .filter(|&&at| !existing.contains(&upserts[at].sku))
-            .count() as i64;
-        tally.created += new;
-        tally.updated += first_seen.len() as i64 - new;
-    }
-    upsert_products(&txn, upserts, now).await?;
-
-    // Jobs whose counts move alike share one UPDATE: a group of one-item
-    // feeds needs two or three statements, not one per feed.
-    let mut alike: HashMap<(i64, i64, bool, Tally), Vec<Uuid>> = HashMap::new();
-    for (part, tally) in parts.iter().zip(tallies) {
-        alike
-            .entry((part.processed, part.items.len() as i64, part.last, tally))
-            .or_default()
-            .push(part.job);
-    }
-    for ((processed, count, last, tally), ids) in alike {
-        let mut update = ingest_job::Entity::update_many()
-            .col_expr(
-                ingest_job::Column::Processed,
-                Expr::col(ingest_job::Column::Processed).add(count),
-            )
-            .col_expr(
-                ingest_job::Column::Created,
-                Expr::col(ingest_job::Column::Created).add(tally.created),
-            )
-            .col_expr(
-                ingest_job::Column::Updated,
-                Expr::col(ingest_job::Column::Updated).add(tally.updated),
-            )
-            .col_expr(
-                ingest_job::Column::Skipped,
-                Expr::col(ingest_job::Column::Skipped).add(tally.skipped),
-            )
-            .col_expr(
-                ingest_job::Column::Problem,
-                Func::coalesce([
-                    Expr::col(ingest_job::Column::Problem),
-                    Expr::value(tally.problem),
-                ])
-                .into(),
-            );
-        update = if last {
-            jobs::ended(update, Status::Done, now)
-        } else {
-            update.col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + lease))
-        };
-        let moved = update
-            .filter(ingest_job::Column::Id.is_in(ids.iter().copied()))
-            .filter(ingest_job::Column::Processed.eq(processed))
-            .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
-            .exec(&txn)
-            .await?;
-        if moved.rows_affected != ids.len() as u64 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-    }
-    txn.commit().await?;
-    Ok(true)
-}
-
-/// Inserts the products new to the catalog and changes the fields the
-/// feed gives of those already there, [`BATCH`] rows per statement.
-async fn upsert_products(
-    txn: &sea_orm::DatabaseTransaction,
-    upserts: Vec<Upsert>,
-    now: Timestamp,
-) -> Result<(), DbErr> {
-    let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
-    for upsert in upserts {
-        let fields = (upsert.name.is_some(), upsert.description.is_some());
-        groups
-            .entry(fields)
-            .or_default()
-            .push(product::ActiveModel {
-                id: ActiveValue::Set(Uuid::now_v7()),
-                name: ActiveValue::Set(upsert.name.unwrap_or_else(|| upsert.sku.clone())),
-                description: ActiveValue::Set(upsert.description.unwrap_or_default()),
-                sku: ActiveValue::Set(Some(upsert.sku)),
-                registered: ActiveValue::Set(false),
-                registration_due_at: ActiveValue::Set(Some(now)),
-                next_poll_at: ActiveValue::Set(None),
-                registration_failures: ActiveValue::Set(0),
-                created_at: ActiveValue::Set(now),
-                updated_at: ActiveValue::Set(now),
-            });
-    }
-    for ((name, description), rows) in groups {
-        // A field the item leaves out keeps the product's current value.
-        let mut changed = vec![product::Column::UpdatedAt];
-        if name {
-            changed.push(product::Column::Name);
-        }
-        if description {
-            changed.push(product::Column::Description);
-        }
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(BATCH).collect();
-            product::Entity::insert_many(chunk)
-                .on_conflict(
-                    OnConflict::column(product::Column::Sku)
-                        .update_columns(changed.clone())
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-fn remove_spool_file(path: &std::path::Path) {
+pub(crate) fn remove_spool_file(path: &std::path::Path) {
     if let Err(e) = std::fs::remove_file(path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %path.display(), error = %e, "cannot delete a spool file");
     }
-}
-
-/// Deletes spool files that nothing has written to for `ORPHAN_AGE` and
-/// that no unfinished job needs: uploads a crash cut off, and accepted
-/// names whose job a crash kept from being recorded.
-pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
-    let dir = applier.ingestion.spool.dir().to_owned();
-    let candidates = tokio::task::spawn_blocking(
-        move || -> std::io::Result<Vec<(Uuid, bool, std::path::PathBuf)>> {
-            let mut old = Vec::new();
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                let Some((job, receiving)) = Spool::job_of(&path) else {
-                    continue;
-                };
-                let age = std::fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|modified| SystemTime::now().duration_since(modified).ok());
-                if age.is_some_and(|age| age >= ORPHAN_AGE) {
-                    old.push((job, receiving, path));
-                }
-            }
-            Ok(old)
-        },
-    )
-    .await??;
-    for chunk in candidates.chunks(BATCH) {
-        let ids = chunk.iter().map(|(job, _, _)| *job).collect();
-        let pending: HashSet<Uuid> = jobs::pending_among(&applier.db, ids)
-            .await?
-            .into_iter()
-            .collect();
-        for (job, receiving, path) in chunk {
-            if *receiving || !pending.contains(job) {
-                tracing::info!(path = %path.display(), "deleting an abandoned spool file");
-                remove_spool_file(path);
-            }
-        }
-    }
-    Ok(())
 }

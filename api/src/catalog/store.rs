@@ -1,0 +1,188 @@
+//! The one writer of the `products` table: the product API's creates,
+//! changes and deletes, and the feeds' upserts by sku. (`offer-poller`
+//! writes only a product's registration columns, which it owns.)
+
+use std::collections::{HashMap, HashSet};
+
+use catalog_entities::product;
+use platform::error::ResultExt as _;
+use platform::{Error, Timestamp};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{Description, ProductName, Sku};
+
+/// Rows per statement when feeds are upserted.
+pub const ROWS_PER_STATEMENT: usize = 1000;
+
+/// What a write changes of a product; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
+    /// `Some(None)` removes the sku.
+    pub sku: Option<Option<Sku>>,
+}
+
+/// A feed item as the catalog takes it: matched by `sku`; the fields it
+/// leaves out keep a stored product's values (a new one is named after
+/// its sku).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upsert {
+    pub sku: Sku,
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
+}
+
+/// A new product's row, due for registration with the Offers service at
+/// `registration_due`.
+fn new_row(
+    name: ProductName,
+    description: Description,
+    sku: Option<Sku>,
+    registration_due: Timestamp,
+    now: Timestamp,
+) -> product::ActiveModel {
+    product::ActiveModel {
+        id: ActiveValue::Set(Uuid::now_v7()),
+        name: ActiveValue::Set(name.into_inner()),
+        description: ActiveValue::Set(description.into_inner()),
+        sku: ActiveValue::Set(sku.map(Sku::into_inner)),
+        registered: ActiveValue::Set(false),
+        registration_due_at: ActiveValue::Set(Some(registration_due)),
+        next_poll_at: ActiveValue::Set(None),
+        registration_failures: ActiveValue::Set(0),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    }
+}
+
+/// The 409 message when `sku` clashes with another product's.
+fn sku_taken(sku: Option<&Sku>) -> impl FnOnce() -> String + use<> {
+    let sku = sku.map_or_else(String::new, |sku| format!(" {}", sku.as_str()));
+    move || format!("sku{sku} is taken by another product")
+}
+
+/// Stores a new product; a taken sku is a 409.
+pub async fn create(
+    db: &DatabaseConnection,
+    name: ProductName,
+    description: Description,
+    sku: Option<Sku>,
+    registration_due: Timestamp,
+    now: Timestamp,
+) -> Result<product::Model, Error> {
+    let taken = sku_taken(sku.as_ref());
+    let row = new_row(name, description, sku, registration_due, now);
+    platform::db::insert_returning(db, row)
+        .await
+        .on_unique_violation(taken)
+}
+
+/// Changes a product; an unknown id is a 404, a taken sku a 409.
+pub async fn change(
+    db: &DatabaseConnection,
+    id: Uuid,
+    changes: Changes,
+    now: Timestamp,
+) -> Result<product::Model, Error> {
+    let mut row = product::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("product {id} not found")))?
+        .into_active_model();
+    if let Some(name) = changes.name {
+        row.name = ActiveValue::Set(name.into_inner());
+    }
+    if let Some(description) = changes.description {
+        row.description = ActiveValue::Set(description.into_inner());
+    }
+    let new_sku = changes.sku.clone().flatten();
+    if let Some(sku) = changes.sku {
+        row.sku = ActiveValue::Set(sku.map(Sku::into_inner));
+    }
+    row.updated_at = ActiveValue::Set(now);
+    row.update(db)
+        .await
+        .on_unique_violation(sku_taken(new_sku.as_ref()))
+}
+
+/// Deletes a product with its offers and price history (the foreign keys
+/// cascade); an unknown id is a 404.
+pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), Error> {
+    let deleted = product::Entity::delete_by_id(id).exec(db).await?;
+    if deleted.rows_affected == 0 {
+        return Err(Error::NotFound(format!("product {id} not found")));
+    }
+    Ok(())
+}
+
+/// Which of `skus` the catalog already has.
+pub async fn existing_skus(
+    db: &impl ConnectionTrait,
+    skus: impl Iterator<Item = String>,
+) -> Result<HashSet<String>, DbErr> {
+    let skus: Vec<String> = skus.collect();
+    let mut existing = HashSet::new();
+    for chunk in skus.chunks(ROWS_PER_STATEMENT) {
+        let found = product::Entity::find()
+            .select_only()
+            .column(product::Column::Sku)
+            .filter(product::Column::Sku.is_in(chunk.iter().cloned()))
+            .into_tuple::<Option<String>>()
+            .all(db)
+            .await?;
+        existing.extend(found.into_iter().flatten());
+    }
+    Ok(existing)
+}
+
+/// Inserts the products new to the catalog, due for registration now, and
+/// changes the fields the feed gives of those already there,
+/// [`ROWS_PER_STATEMENT`] rows per statement.
+pub async fn upsert_by_sku(
+    db: &impl ConnectionTrait,
+    upserts: Vec<Upsert>,
+    now: Timestamp,
+) -> Result<(), DbErr> {
+    let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
+    for upsert in upserts {
+        let fields = (upsert.name.is_some(), upsert.description.is_some());
+        let name = upsert.name.unwrap_or_else(|| upsert.sku.as_name());
+        let description = upsert.description.unwrap_or_default();
+        groups.entry(fields).or_default().push(new_row(
+            name,
+            description,
+            Some(upsert.sku),
+            now,
+            now,
+        ));
+    }
+    for ((name, description), rows) in groups {
+        // A field the item leaves out keeps the product's current value.
+        let mut changed = vec![product::Column::UpdatedAt];
+        if name {
+            changed.push(product::Column::Name);
+        }
+        if description {
+            changed.push(product::Column::Description);
+        }
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+            product::Entity::insert_many(chunk)
+                .on_conflict(
+                    OnConflict::column(product::Column::Sku)
+                        .update_columns(changed.clone())
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! What the apply task keeps up besides applying: the stuck-job gauge,
+//! and the spool directory swept of files nothing needs.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Applier, BATCH, POLL_EVERY, remove_spool_file};
+use crate::ingest::{Spool, jobs};
+
+/// A spool file no unfinished job needs is deleted once nothing has
+/// written to it for this long: an accepted name a crash left without its
+/// job, or an upload a crash cut off. A live upload writes at least every
+/// `HTTP_BODY_IDLE_TIMEOUT_SECS`, or is cut off.
+const ORPHAN_AGE: Duration = Duration::from_secs(600);
+
+/// Every [`POLL_EVERY`]: the stuck-job gauge; every [`ORPHAN_AGE`]: the
+/// spool sweep.
+pub async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match jobs::oldest_pending(&applier.db).await {
+            Ok(oldest) => {
+                let age = oldest.map_or(Duration::ZERO, |at| applier.clock.now().since(at));
+                applier
+                    .metrics
+                    .ingest_oldest_pending_seconds
+                    .set(age.as_secs_f64());
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the oldest pending feed"),
+        }
+        if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_AGE) {
+            last_sweep = Some(tokio::time::Instant::now());
+            if let Err(e) = sweep_orphans(applier).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cleaning the spool directory failed"
+                );
+            }
+        }
+    }
+}
+
+/// Deletes spool files that nothing has written to for `ORPHAN_AGE` and
+/// that no unfinished job needs: uploads a crash cut off, and accepted
+/// names whose job a crash kept from being recorded.
+pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
+    let dir = applier.ingestion.spool.dir().to_owned();
+    let candidates = tokio::task::spawn_blocking(
+        move || -> std::io::Result<Vec<(Uuid, bool, std::path::PathBuf)>> {
+            let mut old = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                let Some((job, receiving)) = Spool::job_of(&path) else {
+                    continue;
+                };
+                let age = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| SystemTime::now().duration_since(modified).ok());
+                if age.is_some_and(|age| age >= ORPHAN_AGE) {
+                    old.push((job, receiving, path));
+                }
+            }
+            Ok(old)
+        },
+    )
+    .await??;
+    for chunk in candidates.chunks(BATCH) {
+        let ids = chunk.iter().map(|(job, _, _)| *job).collect();
+        let pending: HashSet<Uuid> = jobs::pending_among(&applier.db, ids)
+            .await?
+            .into_iter()
+            .collect();
+        for (job, receiving, path) in chunk {
+            if *receiving || !pending.contains(job) {
+                tracing::info!(path = %path.display(), "deleting an abandoned spool file");
+                remove_spool_file(path);
+            }
+        }
+    }
+    Ok(())
+}

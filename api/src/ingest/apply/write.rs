@@ -1,0 +1,98 @@
+//! Carrying a [`Plan`] out: one transaction that upserts the items into
+//! the catalog (through [`store`], its one writer) and moves each job's
+//! counts on, only if no other process moved them meanwhile.
+
+use std::time::Duration;
+
+use platform::Timestamp;
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
+};
+
+use super::plan::{self, Move, Part, Plan};
+use crate::catalog::store;
+use crate::ingest::entity as ingest_job;
+use crate::ingest::jobs::{self, Status};
+
+/// Applies the parts' items, in order, in one transaction, and moves each
+/// job's counts on (and the lease of each by `lease`). `false` when some
+/// job's count has moved without us: another process is applying it, and
+/// nothing was written.
+pub async fn write_parts(
+    db: &DatabaseConnection,
+    parts: &[Part],
+    now: Timestamp,
+    lease: Duration,
+) -> Result<bool, DbErr> {
+    let mut plan = plan::plan(parts);
+    let txn = db.begin().await?;
+    // Write first: SQLite then takes its write lock now, waiting for it if
+    // need be. A transaction that read first could not take it later once
+    // another connection had written (SQLITE_BUSY, no waiting).
+    ingest_job::Entity::update_many()
+        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + lease))
+        .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
+        .exec(&txn)
+        .await?;
+    let skus = plan.upserts.iter().map(|u| u.sku.as_str().to_owned());
+    let existing = store::existing_skus(&txn, skus).await?;
+    plan.settle(&existing);
+    let Plan {
+        upserts, tallies, ..
+    } = plan;
+    store::upsert_by_sku(&txn, upserts, now).await?;
+    for (
+        Move {
+            processed,
+            count,
+            last,
+            tally,
+        },
+        ids,
+    ) in plan::moves(parts, tallies)
+    {
+        let mut update = ingest_job::Entity::update_many()
+            .col_expr(
+                ingest_job::Column::Processed,
+                Expr::col(ingest_job::Column::Processed).add(count),
+            )
+            .col_expr(
+                ingest_job::Column::Created,
+                Expr::col(ingest_job::Column::Created).add(tally.created),
+            )
+            .col_expr(
+                ingest_job::Column::Updated,
+                Expr::col(ingest_job::Column::Updated).add(tally.updated),
+            )
+            .col_expr(
+                ingest_job::Column::Skipped,
+                Expr::col(ingest_job::Column::Skipped).add(tally.skipped),
+            )
+            .col_expr(
+                ingest_job::Column::Problem,
+                Func::coalesce([
+                    Expr::col(ingest_job::Column::Problem),
+                    Expr::value(tally.problem),
+                ])
+                .into(),
+            );
+        update = if last {
+            jobs::ended(update, Status::Done, now)
+        } else {
+            update.col_expr(ingest_job::Column::LeaseUntil, Expr::value(now + lease))
+        };
+        let moved = update
+            .filter(ingest_job::Column::Id.is_in(ids.iter().copied()))
+            .filter(ingest_job::Column::Processed.eq(processed))
+            .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != ids.len() as u64 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+    }
+    txn.commit().await?;
+    Ok(true)
+}
