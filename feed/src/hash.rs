@@ -18,6 +18,20 @@ impl BodyHash {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Reads the hash back from its 64 hex digits, as [`fmt::Display`]
+    /// writes them (and the database stores them).
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
 }
 
 impl fmt::Display for BodyHash {
@@ -113,6 +127,15 @@ impl Inspection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_reads_back_from_its_hex_and_nothing_else_does() {
+        let hash = BodyHash::of(b"[]");
+        assert_eq!(BodyHash::from_hex(&hash.to_string()), Some(hash));
+        assert_eq!(BodyHash::from_hex("00"), None);
+        assert_eq!(BodyHash::from_hex(&"zz".repeat(32)), None);
+        assert_eq!(BodyHash::from_hex(&"é".repeat(32)), None);
+    }
 
     #[test]
     fn a_body_hashed_in_chunks_has_the_hash_of_the_whole() {

@@ -3,11 +3,17 @@
 use std::time::Duration;
 
 use api::ingest::dedupe::{Claim, DedupeWindow, MemoryWindow};
+use feed::BodyHash;
 use platform::Clock;
 use tests::backend;
 
-fn unique_hash() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+fn unique_hash() -> BodyHash {
+    BodyHash::of(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// The ingest id of holder `n`.
+fn id(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n)
 }
 
 #[tokio::test]
@@ -17,11 +23,11 @@ async fn the_first_claim_wins_and_a_second_is_a_duplicate_with_the_time_left() {
     let length = Duration::from_secs(600);
 
     let first = window
-        .claim(&hash, "first", length)
+        .claim(&hash, id(1), length)
         .await
         .expect("the store answers");
     let second = window
-        .claim(&hash, "second", length)
+        .claim(&hash, id(2), length)
         .await
         .expect("the store answers");
 
@@ -33,7 +39,7 @@ async fn the_first_claim_wins_and_a_second_is_a_duplicate_with_the_time_left() {
     else {
         panic!("expected a duplicate, got {second:?}")
     };
-    assert_eq!(holder, "first");
+    assert_eq!(holder, Some(id(1)));
     assert!(retry_after <= length, "{retry_after:?}");
     assert!(
         retry_after > length - Duration::from_secs(5),
@@ -47,11 +53,11 @@ async fn different_bodies_do_not_block_each_other() {
     let length = Duration::from_secs(600);
 
     let a = window
-        .claim(&unique_hash(), "a", length)
+        .claim(&unique_hash(), id(1), length)
         .await
         .expect("the store answers");
     let b = window
-        .claim(&unique_hash(), "a", length)
+        .claim(&unique_hash(), id(1), length)
         .await
         .expect("the store answers");
 
@@ -63,7 +69,7 @@ async fn fifty_concurrent_claims_of_one_hash_have_exactly_one_winner() {
     let window = backend().dedupe_window();
     let hash = unique_hash();
 
-    let claims = (0..50).map(|_| window.claim(&hash, "a", Duration::from_secs(600)));
+    let claims = (0..50).map(|_| window.claim(&hash, id(1), Duration::from_secs(600)));
     let outcomes = futures_util::future::join_all(claims).await;
 
     let winners = outcomes
@@ -83,29 +89,41 @@ async fn the_hash_is_claimable_again_exactly_when_the_window_ends_and_rejections
     let window = MemoryWindow::new(clock.clone());
     let length = Duration::from_secs(600);
     assert_eq!(
-        window.claim("feed", "first", length).await.expect("claim"),
+        window
+            .claim(&BodyHash::of(b"feed"), id(1), length)
+            .await
+            .expect("claim"),
         Claim::Claimed
     );
 
     clock.set_micros(1_300 * SECOND);
-    let halfway = window.claim("feed", "b", length).await.expect("claim");
+    let halfway = window
+        .claim(&BodyHash::of(b"feed"), id(2), length)
+        .await
+        .expect("claim");
     clock.set_micros(1_600 * SECOND - 1);
-    let last_moment = window.claim("feed", "c", length).await.expect("claim");
+    let last_moment = window
+        .claim(&BodyHash::of(b"feed"), id(3), length)
+        .await
+        .expect("claim");
     clock.set_micros(1_600 * SECOND);
-    let at_the_end = window.claim("feed", "d", length).await.expect("claim");
+    let at_the_end = window
+        .claim(&BodyHash::of(b"feed"), id(4), length)
+        .await
+        .expect("claim");
 
     assert_eq!(
         halfway,
         Claim::Duplicate {
             retry_after: Duration::from_secs(300),
-            holder: "first".into(),
+            holder: Some(id(1)),
         }
     );
     assert_eq!(
         last_moment,
         Claim::Duplicate {
             retry_after: Duration::from_micros(1),
-            holder: "first".into(),
+            holder: Some(id(1)),
         }
     );
     assert_eq!(at_the_end, Claim::Claimed);
@@ -116,15 +134,12 @@ async fn a_released_claim_frees_the_hash_but_only_its_holder_can_release_it() {
     let window = backend().dedupe_window();
     let hash = unique_hash();
     let length = Duration::from_secs(600);
-    window.claim(&hash, "a", length).await.expect("claim");
+    window.claim(&hash, id(1), length).await.expect("claim");
 
-    window
-        .release(&hash, "someone else")
-        .await
-        .expect("release");
-    let still_held = window.claim(&hash, "b", length).await.expect("claim");
-    window.release(&hash, "a").await.expect("release");
-    let freed = window.claim(&hash, "b", length).await.expect("claim");
+    window.release(&hash, id(9)).await.expect("release");
+    let still_held = window.claim(&hash, id(2), length).await.expect("claim");
+    window.release(&hash, id(1)).await.expect("release");
+    let freed = window.claim(&hash, id(2), length).await.expect("claim");
 
     assert!(
         matches!(still_held, Claim::Duplicate { .. }),

@@ -227,7 +227,7 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     let app = spawn_feed_app(&[]).await;
     let prefix = unique("refused");
     let body = feed_of(&prefix, 2).into_bytes();
-    let hash = feed::BodyHash::of(&body).to_string();
+    let hash = feed::BodyHash::of(&body);
     // The counts of this job may not move.
     let condition = format!("NEW.hash = '{hash}' AND NEW.processed <> OLD.processed");
     fail_in_the_database(
@@ -244,7 +244,7 @@ async fn a_job_whose_own_row_the_database_refuses_fails_alone_and_gives_its_wind
     let window = app.state.settings.ingest.dedupe_window;
     app.state
         .dedupe
-        .claim(&hash, &id.to_string(), window)
+        .claim(&hash, id, window)
         .await
         .expect("claim");
     record_job_past_the_edge(&app.state.db, id, body.clone(), 2, app.state.clock.now(), 0).await;
@@ -326,7 +326,8 @@ async fn a_job_failing_for_a_reason_that_may_pass_is_retried_with_backoff_then_f
         )
     );
     assert_eq!(
-        waiting.status, "processing",
+        waiting.status,
+        api::ingest::jobs::Status::Processing,
         "put back, not failed: {waiting:?}"
     );
     assert!(

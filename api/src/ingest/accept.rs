@@ -32,6 +32,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::ingest::dedupe::{Claim, DedupeWindow};
+use feed::BodyHash;
 use platform::Error;
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
 use tokio::time::Instant;
@@ -103,9 +104,9 @@ pub async fn accept(
     received: Received,
     sender: Option<i64>,
 ) -> Result<(), Error> {
-    let hash = received.inspected.hash.to_string();
-    let holder = id.to_string();
-    let claimed_at = claim(&state, &hash, &holder).await?;
+    let hash = received.inspected.hash;
+    let holder = id;
+    let claimed_at = claim(&state, &hash, holder).await?;
     let deadline = claimed_at + RECORD_DEADLINE;
     let ingestion = &state.ingestion;
     let Received {
@@ -145,7 +146,7 @@ pub async fn accept(
 /// moment the claim that won was asked for (it cannot have landed
 /// earlier), 403 if an accepted ingest holds it, 503 if the window cannot
 /// be asked.
-async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<Instant, Error> {
+async fn claim(state: &AppState, hash: &BodyHash, holder: Uuid) -> Result<Instant, Error> {
     let window = state.settings.ingest.dedupe_window;
     let counted = |result: &str| {
         state
@@ -171,17 +172,16 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<Instant, Er
                 counted("unavailable");
                 // The store may have taken the claim although the answer
                 // never came.
-                give_back(&state.dedupe, hash.to_owned(), holder.to_owned());
+                give_back(&state.dedupe, *hash, holder);
                 return Err(e.into());
             }
         };
-        let other_id = Uuid::parse_str(&other).ok();
         let holders = &state.ingestion.holders;
-        let known = other_id.filter(|&id| holders.is_accepted(id));
+        let known = other.filter(|&id| holders.is_accepted(id));
         let holder_now = match known {
             Some(id) => Holder::Accepted(id),
             None => {
-                let found = holder_state(&state.db, other_id).await?;
+                let found = holder_state(&state.db, other).await?;
                 if let Holder::Accepted(job) = found {
                     holders.remember(job);
                 }
@@ -204,13 +204,15 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<Instant, Er
         };
         // Whatever this process remembers of the refusal is stale.
         state.dedupe.forget(hash);
-        if take_over {
+        // A holder that is no ingest id cannot be taken over: its claim
+        // runs out instead.
+        if let Some(other) = other.filter(|_| take_over) {
             let asked_at = Instant::now();
-            match state.dedupe.take_over(hash, &other, holder, window).await {
+            match state.dedupe.take_over(hash, other, holder, window).await {
                 Ok(true) => {
                     counted("taken_over");
                     tracing::info!(
-                        abandoned = other,
+                        abandoned = %other,
                         "took over a dedupe claim whose feed was never accepted"
                     );
                     return Ok(asked_at);
@@ -218,7 +220,7 @@ async fn claim(state: &AppState, hash: &str, holder: &str) -> Result<Instant, Er
                 Ok(false) => continue,
                 Err(e) => {
                     counted("unavailable");
-                    give_back(&state.dedupe, hash.to_owned(), holder.to_owned());
+                    give_back(&state.dedupe, *hash, holder);
                     return Err(e.into());
                 }
             }
@@ -248,7 +250,7 @@ async fn holder_state(db: &DatabaseConnection, holder: Option<Uuid>) -> Result<H
     let Some(id) = holder else {
         return Ok(Holder::Unrecorded);
     };
-    let status: Option<String> = ingest_job::Entity::find_by_id(id)
+    let status: Option<Status> = ingest_job::Entity::find_by_id(id)
         .select_only()
         .column(ingest_job::Column::Status)
         .into_tuple()
@@ -256,7 +258,7 @@ async fn holder_state(db: &DatabaseConnection, holder: Option<Uuid>) -> Result<H
         .await?;
     Ok(match status {
         None => Holder::Unrecorded,
-        Some(status) if status == Status::Failed.as_str() => Holder::Failed,
+        Some(Status::Failed) => Holder::Failed,
         Some(_) => Holder::Accepted(id),
     })
 }
@@ -264,12 +266,12 @@ async fn holder_state(db: &DatabaseConnection, holder: Option<Uuid>) -> Result<H
 /// Gives `holder`'s claim on `hash` back, in the background, trying again
 /// for about a minute while the store cannot be reached. Also called when
 /// a job fails: a failed feed holds no window.
-pub fn give_back(dedupe: &std::sync::Arc<dyn DedupeWindow>, hash: String, holder: String) {
+pub fn give_back(dedupe: &std::sync::Arc<dyn DedupeWindow>, hash: BodyHash, holder: Uuid) {
     let dedupe = dedupe.clone();
     tokio::spawn(async move {
         let mut wait = Duration::from_millis(100);
         for _ in 0..12 {
-            match dedupe.release(&hash, &holder).await {
+            match dedupe.release(&hash, holder).await {
                 Ok(()) => return,
                 Err(_) => {
                     tokio::time::sleep(wait).await;
@@ -278,7 +280,7 @@ pub fn give_back(dedupe: &std::sync::Arc<dyn DedupeWindow>, hash: String, holder
             }
         }
         tracing::warn!(
-            holder,
+            %holder,
             "cannot give back a dedupe claim; a resend waits until it is abandoned"
         );
     });

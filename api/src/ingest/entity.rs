@@ -2,6 +2,7 @@
 
 use platform::Timestamp;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::StringLen;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ingest_jobs")]
@@ -15,8 +16,7 @@ pub struct Model {
     pub size: i64,
     /// Products in the feed.
     pub items: i64,
-    /// `queued`, `processing`, `done` or `failed`.
-    pub status: String,
+    pub status: Status,
     /// The spool directory holding the body; `None` when the body is in `body`.
     pub spool: Option<String>,
     /// A small body, kept in the row instead of a file.
@@ -41,6 +41,36 @@ pub struct Model {
     /// Times applying the job failed for a reason that may pass; past a
     /// bound, the job fails for good.
     pub attempts: i64,
+}
+
+/// Where a job is, as `GET /v1/products/ingests/{id}` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Status {
+    /// Accepted, not started.
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// Being applied, or waiting to be resumed.
+    #[sea_orm(string_value = "processing")]
+    Processing,
+    /// Every item applied (or skipped).
+    #[sea_orm(string_value = "done")]
+    Done,
+    /// Stopped for good; `problem` says why.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl Status {
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

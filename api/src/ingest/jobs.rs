@@ -17,29 +17,7 @@ use uuid::Uuid;
 use super::entity as ingest_job;
 use super::receive::{Content, Received};
 
-/// Where a job is, as `GET /v1/products/ingests/{id}` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Accepted, not started.
-    Queued,
-    /// Being applied, or waiting to be resumed.
-    Processing,
-    /// Every item applied (or skipped).
-    Done,
-    /// Stopped for good; `problem` says why.
-    Failed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-}
+pub use super::entity::Status;
 
 /// The row of an accepted feed, queued.
 pub fn queued_row(
@@ -59,7 +37,7 @@ pub fn queued_row(
         hash: ActiveValue::Set(hash.to_string()),
         size: ActiveValue::Set(i64::try_from(size).unwrap_or(i64::MAX)),
         items: ActiveValue::Set(i64::try_from(items).unwrap_or(i64::MAX)),
-        status: ActiveValue::Set(Status::Queued.as_str().to_owned()),
+        status: ActiveValue::Set(Status::Queued),
         spool: ActiveValue::Set(spool),
         body: ActiveValue::Set(body),
         processed: ActiveValue::Set(0),
@@ -203,10 +181,7 @@ pub async fn claim(
     let pending = Query::select()
         .column(ingest_job::Column::Id)
         .from(ingest_job::Entity)
-        .and_where(
-            ingest_job::Column::Status
-                .is_in([Status::Queued.as_str(), Status::Processing.as_str()]),
-        )
+        .and_where(ingest_job::Column::Status.is_in([Status::Queued, Status::Processing]))
         .and_where(whose_body)
         .and_where(
             ingest_job::Column::LeaseUntil
@@ -219,7 +194,7 @@ pub async fn claim(
         .to_owned();
     let claim = Query::update()
         .table(ingest_job::Entity)
-        .value(ingest_job::Column::Status, Status::Processing.as_str())
+        .value(ingest_job::Column::Status, Status::Processing)
         .value(ingest_job::Column::LeaseUntil, now + lease)
         .value(
             ingest_job::Column::StartedAt,
@@ -261,7 +236,7 @@ pub fn ended(
     now: Timestamp,
 ) -> UpdateMany<ingest_job::Entity> {
     update
-        .col_expr(ingest_job::Column::Status, Expr::value(status.as_str()))
+        .col_expr(ingest_job::Column::Status, Expr::value(status))
         .col_expr(ingest_job::Column::FinishedAt, Expr::value(now))
         .col_expr(
             ingest_job::Column::LeaseUntil,
@@ -292,7 +267,7 @@ pub async fn finish(
     }
     let ended = update
         .filter(ingest_job::Column::Id.eq(id))
-        .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
+        .filter(ingest_job::Column::Status.eq(Status::Processing))
         .exec(db)
         .await?;
     Ok(ended.rows_affected == 1)
@@ -321,10 +296,7 @@ pub async fn oldest_pending(db: &DatabaseConnection) -> Result<Option<Timestamp>
     let oldest: Option<Option<Timestamp>> = ingest_job::Entity::find()
         .select_only()
         .column_as(ingest_job::Column::ReceivedAt.min(), "oldest")
-        .filter(
-            ingest_job::Column::Status
-                .is_in([Status::Queued.as_str(), Status::Processing.as_str()]),
-        )
+        .filter(ingest_job::Column::Status.is_in([Status::Queued, Status::Processing]))
         .into_tuple()
         .one(db)
         .await?;
@@ -337,10 +309,7 @@ pub async fn pending_among(db: &DatabaseConnection, ids: Vec<Uuid>) -> Result<Ve
         .select_only()
         .column(ingest_job::Column::Id)
         .filter(ingest_job::Column::Id.is_in(ids))
-        .filter(
-            ingest_job::Column::Status
-                .is_in([Status::Queued.as_str(), Status::Processing.as_str()]),
-        )
+        .filter(ingest_job::Column::Status.is_in([Status::Queued, Status::Processing]))
         .into_tuple()
         .all(db)
         .await

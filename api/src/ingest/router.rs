@@ -225,7 +225,7 @@ impl From<ingest_job::Model> for IngestJob {
     fn from(row: ingest_job::Model) -> Self {
         Self {
             id: row.id,
-            status: row.status,
+            status: row.status.as_str().to_owned(),
             items: row.items,
             processed: row.processed,
             created: row.created,

@@ -4,13 +4,19 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use api::ingest::dedupe::{Claim, DedupeWindow, RedisWindow};
+use feed::BodyHash;
 use reqwest::StatusCode;
 use tests::backend::cluster;
 use tests::servers::RedisServer;
 use tests::spawn_app_with;
 
-fn unique_hash() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+fn unique_hash() -> BodyHash {
+    BodyHash::of(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// The ingest id of holder `n`.
+fn id(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n)
 }
 
 #[tokio::test]
@@ -20,14 +26,14 @@ async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_exten
     let length = Duration::from_millis(400);
     let claimed_at = Instant::now();
     assert_eq!(
-        window.claim(&hash, "a", length).await.expect("claim"),
+        window.claim(&hash, id(1), length).await.expect("claim"),
         Claim::Claimed
     );
 
     // Keep asking: if rejections extended the window it would never free up.
     let mut rejections = 0;
     let freed_after = loop {
-        match window.claim(&hash, "a", length).await.expect("claim") {
+        match window.claim(&hash, id(1), length).await.expect("claim") {
             Claim::Claimed => break claimed_at.elapsed(),
             Claim::Duplicate { retry_after, .. } => {
                 assert!(retry_after <= length, "{retry_after:?}");
@@ -55,7 +61,7 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
     let length = Duration::from_secs(600);
     assert_eq!(
         window
-            .claim(&unique_hash(), "a", length)
+            .claim(&unique_hash(), id(1), length)
             .await
             .expect("claim"),
         Claim::Claimed
@@ -63,13 +69,13 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
 
     redis.stop().await;
     let started = Instant::now();
-    let during = window.claim(&unique_hash(), "a", length).await;
+    let during = window.claim(&unique_hash(), id(1), length).await;
     let answered_in = started.elapsed();
     redis.restart().await;
     let hash = unique_hash();
     let started = Instant::now();
     let after = loop {
-        match window.claim(&hash, "a", length).await {
+        match window.claim(&hash, id(1), length).await {
             Ok(claim) => break claim,
             Err(e) if started.elapsed() > Duration::from_secs(10) => {
                 panic!("Redis is back but: {e}")

@@ -404,7 +404,12 @@ async fn fail(applier: &Applier, job: &ingest_job::Model, problem: String) -> an
         remove_spool_file(&applier.ingestion.spool.path_of(job.id));
     }
     applier.ingestion.holders.forget(job.id);
-    accept::give_back(&applier.dedupe, job.hash.clone(), job.id.to_string());
+    match feed::BodyHash::from_hex(&job.hash) {
+        Some(hash) => accept::give_back(&applier.dedupe, hash, job.id),
+        None => {
+            tracing::error!(ingest = %job.id, hash = job.hash, "a job's hash does not parse; its claim runs out instead")
+        }
+    }
     Ok(())
 }
 

@@ -85,7 +85,7 @@ pub async fn write_parts(
         let moved = update
             .filter(ingest_job::Column::Id.is_in(ids.iter().copied()))
             .filter(ingest_job::Column::Processed.eq(processed))
-            .filter(ingest_job::Column::Status.eq(Status::Processing.as_str()))
+            .filter(ingest_job::Column::Status.eq(Status::Processing))
             .exec(&txn)
             .await?;
         if moved.rows_affected != ids.len() as u64 {

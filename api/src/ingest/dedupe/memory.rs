@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use feed::BodyHash;
+use uuid::Uuid;
 
 use super::{Claim, DedupeError, DedupeWindow};
 use platform::{Clock, Timestamp};
@@ -25,7 +27,7 @@ pub struct MemoryWindow {
 #[derive(Default)]
 struct State {
     /// Hash → (holder, expiry).
-    claims: HashMap<String, (String, Timestamp)>,
+    claims: HashMap<BodyHash, (Uuid, Timestamp)>,
     added_since_sweep: usize,
 }
 
@@ -42,8 +44,8 @@ impl MemoryWindow {
 impl DedupeWindow for MemoryWindow {
     async fn claim(
         &self,
-        hash: &str,
-        holder: &str,
+        hash: &BodyHash,
+        holder: Uuid,
         window: Duration,
     ) -> Result<Claim, DedupeError> {
         let now = self.clock.now();
@@ -53,12 +55,10 @@ impl DedupeWindow for MemoryWindow {
         {
             return Ok(Claim::Duplicate {
                 retry_after: expires_at.since(now),
-                holder: holder.clone(),
+                holder: Some(*holder),
             });
         }
-        state
-            .claims
-            .insert(hash.to_owned(), (holder.to_owned(), now + window));
+        state.claims.insert(*hash, (holder, now + window));
         state.added_since_sweep += 1;
         if state.added_since_sweep >= SWEEP_EVERY {
             state.claims.retain(|_, (_, expires_at)| *expires_at > now);
@@ -67,12 +67,12 @@ impl DedupeWindow for MemoryWindow {
         Ok(Claim::Claimed)
     }
 
-    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError> {
+    async fn release(&self, hash: &BodyHash, holder: Uuid) -> Result<(), DedupeError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state
             .claims
             .get(hash)
-            .is_some_and(|(current, _)| current == holder)
+            .is_some_and(|(current, _)| *current == holder)
         {
             state.claims.remove(hash);
         }
@@ -81,9 +81,9 @@ impl DedupeWindow for MemoryWindow {
 
     async fn take_over(
         &self,
-        hash: &str,
-        from: &str,
-        to: &str,
+        hash: &BodyHash,
+        from: Uuid,
+        to: Uuid,
         window: Duration,
     ) -> Result<bool, DedupeError> {
         let now = self.clock.now();
@@ -91,10 +91,10 @@ impl DedupeWindow for MemoryWindow {
         let Some((holder, expires_at)) = state.claims.get_mut(hash) else {
             return Ok(false);
         };
-        if holder != from || *expires_at <= now {
+        if *holder != from || *expires_at <= now {
             return Ok(false);
         }
-        *holder = to.to_owned();
+        *holder = to;
         *expires_at = now + window;
         Ok(true)
     }
@@ -112,6 +112,14 @@ impl DedupeWindow for MemoryWindow {
 mod tests {
     use super::*;
 
+    fn feed() -> BodyHash {
+        BodyHash::of(b"feed")
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
     const SECOND: i64 = 1_000_000;
 
     #[tokio::test]
@@ -120,14 +128,22 @@ mod tests {
         let window = MemoryWindow::new(clock.clone());
         for i in 0..SWEEP_EVERY {
             window
-                .claim(&format!("old-{i}"), "a", Duration::from_secs(1))
+                .claim(
+                    &BodyHash::of(format!("old-{i}").as_bytes()),
+                    id(1),
+                    Duration::from_secs(1),
+                )
                 .await
                 .expect("claim");
         }
         clock.set_micros(3 * SECOND);
         for i in 0..SWEEP_EVERY {
             window
-                .claim(&format!("new-{i}"), "a", Duration::from_secs(1))
+                .claim(
+                    &BodyHash::of(format!("new-{i}").as_bytes()),
+                    id(1),
+                    Duration::from_secs(1),
+                )
                 .await
                 .expect("claim");
         }
@@ -139,14 +155,14 @@ mod tests {
     async fn a_release_by_another_holder_leaves_the_claim() {
         let window = MemoryWindow::new(Clock::frozen_at_micros(SECOND));
         let length = Duration::from_secs(600);
-        window.claim("feed", "a", length).await.expect("claim");
+        window.claim(&feed(), id(1), length).await.expect("claim");
 
-        window.release("feed", "b").await.expect("release");
-        let after_b = window.claim("feed", "c", length).await.expect("claim");
-        window.release("feed", "a").await.expect("release");
-        let after_a = window.claim("feed", "c", length).await.expect("claim");
+        window.release(&feed(), id(2)).await.expect("release");
+        let after_b = window.claim(&feed(), id(3), length).await.expect("claim");
+        window.release(&feed(), id(1)).await.expect("release");
+        let after_a = window.claim(&feed(), id(3), length).await.expect("claim");
 
-        assert!(matches!(after_b, Claim::Duplicate { holder, .. } if holder == "a"));
+        assert!(matches!(after_b, Claim::Duplicate { holder, .. } if holder == Some(id(1))));
         assert_eq!(after_a, Claim::Claimed);
     }
 }

@@ -23,6 +23,8 @@ mod refusals;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use feed::BodyHash;
+use uuid::Uuid;
 
 pub use self::memory::MemoryWindow;
 pub use self::redis::RedisWindow;
@@ -36,7 +38,9 @@ pub enum Claim {
     /// `holder` claimed the same hash earlier; it frees up after `retry_after`.
     Duplicate {
         retry_after: Duration,
-        holder: String,
+        /// The ingest holding the claim; `None` if the store names
+        /// something that is not an ingest id (written by another program).
+        holder: Option<Uuid>,
     },
 }
 
@@ -59,27 +63,31 @@ impl From<DedupeError> for platform::Error {
 pub trait DedupeWindow: Send + Sync + 'static {
     /// Claims `hash` for `holder` during `window`, atomically across every
     /// process sharing the store.
-    async fn claim(&self, hash: &str, holder: &str, window: Duration)
-    -> Result<Claim, DedupeError>;
+    async fn claim(
+        &self,
+        hash: &BodyHash,
+        holder: Uuid,
+        window: Duration,
+    ) -> Result<Claim, DedupeError>;
 
     /// Gives back `holder`'s claim on `hash`, if it still holds it; a
     /// claim that expired and was taken by another holder is left alone.
-    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError>;
+    async fn release(&self, hash: &BodyHash, holder: Uuid) -> Result<(), DedupeError>;
 
     /// Moves the claim on `hash` from `from`, an attempt known to have
     /// failed, to `to`, for a whole new `window`; `false` (and nothing
     /// changed) if `from` no longer holds it.
     async fn take_over(
         &self,
-        hash: &str,
-        from: &str,
-        to: &str,
+        hash: &BodyHash,
+        from: Uuid,
+        to: Uuid,
         window: Duration,
     ) -> Result<bool, DedupeError>;
 
     /// Forgets anything this process remembers about `hash`, so the next
     /// claim asks the store itself.
-    fn forget(&self, _hash: &str) {}
+    fn forget(&self, _hash: &BodyHash) {}
 
     /// Whether claims can be made right now (for `/readyz`).
     async fn check(&self) -> Result<(), DedupeError>;

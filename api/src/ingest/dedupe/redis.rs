@@ -13,9 +13,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use feed::BodyHash;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use url::Url;
+use uuid::Uuid;
 
 use super::{Claim, DedupeError, DedupeWindow};
 
@@ -83,15 +85,15 @@ impl RedisWindow {
 impl DedupeWindow for RedisWindow {
     async fn claim(
         &self,
-        hash: &str,
-        holder: &str,
+        hash: &BodyHash,
+        holder: Uuid,
         window: Duration,
     ) -> Result<Claim, DedupeError> {
         let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let (claimed, left, current): (i64, i64, String) = self
             .claim
             .key(format!("{KEY_PREFIX}{hash}"))
-            .arg(holder)
+            .arg(holder.to_string())
             .arg(millis)
             .invoke_async(&mut self.connection.clone())
             .await
@@ -103,15 +105,15 @@ impl DedupeWindow for RedisWindow {
         let retry_after = u64::try_from(left).map_or(window, Duration::from_millis);
         Ok(Claim::Duplicate {
             retry_after,
-            holder: current,
+            holder: Uuid::parse_str(&current).ok(),
         })
     }
 
-    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError> {
+    async fn release(&self, hash: &BodyHash, holder: Uuid) -> Result<(), DedupeError> {
         let _: i64 = self
             .release
             .key(format!("{KEY_PREFIX}{hash}"))
-            .arg(holder)
+            .arg(holder.to_string())
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
@@ -120,17 +122,17 @@ impl DedupeWindow for RedisWindow {
 
     async fn take_over(
         &self,
-        hash: &str,
-        from: &str,
-        to: &str,
+        hash: &BodyHash,
+        from: Uuid,
+        to: Uuid,
         window: Duration,
     ) -> Result<bool, DedupeError> {
         let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let moved: i64 = self
             .take_over
             .key(format!("{KEY_PREFIX}{hash}"))
-            .arg(from)
-            .arg(to)
+            .arg(from.to_string())
+            .arg(to.to_string())
             .arg(millis)
             .invoke_async(&mut self.connection.clone())
             .await

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use feed::BodyHash;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{Claim, DedupeError, DedupeWindow};
 
@@ -28,7 +30,7 @@ const CAPACITY: usize = 100_000;
 pub struct RefusalCache {
     window: Arc<dyn DedupeWindow>,
     /// Hash → (holder, when the refusal is no longer sure).
-    refused: Mutex<HashMap<String, (String, Instant)>>,
+    refused: Mutex<HashMap<BodyHash, (Option<Uuid>, Instant)>>,
 }
 
 impl RefusalCache {
@@ -39,13 +41,13 @@ impl RefusalCache {
         }
     }
 
-    fn remembered(&self, hash: &str) -> Option<Claim> {
+    fn remembered(&self, hash: &BodyHash) -> Option<Claim> {
         let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
         let (holder, until) = refused.get(hash)?;
         let now = Instant::now();
         (*until > now).then(|| Claim::Duplicate {
             retry_after: *until - now,
-            holder: holder.clone(),
+            holder: *holder,
         })
     }
 }
@@ -54,8 +56,8 @@ impl RefusalCache {
 impl DedupeWindow for RefusalCache {
     async fn claim(
         &self,
-        hash: &str,
-        holder: &str,
+        hash: &BodyHash,
+        holder: Uuid,
         window: Duration,
     ) -> Result<Claim, DedupeError> {
         if let Some(refusal) = self.remembered(hash) {
@@ -77,28 +79,28 @@ impl DedupeWindow for RefusalCache {
                     refused.clear();
                 }
             }
-            refused.insert(hash.to_owned(), (holder.clone(), asked_at + *retry_after));
+            refused.insert(*hash, (*holder, asked_at + *retry_after));
         }
         Ok(claim)
     }
 
-    async fn release(&self, hash: &str, holder: &str) -> Result<(), DedupeError> {
+    async fn release(&self, hash: &BodyHash, holder: Uuid) -> Result<(), DedupeError> {
         self.forget(hash);
         self.window.release(hash, holder).await
     }
 
     async fn take_over(
         &self,
-        hash: &str,
-        from: &str,
-        to: &str,
+        hash: &BodyHash,
+        from: Uuid,
+        to: Uuid,
         window: Duration,
     ) -> Result<bool, DedupeError> {
         self.forget(hash);
         self.window.take_over(hash, from, to, window).await
     }
 
-    fn forget(&self, hash: &str) {
+    fn forget(&self, hash: &BodyHash) {
         self.refused
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -117,6 +119,14 @@ impl DedupeWindow for RefusalCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn feed() -> BodyHash {
+        BodyHash::of(b"feed")
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
     use crate::ingest::dedupe::MemoryWindow;
     use platform::Clock;
 
@@ -151,25 +161,25 @@ mod tests {
         let cache = RefusalCache::new(store.window.clone());
         let window = Duration::from_secs(600);
         assert_eq!(
-            cache.claim("feed", "a", window).await.expect("claim"),
+            cache.claim(&feed(), id(1), window).await.expect("claim"),
             Claim::Claimed
         );
         store.advance(10).await;
-        cache.claim("feed", "b", window).await.expect("claim");
+        cache.claim(&feed(), id(2), window).await.expect("claim");
 
         // The store forgets the claim; the cache alone still refuses.
-        store.window.release("feed", "a").await.expect("release");
-        let remembered = cache.claim("feed", "c", window).await.expect("claim");
+        store.window.release(&feed(), id(1)).await.expect("release");
+        let remembered = cache.claim(&feed(), id(3), window).await.expect("claim");
         store.advance(589).await;
-        let just_before_the_end = cache.claim("feed", "c", window).await.expect("claim");
+        let just_before_the_end = cache.claim(&feed(), id(3), window).await.expect("claim");
         store.advance(1).await;
-        let at_the_end = cache.claim("feed", "d", window).await.expect("claim");
+        let at_the_end = cache.claim(&feed(), id(4), window).await.expect("claim");
 
         assert_eq!(
             remembered,
             Claim::Duplicate {
                 retry_after: Duration::from_secs(590),
-                holder: "a".into()
+                holder: Some(id(1))
             }
         );
         assert!(matches!(just_before_the_end, Claim::Duplicate { .. }));
@@ -181,12 +191,12 @@ mod tests {
         let store = Store::new();
         let cache = RefusalCache::new(store.window.clone());
         let window = Duration::from_secs(600);
-        cache.claim("feed", "a", window).await.expect("claim");
-        cache.claim("feed", "b", window).await.expect("claim");
+        cache.claim(&feed(), id(1), window).await.expect("claim");
+        cache.claim(&feed(), id(2), window).await.expect("claim");
 
         // The first claimer gives it back, as when its job could not be recorded.
-        store.window.release("feed", "a").await.expect("release");
-        let after = cache.claim("feed", "c", window).await.expect("claim");
+        store.window.release(&feed(), id(1)).await.expect("release");
+        let after = cache.claim(&feed(), id(3), window).await.expect("claim");
 
         assert_eq!(after, Claim::Claimed);
     }
