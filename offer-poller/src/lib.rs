@@ -175,7 +175,7 @@ impl OfferPoller {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = platform::db::connect(&settings.database.url).await?;
         let metrics = Metrics::new();
-        let broker = rpc::broker::for_worker(settings, "offer-poller", metrics.clone())?;
+        let broker = rpc::for_worker(settings, "offer-poller", metrics.clone())?;
         let mut poller = Self::with_broker(broker, db, settings, Clock::system(), metrics)?;
         poller.metrics_listener = settings
             .telemetry

@@ -86,7 +86,7 @@ impl QuoteWorker {
     /// its metrics on `METRICS_ADDR` if set.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let broker = rpc::broker::for_worker(settings, "quote-worker", metrics.clone())?;
+        let broker = rpc::for_worker(settings, "quote-worker", metrics.clone())?;
         let mut worker = Self::with_broker(broker, settings, metrics.clone())?;
         if let Some(addr) = settings.telemetry.metrics_addr {
             worker.metrics = Some((platform::metrics::bind(addr)?, metrics));

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use api::ingest::dedupe::{DedupeWindow, MemoryWindow, RedisWindow};
-use rpc::broker::{AmqpBroker, Broker, InProcessBroker};
+use rpc::broker::Broker;
+use rpc::{AmqpBroker, InProcessBroker};
 use sea_orm::{ConnectionTrait, Database};
 use url::Url;
 

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
+use rpc::AmqpBroker;
 use rpc::CallError;
-use rpc::broker::{AmqpBroker, Broker};
+use rpc::broker::Broker;
 use rpc::messages::QuoteRequest;
 use tests::servers::RabbitNode;
 use tests::{TestApp, spawn_app_with};

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use rpc::AmqpBroker;
 use rpc::CallError;
-use rpc::broker::{AmqpBroker, TransportError};
+use rpc::broker::TransportError;
 use rpc::messages::QuoteRequest;
 use tests::backend::cluster;
 use tests::process::{command, stdout_lines, terminate, wait_for_exit, wait_for_log};

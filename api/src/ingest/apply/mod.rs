@@ -7,7 +7,7 @@
 //! never holds up the small ones behind it.
 //!
 //! - A **spooled** body is read on a blocking thread with the extracting
-//!   [`Scanner`], which keeps each field only up to the catalog's bound
+//!   [`Scanner`](feed::Scanner), which keeps each field only up to the catalog's bound
 //!   and hands over batches of at most [`BATCH`] items and [`BATCH_BYTES`]
 //!   through a small channel: applying holds little memory whatever the
 //!   items look like. Each batch is one transaction: the items are upserted
@@ -25,10 +25,10 @@
 //!
 //! - this file: the lanes, claiming, and what happens to a job (done,
 //!   failed, retried later, narrowed down);
-//! - [`read`]: reading a body's items, in batches;
-//! - [`plan`]: what a write comes to (pure, unit-tested);
-//! - [`write`]: the transaction that carries a plan out;
-//! - [`upkeep`]: the stuck-job gauge and the spool sweep.
+//! - `read`: reading a body's items, in batches;
+//! - `plan`: what a write comes to (pure, unit-tested);
+//! - `write`: the transaction that carries a plan out;
+//! - `upkeep`: the stuck-job gauge and the spool sweep.
 //!
 //! Errors are sorted (SPEC section 10, "Poison"):
 //! - an item the catalog refuses is skipped and counted, its problem kept;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::{Broker, Handled, RpcHandler, TransportError};
+use crate::broker::{Broker, Handled, RpcHandler, TransportError};
 use platform::metrics::Metrics;
 
 /// See the module documentation.

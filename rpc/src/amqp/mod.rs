@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use url::Url;
 
-use super::{Broker, Handled, RpcHandler, TransportError, dead_letter_queue};
+use crate::broker::{Broker, Handled, RpcHandler, TransportError, dead_letter_queue};
 use platform::backoff::Backoff;
 use platform::trace::{self, TraceContext};
 

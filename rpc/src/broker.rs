@@ -5,27 +5,19 @@
 //! request on a queue to an [`RpcHandler`] and sends back what it returns.
 //! Two implementations:
 //!
-//! - [`AmqpBroker`]: RabbitMQ with direct reply-to, correlation ids,
+//! - [`AmqpBroker`](crate::AmqpBroker): RabbitMQ with direct reply-to, correlation ids,
 //!   publisher confirms, per-message expiration and reconnection.
-//! - [`InProcessBroker`]: channels inside one process, for the embedded mode.
+//! - [`InProcessBroker`](crate::InProcessBroker): channels inside one process, for the embedded mode.
 //!
-//! [`MeteredBroker`] wraps either, counting and timing calls and requests.
+//! [`MeteredBroker`](crate::MeteredBroker) wraps either, counting and timing calls and requests.
 //!
 //! Typed requests and replies, and the errors only they can have (a coded
 //! failure, an undecodable reply), live one layer up, in [`crate::typed`].
-
-mod amqp;
-mod in_process;
-mod metered;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
-
-pub use amqp::AmqpBroker;
-pub use in_process::InProcessBroker;
-pub use metered::MeteredBroker;
 
 /// Why a call got no reply: the transport's failures, the only ones a
 /// broker can have.
@@ -89,20 +81,4 @@ pub trait Broker: Send + Sync + 'static {
 /// The queue that receives what a consumer of `queue` could not decode.
 pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dead")
-}
-
-/// The broker of a standalone worker process: RabbitMQ, which it needs,
-/// since an in-process broker would leave it with nobody to talk to.
-pub fn for_worker(
-    settings: &platform::Settings,
-    name: &str,
-    metrics: std::sync::Arc<platform::metrics::Metrics>,
-) -> anyhow::Result<std::sync::Arc<dyn Broker>> {
-    let url = settings.broker.amqp_url.as_ref().ok_or_else(|| {
-        anyhow::anyhow!(
-            "AMQP_URL: required by a standalone {name} (in embedded mode `api` runs it in-process)"
-        )
-    })?;
-    let broker = std::sync::Arc::new(AmqpBroker::new(url.expose(), name));
-    Ok(std::sync::Arc::new(MeteredBroker::new(broker, metrics)))
 }

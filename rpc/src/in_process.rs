@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::{Broker, Handled, RpcHandler, TransportError, dead_letter_queue};
+use crate::broker::{Broker, Handled, RpcHandler, TransportError, dead_letter_queue};
 use platform::trace::TraceContext;
 
 /// Requests waiting on one queue before calls fail with `Unavailable`.
