@@ -23,7 +23,7 @@ pub mod token;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use platform::metrics::Metrics;
+use platform::metrics::{self, Gauge, Histogram, HistogramOpts, Metrics, Registry, Series};
 use platform::{Clock, Settings};
 use rpc::broker::Broker;
 use rpc::messages::{OfferRequest, Registered};
@@ -47,13 +47,51 @@ pub const TOKEN_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between two token requests.
 pub const TOKEN_RETRY_MAX: Duration = Duration::from_secs(60);
 
+/// The poller's series: `offers_registrations_waiting`,
+/// `offers_poll_pass_duration_seconds`, `offers_poll_lag_seconds`.
+pub struct PollSeries {
+    registrations_waiting: Gauge,
+    poll_pass_seconds: Histogram,
+    poll_lag_seconds: Gauge,
+}
+
+impl Series for PollSeries {
+    fn register(registry: &Registry) -> Self {
+        Self {
+            registrations_waiting: metrics::gauge(
+                registry,
+                "offers_registrations_waiting",
+                "Products not yet registered with the Offers service",
+            ),
+            poll_pass_seconds: metrics::registered(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "offers_poll_pass_duration_seconds",
+                        "offer-poller passes that polled something",
+                    )
+                    .buckets(metrics::LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("a valid histogram definition"),
+            ),
+            poll_lag_seconds: metrics::gauge(
+                registry,
+                "offers_poll_lag_seconds",
+                "How overdue the most overdue product's poll is",
+            ),
+        }
+    }
+}
+
 /// What handling a request needs.
 pub struct Context {
     pub db: DatabaseConnection,
     pub offers: OffersClient,
     pub clock: Clock,
-    /// Poll passes and lag are recorded here.
+    /// The process's registry, served on `METRICS_ADDR`.
     pub metrics: Arc<Metrics>,
+    /// Poll passes, lag and waiting registrations are recorded here.
+    pub series: Arc<PollSeries>,
     /// The deployment's access token, once this process has read it.
     token: OnceCell<String>,
     /// Where asking for the token stands after failures.
@@ -71,6 +109,7 @@ impl Context {
             db,
             offers: offers.with_metrics(metrics.clone()),
             clock,
+            series: metrics.series(),
             metrics,
             token: OnceCell::new(),
             token_backoff: Mutex::default(),
@@ -258,7 +297,7 @@ async fn poll_loop(
             _ = tick.tick() => {}
         }
         match polling::lag(&context).await {
-            Ok(lag) => context.metrics.poll_lag_seconds.set(lag.as_secs_f64()),
+            Ok(lag) => context.series.poll_lag_seconds.set(lag.as_secs_f64()),
             Err(e) => tracing::warn!(error = %e, "measuring the poll lag failed"),
         }
         loop {
@@ -267,7 +306,7 @@ async fn poll_loop(
                 Ok(outcome) if outcome.claimed == 0 => break,
                 Ok(outcome) => {
                     context
-                        .metrics
+                        .series
                         .poll_pass_seconds
                         .observe(started.elapsed().as_secs_f64());
                     tracing::info!(
@@ -306,7 +345,7 @@ async fn retry_loop(context: Arc<Context>, concurrency: usize, shutdown: Cancell
         }
         if ticks.is_multiple_of(COUNT_WAITING_EVERY) {
             match registration::waiting(&context).await {
-                Ok(waiting) => context.metrics.registrations_waiting.set(waiting as f64),
+                Ok(waiting) => context.series.registrations_waiting.set(waiting as f64),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot count the products waiting for registration")
                 }

@@ -1,7 +1,9 @@
-//! The Prometheus metrics of a Mercato process, beyond HTTP requests.
+//! The Prometheus registry of a Mercato process.
 //!
 //! One [`Metrics`] per process (no global registry, so several apps in one
-//! test process count apart). `api` serves it on `/metrics` with its HTTP
+//! test process count apart). Each feature keeps its own series (a
+//! [`Series`]: `rpc::metered::RpcSeries`, `api`'s ingestion, password and
+//! HTTP series, `offer-poller`'s poll series) and registers them here once. `api` serves it on `/metrics` with its HTTP
 //! series; `quote-worker` and `offer-poller` serve it on `METRICS_ADDR`
 //! ([`serve`]). In embedded mode the workers share `api`'s.
 //!
@@ -28,9 +30,14 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-    Registry, TextEncoder,
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub use prometheus::core::Collector;
+use prometheus::{Encoder, Opts, TextEncoder};
+pub use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Registry,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -42,141 +49,91 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 /// See the module documentation.
 pub struct Metrics {
     registry: Registry,
-    pub rpc_calls: IntCounterVec,
-    pub rpc_call_seconds: HistogramVec,
-    pub rpc_handled: IntCounterVec,
-    pub rpc_handle_seconds: HistogramVec,
-    pub dedupe_claims: IntCounterVec,
-    pub ingest_bytes: IntCounter,
-    pub ingest_feeds: IntCounterVec,
-    pub ingest_jobs: IntCounterVec,
-    pub ingest_items_applied: IntCounter,
-    pub ingest_oldest_pending_seconds: Gauge,
-    pub ingest_job_retries: IntCounter,
-    pub registrations_waiting: Gauge,
-    pub poll_pass_seconds: Histogram,
-    pub poll_lag_seconds: Gauge,
+    /// Failed calls to a third party (`offers`, `stooq`), by `kind`:
+    /// every worker calls out through [`crate::http`], so they share it.
     pub upstream_errors: IntCounterVec,
-    /// Password checks by outcome: `verified`, `wrong`, `remembered` (a
-    /// Basic credential verified lately, no argon2), `throttled` (429),
-    /// `busy` (503).
-    pub password_checks: IntCounterVec,
+    /// Each feature's series, registered the first time it asks.
+    series: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
-fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter definition")
+/// The series of one feature, kept by the feature: it creates them and
+/// registers them in the process's registry once, when first asked for
+/// ([`Metrics::series`]).
+pub trait Series: Send + Sync + 'static {
+    fn register(registry: &Registry) -> Self;
 }
 
-fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
-    HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
-        labels,
+/// A counter with labels, registered in `registry`.
+pub fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter definition"),
     )
-    .expect("a valid histogram definition")
+}
+
+/// A counter without labels, registered in `registry`.
+pub fn total(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    registered(
+        registry,
+        IntCounter::new(name, help).expect("a valid counter definition"),
+    )
+}
+
+/// A latency histogram with labels ([`LATENCY_BUCKETS`]), registered in `registry`.
+pub fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    registered(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+            labels,
+        )
+        .expect("a valid histogram definition"),
+    )
+}
+
+/// A gauge, registered in `registry`.
+pub fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    registered(
+        registry,
+        Gauge::new(name, help).expect("a valid gauge definition"),
+    )
+}
+
+/// `collector`, registered in `registry`.
+pub fn registered<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("each series is registered once, by its feature");
+    collector
 }
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
-        let metrics = Self {
-            registry: Registry::new(),
-            rpc_calls: counter(
-                "rpc_calls_total",
-                "RPCs sent, by outcome",
-                &["queue", "outcome"],
-            ),
-            rpc_call_seconds: histogram(
-                "rpc_call_duration_seconds",
-                "RPC round trips, by outcome",
-                &["queue", "outcome"],
-            ),
-            rpc_handled: counter(
-                "rpc_handled_total",
-                "RPCs handled by this worker",
-                &["queue", "outcome"],
-            ),
-            rpc_handle_seconds: histogram(
-                "rpc_handle_duration_seconds",
-                "Time to handle one RPC",
-                &["queue", "outcome"],
-            ),
-            dedupe_claims: counter(
-                "dedupe_claims_total",
-                "Feed dedupe-window claims, by result",
-                &["result"],
-            ),
-            ingest_bytes: IntCounter::new("ingest_bytes_total", "Feed bytes received in full")
-                .expect("a valid counter definition"),
-            ingest_feeds: counter("ingest_feeds_total", "Feeds sent, by outcome", &["outcome"]),
-            ingest_jobs: counter("ingest_jobs_total", "Ingest jobs finished", &["status"]),
-            ingest_items_applied: IntCounter::new(
-                "ingest_items_applied_total",
-                "Feed items applied to the catalog",
-            )
-            .expect("a valid counter definition"),
-            ingest_oldest_pending_seconds: Gauge::new(
-                "ingest_oldest_pending_age_seconds",
-                "Age of the oldest accepted feed not yet applied, 0 when none",
-            )
-            .expect("a valid gauge definition"),
-            ingest_job_retries: IntCounter::new(
-                "ingest_job_retries_total",
-                "Ingest jobs put back after a failure that may pass",
-            )
-            .expect("a valid counter definition"),
-            registrations_waiting: Gauge::new(
-                "offers_registrations_waiting",
-                "Products not yet registered with the Offers service",
-            )
-            .expect("a valid gauge definition"),
-            poll_pass_seconds: Histogram::with_opts(
-                HistogramOpts::new(
-                    "offers_poll_pass_duration_seconds",
-                    "offer-poller passes that polled something",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            )
-            .expect("a valid histogram definition"),
-            poll_lag_seconds: Gauge::new(
-                "offers_poll_lag_seconds",
-                "How overdue the most overdue product's poll is",
-            )
-            .expect("a valid gauge definition"),
+        let registry = Registry::new();
+        Arc::new(Self {
             upstream_errors: counter(
+                &registry,
                 "upstream_errors_total",
                 "Failed calls to third-party services",
                 &["service", "kind"],
             ),
-            password_checks: counter(
-                "auth_password_checks_total",
-                "Password checks, by outcome",
-                &["outcome"],
-            ),
-        };
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
-            Box::new(metrics.password_checks.clone()),
-            Box::new(metrics.rpc_calls.clone()),
-            Box::new(metrics.rpc_call_seconds.clone()),
-            Box::new(metrics.rpc_handled.clone()),
-            Box::new(metrics.rpc_handle_seconds.clone()),
-            Box::new(metrics.dedupe_claims.clone()),
-            Box::new(metrics.ingest_bytes.clone()),
-            Box::new(metrics.ingest_feeds.clone()),
-            Box::new(metrics.ingest_jobs.clone()),
-            Box::new(metrics.ingest_items_applied.clone()),
-            Box::new(metrics.ingest_oldest_pending_seconds.clone()),
-            Box::new(metrics.ingest_job_retries.clone()),
-            Box::new(metrics.registrations_waiting.clone()),
-            Box::new(metrics.poll_pass_seconds.clone()),
-            Box::new(metrics.poll_lag_seconds.clone()),
-            Box::new(metrics.upstream_errors.clone()),
-        ];
-        for collector in collectors {
-            metrics
-                .registry
-                .register(collector)
-                .expect("registered once");
-        }
-        Arc::new(metrics)
+            registry,
+            series: Mutex::default(),
+        })
+    }
+
+    /// The series of type `S`, registered on first use: one instance per
+    /// process, however many parts ask (in embedded mode the workers and
+    /// `api` share the registry).
+    pub fn series<S: Series>(&self) -> Arc<S> {
+        let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let series = all
+            .entry(TypeId::of::<S>())
+            .or_insert_with(|| Arc::new(S::register(&self.registry)))
+            .clone();
+        series
+            .downcast::<S>()
+            .expect("series are kept by their type")
     }
 
     /// Where a process adds series of its own (the HTTP ones of `api`).

@@ -1,5 +1,5 @@
 //! A [`Broker`] that counts and times every call it sends and every
-//! request it serves, into the process's [`Metrics`].
+//! request it serves, into the [`RpcSeries`] of the process's [`Metrics`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,17 +8,58 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, Handled, RpcHandler, TransportError};
-use platform::metrics::Metrics;
+use platform::metrics::{self, HistogramVec, IntCounterVec, Metrics, Registry, Series};
+
+/// The RPC series: `rpc_calls_total` and `rpc_call_duration_seconds` by
+/// queue and outcome (`replied`, `timeout`, `unavailable`) on the calling
+/// side; `rpc_handled_total` and `rpc_handle_duration_seconds` (`replied`,
+/// `rejected`) on the worker side.
+pub struct RpcSeries {
+    calls: IntCounterVec,
+    call_seconds: HistogramVec,
+    handled: IntCounterVec,
+    handle_seconds: HistogramVec,
+}
+
+impl Series for RpcSeries {
+    fn register(registry: &Registry) -> Self {
+        let labels = &["queue", "outcome"];
+        Self {
+            calls: metrics::counter(registry, "rpc_calls_total", "RPCs sent, by outcome", labels),
+            call_seconds: metrics::histogram(
+                registry,
+                "rpc_call_duration_seconds",
+                "RPC round trips, by outcome",
+                labels,
+            ),
+            handled: metrics::counter(
+                registry,
+                "rpc_handled_total",
+                "RPCs handled by this worker",
+                labels,
+            ),
+            handle_seconds: metrics::histogram(
+                registry,
+                "rpc_handle_duration_seconds",
+                "Time to handle one RPC",
+                labels,
+            ),
+        }
+    }
+}
 
 /// See the module documentation.
 pub struct MeteredBroker {
     inner: Arc<dyn Broker>,
-    metrics: Arc<Metrics>,
+    series: Arc<RpcSeries>,
 }
 
 impl MeteredBroker {
     pub fn new(inner: Arc<dyn Broker>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
+        Self {
+            inner,
+            series: metrics.series(),
+        }
     }
 }
 
@@ -37,12 +78,9 @@ impl Broker for MeteredBroker {
             Err(TransportError::Timeout { .. }) => "timeout",
             Err(TransportError::Unavailable(_)) => "unavailable",
         };
-        self.metrics
-            .rpc_calls
-            .with_label_values(&[queue, label])
-            .inc();
-        self.metrics
-            .rpc_call_seconds
+        self.series.calls.with_label_values(&[queue, label]).inc();
+        self.series
+            .call_seconds
             .with_label_values(&[queue, label])
             .observe(started.elapsed().as_secs_f64());
         outcome
@@ -58,7 +96,7 @@ impl Broker for MeteredBroker {
         let handler = Arc::new(MeteredHandler {
             inner: handler,
             queue: queue.to_owned(),
-            metrics: self.metrics.clone(),
+            series: self.series.clone(),
         });
         self.inner.serve(queue, handler, prefetch, shutdown).await
     }
@@ -75,7 +113,7 @@ impl Broker for MeteredBroker {
 struct MeteredHandler {
     inner: Arc<dyn RpcHandler>,
     queue: String,
-    metrics: Arc<Metrics>,
+    series: Arc<RpcSeries>,
 }
 
 #[async_trait]
@@ -87,12 +125,12 @@ impl RpcHandler for MeteredHandler {
             Handled::Reply(_) => "replied",
             Handled::Rejected { .. } => "rejected",
         };
-        self.metrics
-            .rpc_handled
+        self.series
+            .handled
             .with_label_values(&[self.queue.as_str(), label])
             .inc();
-        self.metrics
-            .rpc_handle_seconds
+        self.series
+            .handle_seconds
             .with_label_values(&[self.queue.as_str(), label])
             .observe(started.elapsed().as_secs_f64());
         handled

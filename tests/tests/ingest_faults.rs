@@ -499,7 +499,7 @@ async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_o
         clock: app.state.clock.clone(),
         ingestion: app.state.ingestion.clone(),
         dedupe: app.state.dedupe.clone(),
-        metrics: app.state.metrics.process.clone(),
+        metrics: app.state.ingestion.metrics.clone(),
         lease: app.state.settings.ingest.lease,
     };
 

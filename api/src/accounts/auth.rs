@@ -155,7 +155,7 @@ impl FromRequestParts<AppState> for Caller {
             let (username, password) = basic_credentials(credentials.trim())?;
             let guard = &state.passwords;
             if let Some(caller) = guard.remembered(&username, &password) {
-                count_check(state, "remembered");
+                state.passwords.count("remembered");
                 return Ok(caller);
             }
             let client = super::guard::client_address(parts, &state.settings.http.trusted_proxies);
@@ -221,13 +221,13 @@ pub async fn authenticate(
     password: String,
 ) -> Result<Caller, Error> {
     let wrong = || {
-        count_check(state, "wrong");
+        state.passwords.count("wrong");
         Error::Unauthorized("wrong username or password".into())
     };
     let guard = &state.passwords;
     guard
         .check_throttle(client)
-        .inspect_err(|_| count_check(state, "throttled"))?;
+        .inspect_err(|_| state.passwords.count("throttled"))?;
     // No account has such credentials (usernames were always parsed), so
     // refusing them without a lookup or a hash tells an attacker nothing.
     let impossible = password.len() > NewPassword::MAX_BYTES
@@ -240,7 +240,7 @@ pub async fn authenticate(
     let turn = guard
         .turn()
         .await
-        .inspect_err(|_| count_check(state, "busy"))?;
+        .inspect_err(|_| state.passwords.count("busy"))?;
     let account = account::Entity::find()
         .filter(account::Column::Username.eq(username))
         .one(&state.db)
@@ -255,7 +255,7 @@ pub async fn authenticate(
     drop(turn);
     match account {
         Some(account) if matches => {
-            count_check(state, "verified");
+            state.passwords.count("verified");
             Ok(account.into())
         }
         _ => {
@@ -263,16 +263,6 @@ pub async fn authenticate(
             Err(wrong())
         }
     }
-}
-
-/// Counts a password check in `auth_password_checks_total`.
-fn count_check(state: &AppState, outcome: &str) {
-    state
-        .metrics
-        .process
-        .password_checks
-        .with_label_values(&[outcome])
-        .inc();
 }
 
 /// Hashes a password with argon2id (default parameters, random salt) on

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderName;
 use axum::http::request::Parts;
+use platform::metrics::{self, IntCounterVec, Metrics, Registry, Series};
 use platform::settings::TrustedProxies;
 use platform::{Error, Settings};
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
@@ -78,6 +79,27 @@ pub struct PasswordGuard {
     remember_for: Duration,
     key: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    series: Arc<PasswordSeries>,
+}
+
+/// `auth_password_checks_total{outcome}`: `verified`, `wrong`,
+/// `remembered` (a Basic credential verified lately, no argon2),
+/// `throttled` (429), `busy` (503).
+pub struct PasswordSeries {
+    checks: IntCounterVec,
+}
+
+impl Series for PasswordSeries {
+    fn register(registry: &Registry) -> Self {
+        Self {
+            checks: metrics::counter(
+                registry,
+                "auth_password_checks_total",
+                "Password checks, by outcome",
+                &["outcome"],
+            ),
+        }
+    }
 }
 
 /// Failed checks of one address in the minute that began with the first.
@@ -122,7 +144,7 @@ fn start_hashers(count: usize) -> mpsc::Sender<Work> {
 }
 
 impl PasswordGuard {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, metrics: &Metrics) -> Self {
         let mut key = [0u8; 32];
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -136,7 +158,13 @@ impl PasswordGuard {
             remember_for: settings.auth.cache_ttl,
             key,
             remembered: Mutex::new(HashMap::new()),
+            series: metrics.series(),
         }
+    }
+
+    /// Counts a check by its outcome.
+    pub fn count(&self, outcome: &str) {
+        self.series.checks.with_label_values(&[outcome]).inc();
     }
 
     /// 429 if `client` is throttled.
@@ -355,7 +383,10 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        PasswordGuard::new(&Settings::from_vars(vars).expect("valid settings"))
+        PasswordGuard::new(
+            &Settings::from_vars(vars).expect("valid settings"),
+            &Metrics::new(),
+        )
     }
 
     fn ip(s: &str) -> Option<IpAddr> {

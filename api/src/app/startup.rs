@@ -106,8 +106,8 @@ impl Application {
             false => Spool::unused(&settings.ingest.spool_dir),
         };
         let state = AppState {
-            ingestion: Ingestion::new(spool, db.clone(), settings.ingest.max_concurrent),
-            passwords: Arc::new(crate::accounts::PasswordGuard::new(&settings)),
+            ingestion: Ingestion::new(spool, db.clone(), settings.ingest.max_concurrent, &metrics),
+            passwords: Arc::new(crate::accounts::PasswordGuard::new(&settings, &metrics)),
             settings: Arc::new(settings),
             db,
             broker,
@@ -198,7 +198,7 @@ impl Application {
                 clock: state.clock.clone(),
                 ingestion: state.ingestion.clone(),
                 dedupe: state.dedupe.clone(),
-                metrics: state.metrics.process.clone(),
+                metrics: state.ingestion.metrics.clone(),
                 lease: settings.ingest.lease,
             };
             tasks.spawn("feed applier", apply::run(applier, shutdown.clone()));

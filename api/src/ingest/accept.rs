@@ -150,8 +150,8 @@ async fn claim(state: &AppState, hash: &BodyHash, holder: Uuid) -> Result<Instan
     let window = state.settings.ingest.dedupe_window;
     let counted = |result: &str| {
         state
+            .ingestion
             .metrics
-            .process
             .dedupe_claims
             .with_label_values(&[result])
             .inc();

@@ -25,16 +25,19 @@ pub mod apply;
 pub mod dedupe;
 pub mod entity;
 pub mod jobs;
+pub mod metrics;
 pub mod receive;
 pub mod router;
 mod spool;
 
 use std::sync::Arc;
 
+use platform::metrics::Metrics;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 
 use self::jobs::Recorder;
+use self::metrics::IngestSeries;
 pub use self::spool::{Spool, SpoolFile};
 
 /// What the handlers and the apply task share.
@@ -49,12 +52,18 @@ pub struct Ingestion {
     pub uploads: Semaphore,
     /// Holders of the dedupe window lately found accepted.
     pub holders: accept::Holders,
+    pub metrics: Arc<IngestSeries>,
 }
 
 impl Ingestion {
     /// Starts the job recorder on `db` (so it needs a runtime); at most
-    /// `max_uploads` feeds are received at once.
-    pub fn new(spool: Spool, db: DatabaseConnection, max_uploads: usize) -> Arc<Self> {
+    /// `max_uploads` feeds are received at once; counted in `metrics`.
+    pub fn new(
+        spool: Spool,
+        db: DatabaseConnection,
+        max_uploads: usize,
+        metrics: &Metrics,
+    ) -> Arc<Self> {
         Arc::new(Self {
             spool,
             recorder: Recorder::start(db),
@@ -62,6 +71,7 @@ impl Ingestion {
             large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),
             holders: accept::Holders::default(),
+            metrics: metrics.series(),
         })
     }
 

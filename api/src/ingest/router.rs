@@ -146,9 +146,9 @@ pub async fn ingest_feed(
         Err(_) => "failed",
     };
     state
+        .ingestion
         .metrics
-        .process
-        .ingest_feeds
+        .feeds
         .with_label_values(&[label])
         .inc();
     outcome.map(Json)
@@ -163,7 +163,6 @@ async fn accept_feed(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Accepted> {
-    let metrics = &state.metrics.process;
     let limits = receive::Limits {
         max_bytes: state.settings.ingest.max_bytes,
         min_free_bytes: state.settings.ingest.spool_min_free_bytes,
@@ -180,7 +179,11 @@ async fn accept_feed(
     let id = Uuid::now_v7();
     let spool_to = state.ingestion.spool.file_for(id);
     let received = receive::receive(body, limits, spool_to).await?;
-    metrics.ingest_bytes.inc_by(received.inspected.size);
+    state
+        .ingestion
+        .metrics
+        .bytes
+        .inc_by(received.inspected.size);
     let items = received.inspected.items;
     tokio::spawn(accept::accept(
         state.clone(),

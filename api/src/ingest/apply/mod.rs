@@ -57,8 +57,8 @@ pub use upkeep::sweep_orphans;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::metrics::IngestSeries;
 use platform::Clock;
-use platform::metrics::Metrics;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -103,7 +103,7 @@ pub struct Applier {
     /// Failed jobs give their claims back here.
     pub dedupe: Arc<dyn DedupeWindow>,
     /// Finished jobs and applied items are counted here.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<IngestSeries>,
     /// `INGEST_LEASE_SECS`.
     pub lease: Duration,
 }
@@ -232,7 +232,7 @@ async fn apply_group(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow
     match write_parts(&applier.db, &parts, now, applier.lease).await {
         Ok(true) => {
             count_done(applier, parts.len() as u64);
-            applier.metrics.ingest_items_applied.inc_by(items);
+            applier.metrics.items_applied.inc_by(items);
         }
         Ok(false) => tracing::warn!(
             jobs = parts.len(),
@@ -245,7 +245,7 @@ async fn apply_group(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow
                 match write_narrowing(applier, part).await {
                     Ok(Written::Done) => {
                         count_done(applier, 1);
-                        applier.metrics.ingest_items_applied.inc_by(count);
+                        applier.metrics.items_applied.inc_by(count);
                     }
                     Ok(Written::Lost) => {}
                     Err(WriteError::Refused(problem)) => fail(applier, job, problem).await?,
@@ -306,10 +306,7 @@ async fn apply_spooled(
             Err(WriteError::Refused(problem)) => break Ok(Outcome::Failed(problem)),
             Err(WriteError::Transient(e)) => break Err(e),
         }
-        applier
-            .metrics
-            .ingest_items_applied
-            .inc_by(count.unsigned_abs());
+        applier.metrics.items_applied.inc_by(count.unsigned_abs());
         processed += count;
     };
     // Dropping the receiver stops a reader that is still going.
@@ -381,7 +378,7 @@ async fn write_narrowing(applier: &Applier, part: Part) -> Result<Written, Write
 fn count_done(applier: &Applier, jobs: u64) {
     applier
         .metrics
-        .ingest_jobs
+        .jobs
         .with_label_values(&["done"])
         .inc_by(jobs);
 }
@@ -395,11 +392,7 @@ async fn fail(applier: &Applier, job: &ingest_job::Model, problem: String) -> an
         return Ok(());
     }
     tracing::error!(ingest = %job.id, problem, "feed failed");
-    applier
-        .metrics
-        .ingest_jobs
-        .with_label_values(&["failed"])
-        .inc();
+    applier.metrics.jobs.with_label_values(&["failed"]).inc();
     if job.spool.is_some() {
         remove_spool_file(&applier.ingestion.spool.path_of(job.id));
     }
@@ -433,7 +426,7 @@ async fn retry_later(
     let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
     let wait = platform::backoff::after_failures(failures, RETRY_FIRST, RETRY_MAX);
     tracing::warn!(ingest = %job.id, attempts, error = %error, retry_in = ?wait, "applying a feed failed; it is retried");
-    applier.metrics.ingest_job_retries.inc();
+    applier.metrics.job_retries.inc();
     jobs::retry_later(&applier.db, job.id, attempts, applier.clock.now(), wait).await?;
     Ok(())
 }

@@ -32,7 +32,7 @@ pub async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
                 let age = oldest.map_or(Duration::ZERO, |at| applier.clock.now().since(at));
                 applier
                     .metrics
-                    .ingest_oldest_pending_seconds
+                    .oldest_pending_seconds
                     .set(age.as_secs_f64());
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the oldest pending feed"),
