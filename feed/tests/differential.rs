@@ -25,6 +25,10 @@
 //! failing case's seed under `feed/tests/differential.proptest-regressions`
 //! and replays it first on the next run. `PROPTEST_CASES` sets the number
 //! of cases (default below), `PROPTEST_RNG_SEED` another fixed seed.
+//!
+//! Length: the grammar's generators, the deliberate differences from
+//! serde_json and the property are one argument; splitting them would hide
+//! which generator a difference answers.
 
 use feed::{MAX_DEPTH, Scanner};
 use proptest::prelude::*;

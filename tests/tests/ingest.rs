@@ -1,5 +1,9 @@
 //! `POST /v1/products` and `GET /v1/products/ingests/{id}` (SPEC section 8)
 //! on this run's backends.
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use std::collections::HashMap;
 

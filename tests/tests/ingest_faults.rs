@@ -2,6 +2,10 @@
 //! "Disk", "Memory"), on this run's backends: a sender that leaves right
 //! after its last byte, data the database refuses, a full spool disk,
 //! items as fat as the catalog allows and fatter.
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,6 +2,10 @@
 //! test attacks one limit the way a client on the network could. The ones
 //! that flood or starve a process, or read its memory, start an `api`
 //! process of their own ([`start_api`]).
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use std::collections::HashMap;
 use std::time::Duration;

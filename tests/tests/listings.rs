@@ -1,5 +1,9 @@
 //! The listing and user services of seed 004, on the internal listener:
 //! every point of their contract (SPEC section 7), exactly.
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use std::collections::{HashMap, HashSet};
 

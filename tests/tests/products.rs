@@ -1,5 +1,9 @@
 //! The product catalog (SPEC section 5): reads for everyone, writes for
 //! admins, skus unique, bad ids refused.
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use api::accounts::Role;
 use catalog_entities::offer;

@@ -1,5 +1,9 @@
 //! The public API layer of seed 004, on the public listener: its envelopes,
 //! its checks, and how it uses the listing and user services.
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use std::collections::HashMap;
 

@@ -38,6 +38,9 @@
 //! and must tell whether an address is over its limit without spending
 //! a unit of it. The remembered credentials are a map too rather than
 //! `moka`: one `HashMap` under a mutex, with a size cap, is all it needs.
+//!
+//! Length: over 400 lines only with its unit tests, which stay beside the
+//! code they test.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -3,6 +3,10 @@
 //! streamed in bounded memory, a replica killed in the middle of applying
 //! a feed (and one gone for good, its feed finished by another sharing its
 //! spool), and text PostgreSQL refuses.
+//!
+//! Length: one file per feature's system tests (one integration binary, a
+//! module per feature); each test stands alone, arranged, acted and asserted,
+//! so they are long rather than clever.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -46,6 +46,10 @@
 //!
 //! New products are stored due for registration, so `offer-poller`'s
 //! retry pass registers them with the Offers service as in SPEC section 5.
+//!
+//! Length: the life of a job (claimed, applied, narrowed down, failed,
+//! retried, given back) is one story, read top to bottom here; reading,
+//! planning, writing and upkeep have files of their own.
 
 mod plan;
 mod read;

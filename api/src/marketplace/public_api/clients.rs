@@ -13,6 +13,9 @@
 //! `USER_CACHE_TTL_SECS`: a page of listings by users seen recently needs
 //! no user-service request at all, and a page with unseen users one batch
 //! request for those only.
+//!
+//! Length: over 400 lines only with its unit tests, which stay beside the
+//! code they test.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
