@@ -186,3 +186,14 @@ pub async fn products_with_sku_prefix(db: &sea_orm::DatabaseConnection, prefix: 
         .await
         .expect("count products")
 }
+
+/// The hash of a body no other test sends, for claiming the dedupe window
+/// directly.
+pub fn unique_hash() -> feed::BodyHash {
+    feed::BodyHash::of(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// The ingest id of holder `n`, for claiming the dedupe window directly.
+pub fn holder(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n)
+}

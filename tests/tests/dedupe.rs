@@ -6,15 +6,7 @@ use api::ingest::dedupe::{Claim, DedupeWindow, MemoryWindow};
 use feed::BodyHash;
 use platform::Clock;
 use tests::backend;
-
-fn unique_hash() -> BodyHash {
-    BodyHash::of(uuid::Uuid::new_v4().as_bytes())
-}
-
-/// The ingest id of holder `n`.
-fn id(n: u128) -> uuid::Uuid {
-    uuid::Uuid::from_u128(n)
-}
+use tests::ingest::{holder as id, unique_hash};
 
 #[tokio::test]
 async fn the_first_claim_wins_and_a_second_is_a_duplicate_with_the_time_left() {

@@ -4,20 +4,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use api::ingest::dedupe::{Claim, DedupeWindow, RedisWindow};
-use feed::BodyHash;
 use reqwest::StatusCode;
 use tests::backend::cluster;
+use tests::ingest::{holder as id, unique_hash};
 use tests::servers::RedisServer;
 use tests::spawn_app_with;
-
-fn unique_hash() -> BodyHash {
-    BodyHash::of(uuid::Uuid::new_v4().as_bytes())
-}
-
-/// The ingest id of holder `n`.
-fn id(n: u128) -> uuid::Uuid {
-    uuid::Uuid::from_u128(n)
-}
 
 #[tokio::test]
 async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_extend_it() {

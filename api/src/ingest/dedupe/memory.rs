@@ -111,14 +111,7 @@ impl DedupeWindow for MemoryWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn feed() -> BodyHash {
-        BodyHash::of(b"feed")
-    }
-
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
+    use crate::ingest::dedupe::testing::{feed, id};
 
     const SECOND: i64 = 1_000_000;
 

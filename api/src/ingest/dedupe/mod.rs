@@ -95,3 +95,20 @@ pub trait DedupeWindow: Send + Sync + 'static {
     /// A short name for logs and `/readyz`: `redis` or `in-memory`.
     fn kind(&self) -> &'static str;
 }
+
+/// What the windows' unit tests share: a body's hash and holders.
+#[cfg(test)]
+pub(crate) mod testing {
+    use feed::BodyHash;
+    use uuid::Uuid;
+
+    /// The hash of a body named `feed`.
+    pub fn feed() -> BodyHash {
+        BodyHash::of(b"feed")
+    }
+
+    /// Holder `n`.
+    pub fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+}

@@ -119,15 +119,8 @@ impl DedupeWindow for RefusalCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn feed() -> BodyHash {
-        BodyHash::of(b"feed")
-    }
-
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
     use crate::ingest::dedupe::MemoryWindow;
+    use crate::ingest::dedupe::testing::{feed, id};
     use platform::Clock;
 
     const SECOND: i64 = 1_000_000;
