@@ -1,6 +1,5 @@
 //! A whole `api` process inside the test, on port 0 and fresh backends.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use api::{AppState, Application};
@@ -36,16 +35,17 @@ pub struct TestApp {
 
 /// An `api` on this run's backends, running its workers in-process.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(HashMap::new()).await
+    spawn_app_with(&[]).await
 }
 
-/// Like [`spawn_app`], with some settings variables replaced or added.
-pub async fn spawn_app_with(overrides: HashMap<String, String>) -> TestApp {
+/// Like [`spawn_app`], with some settings variables replaced or added:
+/// `spawn_app_with(&[("RPC_TIMEOUT_MS", "500")])`.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     spawn_app_with_clock(overrides, Clock::system()).await
 }
 
 /// Like [`spawn_app_with`], its timestamps read from `clock`.
-pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clock) -> TestApp {
+pub async fn spawn_app_with_clock(overrides: &[(&str, &str)], clock: Clock) -> TestApp {
     let mut vars = backend().fresh_vars().await;
     let stooq = StooqFake::start().await;
     vars.insert("STOOQ_BASE_URL".into(), stooq.url.to_string());
@@ -57,7 +57,11 @@ pub async fn spawn_app_with_clock(overrides: HashMap<String, String>, clock: Clo
     vars.insert("RUN_WORKERS".into(), "true".into());
     vars.insert("RPC_TIMEOUT_MS".into(), "2000".into());
     vars.insert("JWT_SECRET".into(), TEST_JWT_SECRET.into());
-    vars.extend(overrides);
+    vars.extend(
+        overrides
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string())),
+    );
     let settings = Settings::from_vars(vars).expect("valid test settings");
     let app = Application::build_with_clock(settings, clock)
         .await

@@ -1,7 +1,6 @@
 //! Accounts and authentication (SPEC section 4): logging in, Basic and
 //! Bearer credentials, bad tokens of every kind, roles.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::accounts::Role;
@@ -270,11 +269,11 @@ async fn a_user_creating_an_account_is_a_403() {
 
 #[tokio::test]
 async fn the_bootstrap_admin_is_created_on_start() {
-    let vars = HashMap::from([
-        ("ADMIN_USERNAME".to_owned(), "boss".to_owned()),
-        ("ADMIN_PASSWORD".to_owned(), "boss-password".to_owned()),
-    ]);
-    let app = spawn_app_with(vars).await;
+    let app = spawn_app_with(&[
+        ("ADMIN_USERNAME", "boss"),
+        ("ADMIN_PASSWORD", "boss-password"),
+    ])
+    .await;
 
     let token = app.login("boss", "boss-password").await;
 

@@ -5,8 +5,6 @@
 //! module per feature); each test stands alone, arranged, acted and asserted,
 //! so they are long rather than clever.
 
-use std::collections::HashMap;
-
 use api::accounts::Role;
 use catalog_entities::product;
 use platform::Clock;
@@ -18,12 +16,10 @@ use tests::{TestApp, json_of, spawn_app_with, spawn_app_with_clock};
 
 const SECOND: i64 = 1_000_000;
 
-fn anonymous() -> HashMap<String, String> {
-    HashMap::from([("INGEST_ALLOW_ANONYMOUS".into(), "true".into())])
-}
+const ANONYMOUS: (&str, &str) = ("INGEST_ALLOW_ANONYMOUS", "true");
 
 async fn spawn_feed_app() -> TestApp {
-    spawn_app_with(anonymous()).await
+    spawn_app_with(&[ANONYMOUS]).await
 }
 
 fn unique(prefix: &str) -> String {
@@ -90,9 +86,7 @@ async fn the_window_ends_exactly_ten_minutes_after_the_first_acceptance_whatever
  {
     let start = 1_520_000_000 * SECOND;
     let clock = Clock::frozen_at_micros(start);
-    let mut vars = anonymous();
-    vars.insert("REDIS_URL".into(), String::new());
-    let app = spawn_app_with_clock(vars, clock.clone()).await;
+    let app = spawn_app_with_clock(&[ANONYMOUS, ("REDIS_URL", "")], clock.clone()).await;
     let body = r#"[{"id": "123", "name": "mesa"}]"#;
 
     let at_13_00_00 = app.post_feed(body).await.status();
@@ -207,9 +201,7 @@ async fn a_cut_off_upload_claims_nothing_so_the_whole_body_is_accepted_afterward
 
 #[tokio::test]
 async fn a_declared_length_over_the_limit_is_413_before_any_of_the_body_is_sent() {
-    let mut vars = anonymous();
-    vars.insert("INGEST_MAX_BYTES".into(), "1000".into());
-    let app = spawn_app_with(vars).await;
+    let app = spawn_app_with(&[ANONYMOUS, ("INGEST_MAX_BYTES", "1000")]).await;
 
     let answer = answer_to_head(
         &app.address,
@@ -223,9 +215,7 @@ async fn a_declared_length_over_the_limit_is_413_before_any_of_the_body_is_sent(
 
 #[tokio::test]
 async fn a_streamed_body_that_grows_over_the_limit_is_413() {
-    let mut vars = anonymous();
-    vars.insert("INGEST_MAX_BYTES".into(), "100000".into());
-    let app = spawn_app_with(vars).await;
+    let app = spawn_app_with(&[ANONYMOUS, ("INGEST_MAX_BYTES", "100000")]).await;
     let body = feed_of(&unique("limit"), 3_000);
     let chunks: Vec<Result<String, std::io::Error>> = body
         .as_bytes()

@@ -7,7 +7,6 @@
 //! module per feature); each test stands alone, arranged, acted and asserted,
 //! so they are long rather than clever.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -25,9 +24,11 @@ fn unique(prefix: &str) -> String {
 }
 
 async fn spawn_feed_app(extra: &[(&str, &str)]) -> TestApp {
-    let mut vars = HashMap::from([("INGEST_ALLOW_ANONYMOUS".into(), "true".into())]);
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    spawn_app_with(vars).await
+    let vars: Vec<(&str, &str)> = [("INGEST_ALLOW_ANONYMOUS", "true")]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    spawn_app_with(&vars).await
 }
 
 /// Sends a whole `POST /v1/products` and closes the connection `linger`

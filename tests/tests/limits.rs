@@ -7,7 +7,6 @@
 //! module per feature); each test stands alone, arranged, acted and asserted,
 //! so they are long rather than clever.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use api::accounts::Role;
@@ -135,11 +134,7 @@ async fn a_wrong_password_flood_keeps_memory_bounded_and_bearer_requests_answeri
 #[tokio::test]
 async fn failed_logins_from_one_address_meet_a_429_with_retry_after_and_others_are_not_held_up() {
     // A proxy on loopback, so the test can speak for two client addresses.
-    let app = spawn_app_with(HashMap::from([(
-        "TRUSTED_PROXIES".into(),
-        "127.0.0.1".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
     let password = app.add_account("ana", Role::User).await;
     let login = |from: &'static str, password: String| {
         app.client
@@ -261,11 +256,7 @@ async fn a_password_over_1024_bytes_is_a_401_without_any_hashing() {
 
 #[tokio::test]
 async fn a_connection_that_stops_mid_headers_is_closed_after_the_header_timeout() {
-    let app = spawn_app_with(HashMap::from([(
-        "HTTP_HEADER_TIMEOUT_SECS".into(),
-        "1".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("HTTP_HEADER_TIMEOUT_SECS", "1")]).await;
     let mut stream = TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .expect("connect");
@@ -283,10 +274,10 @@ async fn a_connection_that_stops_mid_headers_is_closed_after_the_header_timeout(
 
 #[tokio::test]
 async fn an_upload_that_stalls_is_cut_off_and_the_same_feed_is_accepted_afterwards() {
-    let app = spawn_app_with(HashMap::from([
-        ("HTTP_BODY_IDLE_TIMEOUT_SECS".into(), "1".into()),
-        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
-    ]))
+    let app = spawn_app_with(&[
+        ("HTTP_BODY_IDLE_TIMEOUT_SECS", "1"),
+        ("INGEST_ALLOW_ANONYMOUS", "true"),
+    ])
     .await;
     let body = tests::ingest::feed_of(&format!("stall-{}", uuid::Uuid::new_v4().simple()), 2_000);
     let mut stream =
@@ -382,11 +373,7 @@ async fn made_up_methods_do_not_grow_the_metrics() {
 
 #[tokio::test]
 async fn control_characters_are_4xx_in_every_kind_of_input() {
-    let app = spawn_app_with(HashMap::from([(
-        "INGEST_ALLOW_ANONYMOUS".into(),
-        "true".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("INGEST_ALLOW_ANONYMOUS", "true")]).await;
     let admin = app.bearer_of("root", Role::Admin).await;
     let post = |path: &str, body: serde_json::Value, auth: &str| {
         app.client
@@ -626,10 +613,10 @@ async fn the_example_secrets_stop_the_api_with_exit_code_2() {
 
 #[tokio::test]
 async fn feeds_past_the_concurrent_limit_are_503_with_retry_after_until_one_ends() {
-    let app = spawn_app_with(HashMap::from([
-        ("INGEST_MAX_CONCURRENT".into(), "2".into()),
-        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
-    ]))
+    let app = spawn_app_with(&[
+        ("INGEST_MAX_CONCURRENT", "2"),
+        ("INGEST_ALLOW_ANONYMOUS", "true"),
+    ])
     .await;
     let held = [
         stalled_upload(&app.address, 1_000, b"[").await,

@@ -5,7 +5,7 @@
 //! module per feature); each test stands alone, arranged, acted and asserted,
 //! so they are long rather than clever.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use api::marketplace::listings::entity as listing;
 use api::marketplace::users::entity as user;
@@ -201,7 +201,7 @@ async fn zero_negative_and_absurd_page_values_are_400s() {
 #[tokio::test]
 async fn pages_are_newest_first_and_never_repeat_or_skip_rows_with_identical_timestamps() {
     let clock = Clock::frozen_at_micros(SEED_TIME);
-    let app = spawn_app_with_clock(HashMap::new(), clock.clone()).await;
+    let app = spawn_app_with_clock(&[], clock.clone()).await;
     let mut created = Vec::new();
     for i in 0..27 {
         let listing = create_listing(&app, "1", "rent", &(1000 + i).to_string()).await;
@@ -234,7 +234,7 @@ async fn pages_are_newest_first_and_never_repeat_or_skip_rows_with_identical_tim
 #[tokio::test]
 async fn the_default_page_is_the_ten_newest() {
     let clock = Clock::frozen_at_micros(SEED_TIME);
-    let app = spawn_app_with_clock(HashMap::new(), clock.clone()).await;
+    let app = spawn_app_with_clock(&[], clock.clone()).await;
     let mut created = Vec::new();
     for i in 0..12 {
         clock.set_micros(SEED_TIME + i);
@@ -347,7 +347,7 @@ async fn a_blank_or_missing_name_is_rejected_and_nothing_is_stored() {
 #[tokio::test]
 async fn users_are_listed_newest_first_in_pages() {
     let clock = Clock::frozen_at_micros(SEED_TIME);
-    let app = spawn_app_with_clock(HashMap::new(), clock).await;
+    let app = spawn_app_with_clock(&[], clock).await;
     let mut created = Vec::new();
     for i in 0..13 {
         let (_, body) = json_of(

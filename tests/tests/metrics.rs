@@ -2,8 +2,6 @@
 //! of the RPCs, the dedupe window, ingestion, the workers running in the
 //! process, and the third parties' failures.
 
-use std::collections::HashMap;
-
 use api::accounts::Role;
 use reqwest::StatusCode;
 use tests::spawn_app_with;
@@ -25,11 +23,7 @@ fn sample(text: &str, series: &str, labels: &[&str]) -> Option<f64> {
 
 #[tokio::test]
 async fn after_some_traffic_metrics_show_rpcs_dedupe_claims_ingestion_and_upstream_errors() {
-    let app = spawn_app_with(HashMap::from([(
-        "INGEST_ALLOW_ANONYMOUS".into(),
-        "true".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("INGEST_ALLOW_ANONYMOUS", "true")]).await;
     let bearer = app.bearer_of("ana", Role::User).await;
     let stock = |symbol: &'static str| {
         app.client

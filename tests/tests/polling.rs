@@ -1,6 +1,6 @@
 //! `offer-poller` refreshing offers and price history from the Offers fake.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use api::accounts::Role;
@@ -12,11 +12,7 @@ use tests::{TestApp, json_of, spawn_app_with};
 
 /// An app polling every second, and an admin's Bearer header.
 async fn polling_app() -> (TestApp, String) {
-    let app = spawn_app_with(HashMap::from([(
-        "OFFERS_POLL_INTERVAL_SECS".into(),
-        "1".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("OFFERS_POLL_INTERVAL_SECS", "1")]).await;
     let bearer = app.bearer_of("root", Role::Admin).await;
     (app, bearer)
 }
@@ -187,9 +183,7 @@ async fn a_refused_token_shows_in_readyz_without_failing_it_and_no_new_token_is_
 #[tokio::test]
 async fn the_in_process_poller_reads_the_apps_clock() {
     let frozen = 1_475_820_997_000_000;
-    let app =
-        tests::spawn_app_with_clock(HashMap::new(), platform::Clock::frozen_at_micros(frozen))
-            .await;
+    let app = tests::spawn_app_with_clock(&[], platform::Clock::frozen_at_micros(frozen)).await;
     let admin = app.bearer_of("root", Role::Admin).await;
 
     let id = create(&app, &admin, "Sekačka").await;

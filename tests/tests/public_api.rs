@@ -5,8 +5,6 @@
 //! module per feature); each test stands alone, arranged, acted and asserted,
 //! so they are long rather than clever.
 
-use std::collections::HashMap;
-
 use api::marketplace::listings::entity as listing;
 use platform::Clock;
 use reqwest::StatusCode;
@@ -14,21 +12,14 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use tests::{TestApp, json_of, spawn_app, spawn_app_with, spawn_app_with_clock};
 
-fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// A user service in a process (here, an app) of its own, on its own
 /// database, and a public app that reaches it at `USER_SERVICE_URL`.
 async fn spawn_with_separate_user_service() -> (TestApp, TestApp) {
-    let users = spawn_app_with(vars(&[("SERVICES", "users")])).await;
-    let public = spawn_app_with(vars(&[
+    let users = spawn_app_with(&[("SERVICES", "users")]).await;
+    let public = spawn_app_with(&[
         ("SERVICES", "public,listings"),
         ("USER_SERVICE_URL", &users.internal_address),
-    ]))
+    ])
     .await;
     (public, users)
 }
@@ -266,7 +257,7 @@ async fn a_page_of_ten_listings_by_different_users_costs_one_user_service_reques
 async fn users_seen_within_the_cache_time_to_live_cost_no_user_service_request() {
     let start = 1_475_820_997_000_000;
     let clock = Clock::frozen_at_micros(start);
-    let app = spawn_app_with_clock(vars(&[("USER_CACHE_TTL_SECS", "60")]), clock.clone()).await;
+    let app = spawn_app_with_clock(&[("USER_CACHE_TTL_SECS", "60")], clock.clone()).await;
     for i in 0..3 {
         user_with_listing(&app, &format!("user {i}")).await;
     }
@@ -286,13 +277,13 @@ async fn users_seen_within_the_cache_time_to_live_cost_no_user_service_request()
 
 #[tokio::test]
 async fn services_on_their_own_databases_serve_the_public_layer() {
-    let listings = spawn_app_with(vars(&[("SERVICES", "listings")])).await;
-    let users = spawn_app_with(vars(&[("SERVICES", "users")])).await;
-    let public = spawn_app_with(vars(&[
+    let listings = spawn_app_with(&[("SERVICES", "listings")]).await;
+    let users = spawn_app_with(&[("SERVICES", "users")]).await;
+    let public = spawn_app_with(&[
         ("SERVICES", "public"),
         ("LISTING_SERVICE_URL", &listings.internal_address),
         ("USER_SERVICE_URL", &users.internal_address),
-    ]))
+    ])
     .await;
 
     let user = public.create_user("Ana").await;
@@ -378,11 +369,11 @@ async fn a_user_service_that_does_not_answer_is_a_504_after_the_service_timeout(
             held.push(socket);
         }
     });
-    let app = spawn_app_with(vars(&[
+    let app = spawn_app_with(&[
         ("SERVICES", "public,listings"),
         ("USER_SERVICE_URL", &silent_url),
         ("SERVICE_TIMEOUT_MS", "300"),
-    ]))
+    ])
     .await;
 
     let response = app

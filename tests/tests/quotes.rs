@@ -1,7 +1,6 @@
 //! Stock quotes (SPEC section 6): `/stock` through the broker and
 //! `quote-worker` to the stooq fake, `/history`, `/stats`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use api::accounts::Role;
@@ -132,11 +131,7 @@ async fn stooq_over_its_limit_answering_garbage_a_redirect_or_over_1_mib_is_a_50
 
 #[tokio::test]
 async fn an_unreachable_stooq_is_a_502() {
-    let app = spawn_app_with(HashMap::from([(
-        "STOOQ_BASE_URL".into(),
-        "http://127.0.0.1:1".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("STOOQ_BASE_URL", "http://127.0.0.1:1")]).await;
     let bearer = app.bearer_of("ana", Role::User).await;
 
     let (status, body) = get(&app, "/stock?q=aapl.us", &bearer).await;
@@ -152,7 +147,7 @@ async fn an_unreachable_stooq_is_a_502() {
 
 #[tokio::test]
 async fn a_slow_stooq_is_a_504_once_the_rpc_timeout_has_passed() {
-    let app = spawn_app_with(HashMap::from([("RPC_TIMEOUT_MS".into(), "500".into())])).await;
+    let app = spawn_app_with(&[("RPC_TIMEOUT_MS", "500")]).await;
     let bearer = app.bearer_of("ana", Role::User).await;
 
     let started = Instant::now();
@@ -196,7 +191,7 @@ async fn a_slow_stooq_answer_does_not_hold_up_the_quotes_behind_it() {
 #[tokio::test]
 async fn history_is_each_accounts_own_newest_first_and_paginated() {
     let clock = Clock::frozen_at_micros(1_617_304_830_000_000);
-    let app = spawn_app_with_clock(HashMap::new(), clock.clone()).await;
+    let app = spawn_app_with_clock(&[], clock.clone()).await;
     let ana = app.bearer_of("ana", Role::User).await;
     let bo = app.bearer_of("bo", Role::User).await;
     for (i, symbol) in ["aapl.us", "msft.us", "goog.us"].iter().enumerate() {

@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
-
 use reqwest::StatusCode;
 use rpc::AmqpBroker;
 use rpc::CallError;
@@ -87,7 +85,7 @@ async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_an
     assert_eq!(before.expect("a reply before the restart").close, 1.5);
     // A whole `api` with its in-process workers, on a vhost of its own.
     let app_vhost = node.fresh_vhost().await;
-    let app = spawn_app_with(HashMap::from([("AMQP_URL".into(), app_vhost.to_string())])).await;
+    let app = spawn_app_with(&[("AMQP_URL", app_vhost.as_ref())]).await;
     readiness_becomes(&app, StatusCode::OK, Duration::from_secs(10)).await;
 
     node.stop_app().await;

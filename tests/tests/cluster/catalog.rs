@@ -1,7 +1,7 @@
 //! The catalog's registration and polling across real processes and a
 //! RabbitMQ outage.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use api::accounts::Role;
@@ -28,7 +28,7 @@ async fn eventually(mut done: impl FnMut() -> bool) -> bool {
 async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_registered() {
     let node = RabbitNode::start().await;
     let vhost = node.fresh_vhost().await;
-    let app = spawn_app_with(HashMap::from([("AMQP_URL".into(), vhost.to_string())])).await;
+    let app = spawn_app_with(&[("AMQP_URL", vhost.as_ref())]).await;
     let admin = app.bearer_of("root", Role::Admin).await;
 
     node.stop_app().await;
@@ -43,7 +43,7 @@ async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_r
 
 #[tokio::test]
 async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
-    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
     let admin = app.bearer_of("root", Role::Admin).await;
     let period = Duration::from_secs(2);
     let settings = &app.state.settings;

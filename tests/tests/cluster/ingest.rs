@@ -8,7 +8,6 @@
 //! module per feature); each test stands alone, arranged, acted and asserted,
 //! so they are long rather than clever.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use catalog_entities::product;
@@ -129,10 +128,10 @@ async fn twenty_identical_bodies_at_once_across_three_replicas_get_exactly_one_2
 /// Redis keeps the time here, so the window is a real second long.
 #[tokio::test]
 async fn on_redis_the_window_frees_up_when_it_ends_and_refusals_do_not_extend_it() {
-    let app = spawn_app_with(HashMap::from([
-        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
-        ("DEDUPE_WINDOW_SECS".into(), "1".into()),
-    ]))
+    let app = spawn_app_with(&[
+        ("INGEST_ALLOW_ANONYMOUS", "true"),
+        ("DEDUPE_WINDOW_SECS", "1"),
+    ])
     .await;
     let body = feed_of(&unique("edge"), 1);
 
@@ -166,10 +165,10 @@ async fn on_redis_the_window_frees_up_when_it_ends_and_refusals_do_not_extend_it
 #[tokio::test]
 async fn while_redis_is_down_feeds_get_503_and_are_accepted_once_it_returns() {
     let mut redis = RedisServer::start().await;
-    let app = spawn_app_with(HashMap::from([
-        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
-        ("REDIS_URL".into(), redis.url().to_string()),
-    ]))
+    let app = spawn_app_with(&[
+        ("INGEST_ALLOW_ANONYMOUS", "true"),
+        ("REDIS_URL", redis.url().as_ref()),
+    ])
     .await;
     assert_eq!(
         app.post_feed(feed_of(&unique("before"), 1)).await.status(),
@@ -285,10 +284,10 @@ async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_
 #[tokio::test]
 async fn a_redis_stall_during_a_claim_never_locks_the_resend_out() {
     let redis = RedisServer::start().await;
-    let app = spawn_app_with(HashMap::from([
-        ("INGEST_ALLOW_ANONYMOUS".into(), "true".into()),
-        ("REDIS_URL".into(), redis.url().to_string()),
-    ]))
+    let app = spawn_app_with(&[
+        ("INGEST_ALLOW_ANONYMOUS", "true"),
+        ("REDIS_URL", redis.url().as_ref()),
+    ])
     .await;
     let prefix = unique("stall");
     let body = feed_of(&prefix, 2);
@@ -382,11 +381,7 @@ async fn a_spooled_feed_of_a_replica_gone_for_good_is_applied_by_another_sharing
 
 #[tokio::test]
 async fn a_nul_that_reached_the_applier_fails_its_feed_alone_and_the_feeds_after_it_are_applied() {
-    let app = spawn_app_with(HashMap::from([(
-        "INGEST_ALLOW_ANONYMOUS".into(),
-        "true".into(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("INGEST_ALLOW_ANONYMOUS", "true")]).await;
     let prefix = unique("nul");
     // Past the edge check: straight into the job table, as an older
     // version's accepted feed would be.

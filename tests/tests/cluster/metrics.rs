@@ -1,7 +1,5 @@
 //! Standalone workers serve their own metrics on `METRICS_ADDR`.
 
-use std::collections::HashMap;
-
 use api::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -19,7 +17,7 @@ async fn metrics_of(port: u16) -> String {
 
 #[tokio::test]
 async fn quote_worker_and_offer_poller_serve_their_series_on_metrics_addr() {
-    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
     let settings = &app.state.settings;
     let amqp = settings
         .broker

@@ -1,6 +1,5 @@
 //! `/stock` through real RabbitMQ when the worker or the broker is gone.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use api::accounts::Role;
@@ -45,11 +44,7 @@ async fn answers_until(
 
 #[tokio::test]
 async fn with_no_quote_worker_running_stock_is_a_504() {
-    let app = spawn_app_with(HashMap::from([
-        ("RUN_WORKERS".into(), "false".into()),
-        ("RPC_TIMEOUT_MS".into(), "500".into()),
-    ]))
-    .await;
+    let app = spawn_app_with(&[("RUN_WORKERS", "false"), ("RPC_TIMEOUT_MS", "500")]).await;
     let bearer = app.bearer_of("ana", Role::User).await;
 
     let (status, body) = stock(&app, &bearer).await;
@@ -62,11 +57,7 @@ async fn with_no_quote_worker_running_stock_is_a_504() {
 async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any_restart() {
     let node = RabbitNode::start().await;
     let vhost = node.fresh_vhost().await;
-    let app = spawn_app_with(HashMap::from([
-        ("AMQP_URL".into(), vhost.to_string()),
-        ("RUN_WORKERS".into(), "false".into()),
-    ]))
-    .await;
+    let app = spawn_app_with(&[("AMQP_URL", vhost.as_ref()), ("RUN_WORKERS", "false")]).await;
     let vars = [
         ("AMQP_URL", vhost.as_str()),
         ("STOOQ_BASE_URL", app.stooq.url.as_str()),
@@ -111,7 +102,7 @@ async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any
 #[tokio::test]
 async fn a_request_id_sent_to_stock_is_on_the_quote_workers_log_line_for_it() {
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
     let amqp = app
         .state
         .settings

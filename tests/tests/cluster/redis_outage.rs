@@ -1,6 +1,5 @@
 //! The Redis dedupe window: exact expiry, and outages that are errors, never claims.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use api::ingest::dedupe::{Claim, DedupeWindow, RedisWindow};
@@ -89,11 +88,7 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
 #[tokio::test]
 async fn readyz_is_503_naming_redis_while_it_is_down() {
     let mut redis = RedisServer::start().await;
-    let app = spawn_app_with(HashMap::from([(
-        "REDIS_URL".into(),
-        redis.url().to_string(),
-    )]))
-    .await;
+    let app = spawn_app_with(&[("REDIS_URL", redis.url().as_ref())]).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 
     redis.stop().await;

@@ -1,6 +1,5 @@
 //! The standalone worker binaries, against RabbitMQ.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use rpc::AmqpBroker;
@@ -51,7 +50,7 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
 
 #[tokio::test]
 async fn with_no_worker_running_a_call_times_out() {
-    let app = spawn_app_with(HashMap::from([("RUN_WORKERS".into(), "false".into())])).await;
+    let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
 
     let reply = rpc::call(
         &*app.state.broker,
