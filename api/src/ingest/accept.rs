@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::ingest::dedupe::{Claim, DedupeWindow};
+use super::dedupe::{Claim, DedupeWindow};
 use feed::BodyHash;
 use platform::Error;
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};

@@ -70,7 +70,7 @@ pub struct Recorder {
 struct Pending {
     row: ingest_job::ActiveModel,
     /// Past this, the row is not inserted: its feed's claim may be taken
-    /// over (see [`super::accept`]).
+    /// over (see `accept`).
     deadline: tokio::time::Instant,
     recorded: oneshot::Sender<Result<(), String>>,
 }

@@ -20,7 +20,7 @@ use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
 use futures_util::{FutureExt as _, StreamExt as _};
 use platform::Error;
 
-use super::{Spool, SpoolFile};
+use super::spool::{Spool, SpoolFile};
 
 /// Bodies up to this size are kept in memory and in the job's row.
 pub const INLINE_MAX: usize = 64 * 1024;
