@@ -11,7 +11,7 @@
 //! - `Authorization: Basic <base64(username:password)>`: the account is
 //!   read from the database and the password checked against its argon2
 //!   hash, off the async runtime. That costs tens of milliseconds of CPU
-//!   by design, so every check goes through the [`PasswordGuard`](super::PasswordGuard) (turns,
+//!   by design, so every check goes through the [`PasswordGuard`](super::guard::PasswordGuard) (turns,
 //!   a per-address failure throttle, and verified credentials remembered
 //!   for a minute so a Basic client does not pay argon2 on every request).
 //!
@@ -41,7 +41,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::entity as account;
-use super::{NewPassword, Role, Username};
+use super::model::{Caller, NewPassword, Role, Username};
 use crate::AppState;
 
 /// How long a token from `POST /login` is valid.
@@ -119,24 +119,6 @@ impl TokenKeys {
 /// Whole seconds since the Unix epoch, as JWT claims count time.
 fn seconds(at: Timestamp) -> u64 {
     u64::try_from(at.as_micros() / 1_000_000).unwrap_or(0)
-}
-
-/// The account a request is made by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-}
-
-impl From<account::Model> for Caller {
-    fn from(row: account::Model) -> Self {
-        Self {
-            id: row.id,
-            username: row.username,
-            role: row.role,
-        }
-    }
 }
 
 impl FromRequestParts<AppState> for Caller {

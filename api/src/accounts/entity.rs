@@ -3,7 +3,7 @@
 use platform::Timestamp;
 use sea_orm::entity::prelude::*;
 
-use super::Role;
+use super::model::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "accounts")]

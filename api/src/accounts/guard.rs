@@ -56,7 +56,7 @@ use platform::settings::TrustedProxies;
 use platform::{Error, Settings};
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
-use super::Caller;
+use super::model::Caller;
 use crate::AppState;
 
 /// The period `AUTH_MAX_FAILURES` counts over.
@@ -378,8 +378,8 @@ fn throttle_key(client: Option<IpAddr>) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::Role;
     use super::*;
-    use crate::accounts::Role;
 
     fn guard(vars: &[(&str, &str)]) -> PasswordGuard {
         let vars = vars

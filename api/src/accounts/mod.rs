@@ -4,7 +4,8 @@
 //! - [`auth`]: tokens, the `Caller` / `Admin` extractors, password checks.
 //! - [`guard`]: `PasswordGuard`, which every password check goes through.
 //! - [`store`]: creating accounts and the bootstrap admin.
-//! - [`model`]: `Username`, `Role`, `NewPassword`.
+//! - [`model`]: `Username`, `Role`, `NewPassword`, and `Caller`, the
+//!   account a request is made by.
 //! - [`entity`]: the `accounts` table.
 
 pub mod auth;
@@ -14,6 +15,6 @@ pub mod model;
 pub mod router;
 pub mod store;
 
-pub use auth::{Admin, Caller, TokenKeys};
+pub use auth::{Admin, TokenKeys};
 pub use guard::PasswordGuard;
-pub use model::{NewPassword, Role, Username};
+pub use model::{Caller, NewPassword, Role, Username};

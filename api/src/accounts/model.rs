@@ -94,6 +94,24 @@ impl std::fmt::Debug for NewPassword {
     }
 }
 
+/// The account a request is made by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+impl From<super::entity::Model> for Caller {
+    fn from(row: super::entity::Model) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            role: row.role,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

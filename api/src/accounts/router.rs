@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{self, Admin, Caller, TOKEN_TTL};
+use super::auth::{self, Admin, TOKEN_TTL};
 use super::guard::ClientAddress;
-use super::{NewPassword, Role, Username};
+use super::model::{Caller, NewPassword, Role, Username};
 use crate::AppState;
 use crate::web::extract::Json;
 
@@ -120,8 +120,7 @@ pub async fn create_account(
     // Hashing the new password takes a turn like any password check.
     let turn = state.passwords.turn().await?;
     let row =
-        crate::accounts::store::create_account(&state.db, &state.clock, username, password, role)
-            .await?;
+        super::store::create_account(&state.db, &state.clock, username, password, role).await?;
     drop(turn);
     Ok((StatusCode::CREATED, axum::Json(Caller::from(row).into())))
 }

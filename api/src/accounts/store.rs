@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFi
 
 use super::auth::hash_password;
 use super::entity as account;
-use super::{NewPassword, Role, Username};
+use super::model::{NewPassword, Role, Username};
 
 /// Creates an account; a taken username is a 409.
 pub async fn create_account(

@@ -38,8 +38,8 @@ use uuid::Uuid;
 use super::entity as ingest_job;
 use super::{accept, receive};
 use crate::AppState;
+use crate::accounts::Caller;
 use crate::accounts::Role;
-use crate::accounts::auth::Caller;
 use crate::web::extract::Path;
 
 pub fn router() -> Router<AppState> {

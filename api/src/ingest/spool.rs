@@ -172,6 +172,15 @@ impl Drop for SpoolFile {
     }
 }
 
+/// Deletes a spool file; one already gone is no error.
+pub fn remove_file(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete a spool file");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

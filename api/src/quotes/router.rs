@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::entity as quote;
 use crate::AppState;
-use crate::accounts::auth::{Admin, Caller};
+use crate::accounts::{Admin, Caller};
 use crate::web::extract::Query;
 use crate::web::paging::PageQuery;
 

@@ -8,8 +8,14 @@ use std::io::Read;
 use feed::{Field, FieldLimits, RawItem, Scanner};
 use tokio::sync::mpsc;
 
-use super::{BATCH, BATCH_BYTES};
 use crate::catalog::{Description, ProductName, Sku};
+
+/// Items per transaction when a spooled feed is applied, and rows per statement.
+pub const BATCH: usize = 1000;
+
+/// Captured field bytes after which a batch is handed over even if it has
+/// fewer than [`BATCH`] items.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// How much of a spooled body is read at a time.
 const READ_CHUNK: usize = 256 * 1024;

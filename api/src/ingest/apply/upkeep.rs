@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Applier, BATCH, POLL_EVERY, remove_spool_file};
+use super::job::{Applier, POLL_EVERY};
+use super::read::BATCH;
+use crate::ingest::spool::remove_file;
 use crate::ingest::{Spool, jobs};
 
 /// A spool file no unfinished job needs is deleted once nothing has
@@ -83,7 +85,7 @@ pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
         for (job, receiving, path) in chunk {
             if *receiving || !pending.contains(job) {
                 tracing::info!(path = %path.display(), "deleting an abandoned spool file");
-                remove_spool_file(path);
+                remove_file(path);
             }
         }
     }

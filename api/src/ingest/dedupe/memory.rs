@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use feed::BodyHash;
 use uuid::Uuid;
 
-use super::{Claim, DedupeError, DedupeWindow};
+use super::window::{Claim, DedupeError, DedupeWindow};
 use platform::{Clock, Timestamp};
 
 /// Expired entries are swept once this many claims have been added since

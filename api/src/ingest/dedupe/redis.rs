@@ -19,7 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use url::Url;
 use uuid::Uuid;
 
-use super::{Claim, DedupeError, DedupeWindow};
+use super::window::{Claim, DedupeError, DedupeWindow};
 
 const KEY_PREFIX: &str = "mercato:feed:";
 

@@ -18,7 +18,7 @@ use feed::BodyHash;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{Claim, DedupeError, DedupeWindow};
+use super::window::{Claim, DedupeError, DedupeWindow};
 
 /// How old a claim must be before its refusals are remembered.
 pub const SETTLED: Duration = Duration::from_secs(5);
@@ -118,8 +118,8 @@ impl DedupeWindow for RefusalCache {
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory::MemoryWindow;
     use super::*;
-    use crate::ingest::dedupe::MemoryWindow;
     use crate::ingest::dedupe::testing::{feed, id};
     use platform::Clock;
 
