@@ -32,7 +32,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::Context;
+use crate::context::Context;
 use crate::offers::{Listing, OffersError};
 
 /// How many due products one pass claims at most. A full batch is

@@ -24,7 +24,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::Context;
+use crate::context::Context;
 use crate::offers::Registration;
 
 /// How long a claimed registration is left alone by other pollers.
