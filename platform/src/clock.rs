@@ -31,9 +31,26 @@ impl Timestamp {
     /// RFC 3339 UTC to the microsecond (`2026-12-02T04:23:18.000000Z`):
     /// how the API shows a stored time.
     pub fn to_rfc3339(self) -> String {
+        self.format(chrono::SecondsFormat::Micros)
+    }
+
+    /// RFC 3339 UTC to the second (`2026-12-02T04:23:18Z`), as quote
+    /// history shows its dates.
+    pub fn to_rfc3339_seconds(self) -> String {
+        self.format(chrono::SecondsFormat::Secs)
+    }
+
+    /// Reads an RFC 3339 time with any offset, to the microsecond.
+    pub fn parse_rfc3339(raw: &str) -> Result<Self, String> {
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .map(Self::from)
+            .map_err(|e| e.to_string())
+    }
+
+    fn format(self, precision: chrono::SecondsFormat) -> String {
         chrono::DateTime::from_timestamp_micros(self.0)
             .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .to_rfc3339_opts(precision, true)
     }
 }
 
@@ -149,8 +166,9 @@ mod tests {
     fn stored_times_show_as_rfc3339_to_the_microsecond() {
         let at = Timestamp::from_micros(1_475_820_997_000_123);
         assert_eq!(at.to_rfc3339(), "2016-10-07T06:16:37.000123Z");
-        let parsed = chrono::DateTime::parse_from_rfc3339("2016-10-07T08:16:37.000123+02:00")
-            .expect("a time");
-        assert_eq!(Timestamp::from(parsed), at);
+        assert_eq!(at.to_rfc3339_seconds(), "2016-10-07T06:16:37Z");
+        let parsed = Timestamp::parse_rfc3339("2016-10-07T08:16:37.000123+02:00");
+        assert_eq!(parsed, Ok(at));
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
     }
 }

@@ -19,7 +19,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use catalog_entities::{price_history, product};
-use chrono::DateTime;
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
 use sea_orm::sea_query::Expr;
@@ -80,8 +79,7 @@ const DEFAULT_PERIOD: Duration = Duration::from_secs(24 * 3600);
 /// The period asked for, `from <= to`.
 fn period(query: &PeriodQuery, now: Timestamp) -> Result<(Timestamp, Timestamp)> {
     let parse = |name: &str, raw: &str| {
-        DateTime::parse_from_rfc3339(raw)
-            .map(Timestamp::from)
+        Timestamp::parse_rfc3339(raw)
             .map_err(|e| Error::BadRequest(format!("{name}: not an RFC 3339 time ({e}): `{raw}`")))
     };
     let to = query

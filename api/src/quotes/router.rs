@@ -144,11 +144,8 @@ pub async fn history(
 
 impl From<quote::Model> for HistoryEntry {
     fn from(row: quote::Model) -> Self {
-        let date = chrono::DateTime::from_timestamp_micros(row.requested_at.as_micros())
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         Self {
-            date,
+            date: row.requested_at.to_rfc3339_seconds(),
             name: row.name,
             symbol: row.symbol,
             open: row.open,
