@@ -1,5 +1,4 @@
-//! Product-feed ingestion (SPEC section 8, seed 003), apart from its HTTP
-//! handlers.
+//! Product-feed ingestion (SPEC section 8, seed 003).
 //!
 //! A feed goes through three steps:
 //! 1. [`receive`]: the body is streamed once through the BLAKE3 hash and
@@ -13,8 +12,10 @@
 //!    to the catalog in batches, resuming after a crash from the last
 //!    committed batch.
 //!
-//! [`router`] holds the thin HTTP handlers; [`entity`] the `ingest_jobs`
-//! table, which only [`jobs`] reads and writes.
+//! Beside the steps: [`router`], the thin HTTP handlers; [`dedupe`], the
+//! window a body claims (Redis or in memory); [`jobs`], recording,
+//! claiming and ending the rows of `ingest_jobs` ([`entity`]); `spool`, where large
+//! bodies are kept; [`metrics`], the ingestion series.
 //!
 //! A spooled body is applied by any process using the same spool
 //! directory ([`Spool`]; one volume shared by every replica). Small bodies
