@@ -4,7 +4,7 @@
 //! - [`startup`]: `Application`, build then run, and the task supervisor.
 //! - [`state`]: `AppState`, and the parts handlers take with `FromRef`.
 //! - [`routes`]: the public and internal apps and the layers around them.
-//! - [`openapi`]: the OpenAPI document and Swagger UI.
+//! - [`openapi`]: the OpenAPI document, merged from each feature's, and Swagger UI.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`serve`]: serving an app on a listener, with header and shutdown timeouts.
 
