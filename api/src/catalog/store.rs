@@ -121,18 +121,17 @@ pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), Error> {
     Ok(())
 }
 
-/// Which of `skus` the catalog already has.
+/// Which of the skus of `upserts` the catalog already has.
 pub async fn existing_skus(
     db: &impl ConnectionTrait,
-    skus: impl Iterator<Item = String>,
+    upserts: &[Upsert],
 ) -> Result<HashSet<String>, DbErr> {
-    let skus: Vec<String> = skus.collect();
     let mut existing = HashSet::new();
-    for chunk in skus.chunks(ROWS_PER_STATEMENT) {
+    for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
         let found = product::Entity::find()
             .select_only()
             .column(product::Column::Sku)
-            .filter(product::Column::Sku.is_in(chunk.iter().cloned()))
+            .filter(product::Column::Sku.is_in(chunk.iter().map(|u| u.sku.as_str().to_owned())))
             .into_tuple::<Option<String>>()
             .all(db)
             .await?;

@@ -46,6 +46,16 @@ async fn products_with_sku_prefix(database_url: &str, prefix: &str) -> u64 {
 
 /// Asks `base` about ingest `id` until a first batch of it is committed
 /// (or it has ended), and returns the job as it was then.
+/// Sends a feed of `items` products to the cluster's first replica and
+/// returns the id it was accepted under.
+async fn accepted_by_first_replica(cluster: &Replicas, prefix: &str, items: usize) -> String {
+    let body = feed_of(prefix, items);
+    let response = post_feed(&cluster.client, &cluster.replicas[0].address, body).await;
+    let (status, accepted) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    accepted["id"].as_str().expect("id").to_owned()
+}
+
 async fn wait_until_under_way(client: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
     let url = format!("{base}/v1/products/ingests/{id}");
     let started = Instant::now();
@@ -236,15 +246,7 @@ async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_
     let mut cluster = Replicas::start(1).await;
     let prefix = unique("resume");
     let items = 200_000;
-    let response = post_feed(
-        &cluster.client,
-        &cluster.replicas[0].address,
-        feed_of(&prefix, items),
-    )
-    .await;
-    let (status, accepted) = json_of(response).await;
-    assert_eq!(status, StatusCode::OK, "{accepted}");
-    let id = accepted["id"].as_str().expect("id").to_owned();
+    let id = accepted_by_first_replica(&cluster, &prefix, items).await;
 
     // Kill it once a first batch is committed.
     let under_way = wait_until_under_way(&cluster.client, &cluster.replicas[0].address, &id).await;
@@ -355,15 +357,7 @@ async fn a_spooled_feed_of_a_replica_gone_for_good_is_applied_by_another_sharing
     let mut cluster = Replicas::start_sharing_spool(2).await;
     let prefix = unique("shared");
     let items = 200_000;
-    let response = post_feed(
-        &cluster.client,
-        &cluster.replicas[0].address,
-        feed_of(&prefix, items),
-    )
-    .await;
-    let (status, accepted) = json_of(response).await;
-    assert_eq!(status, StatusCode::OK, "{accepted}");
-    let id = accepted["id"].as_str().expect("id").to_owned();
+    let id = accepted_by_first_replica(&cluster, &prefix, items).await;
 
     // Replica A goes for good once the feed is under way.
     wait_until_under_way(&cluster.client, &cluster.replicas[1].address, &id).await;

@@ -35,8 +35,7 @@ pub async fn write_parts(
         .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
         .exec(&txn)
         .await?;
-    let skus = plan.upserts.iter().map(|u| u.sku.as_str().to_owned());
-    let existing = store::existing_skus(&txn, skus).await?;
+    let existing = store::existing_skus(&txn, &plan.upserts).await?;
     plan.settle(&existing);
     let Plan {
         upserts, tallies, ..
