@@ -21,26 +21,27 @@ COPY quote-worker/Cargo.toml quote-worker/
 COPY platform/Cargo.toml platform/
 COPY rpc/Cargo.toml rpc/
 COPY catalog-entities/Cargo.toml catalog-entities/
+COPY fakes/Cargo.toml fakes/
 COPY tests/Cargo.toml tests/
 RUN set -eux; \
-    for crate in api feed migrations offer-poller quote-worker platform rpc catalog-entities tests; do \
+    for crate in api feed migrations offer-poller quote-worker platform rpc catalog-entities fakes tests; do \
         mkdir -p "$crate/src"; touch "$crate/src/lib.rs"; \
     done; \
     for crate in api migrations offer-poller quote-worker; do \
         echo 'fn main() {}' > "$crate/src/main.rs"; \
     done; \
-    mkdir -p tests/src/bin tests/tests; \
-    echo 'fn main() {}' > tests/src/bin/offers-fake.rs; \
-    echo 'fn main() {}' > tests/src/bin/stooq-fake.rs; \
+    mkdir -p fakes/src/bin tests/tests; \
+    echo 'fn main() {}' > fakes/src/bin/offers-fake.rs; \
+    echo 'fn main() {}' > fakes/src/bin/stooq-fake.rs; \
     touch tests/tests/main.rs; \
     cargo build --release --locked --workspace --bins; \
-    rm -rf api/src feed/src migrations/src offer-poller/src quote-worker/src platform/src rpc/src catalog-entities/src tests/src tests/tests
+    rm -rf api/src feed/src migrations/src offer-poller/src quote-worker/src platform/src rpc/src catalog-entities/src fakes/src tests/src tests/tests
 
 # 2. The sources. COPY keeps their modification times, which may be older
 #    than the stubs' build: touch them so cargo rebuilds Mercato's crates.
 COPY . .
 RUN set -eux; \
-    find api feed migrations offer-poller quote-worker platform rpc catalog-entities tests -name '*.rs' -exec touch {} +; \
+    find api feed migrations offer-poller quote-worker platform rpc catalog-entities fakes tests -name '*.rs' -exec touch {} +; \
     cargo build --release --locked --workspace --bins; \
     mkdir /out; \
     for bin in api quote-worker offer-poller migrations offers-fake stooq-fake; do \

@@ -18,7 +18,7 @@ duration=${DURATION:-10s}
 products=${PRODUCTS:-10000}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
-cargo build --release -p api -p tests --bin api --bin offers-fake --quiet
+cargo build --release -p api -p fakes --bin api --bin offers-fake --quiet
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
 offers_port=$(free_port)

@@ -19,7 +19,7 @@ duration=${DURATION:-10s}
 connections=${CONNECTIONS:-50}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
-cargo build --release -p api -p quote-worker -p tests --bin api --bin quote-worker --bin stooq-fake --quiet
+cargo build --release -p api -p quote-worker -p fakes --bin api --bin quote-worker --bin stooq-fake --quiet
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
 

@@ -32,7 +32,6 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::servers::serve_fake;
 
 /// One offer, as the service lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,10 +122,13 @@ pub struct OffersFake {
 impl OffersFake {
     /// Starts on a free loopback port.
     pub async fn start() -> Self {
-        Self::start_on("127.0.0.1:0".parse().expect("an address")).await
+        Self::start_on("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("bind a loopback port")
     }
 
-    pub async fn start_on(addr: SocketAddr) -> Self {
+    /// Starts on `addr`; fails if it cannot listen there.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
         let service = Arc::new(Mutex::new(Service::default()));
         let app = Router::new()
             .route("/auth", post(auth))
@@ -134,8 +136,8 @@ impl OffersFake {
             .route("/products/{id}/offers", get(offers))
             .route("/control/change-prices", post(change_prices))
             .with_state(service.clone());
-        let (url, task) = serve_fake(addr, app, "Offers fake").await;
-        Self { url, service, task }
+        let (url, task) = crate::serve(addr, app).await?;
+        Ok(Self { url, service, task })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Service) -> T) -> T {
@@ -150,6 +152,18 @@ impl OffersFake {
     /// Moves every price by `delta` and replaces sold-out offers.
     pub fn change_prices(&self, delta: i64) {
         self.with(|service| service.change_prices(delta));
+    }
+
+    /// Changes prices every `period`, for ever, as the real service did
+    /// about every minute: up, down, a bit further down, back up, so
+    /// prices move but stay plausible.
+    pub async fn change_prices_every(&self, period: Duration) {
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        for delta in [50, -30, -40, 20].iter().cycle() {
+            tick.tick().await;
+            self.change_prices(*delta);
+        }
     }
 
     /// Sets a registered product's offers.

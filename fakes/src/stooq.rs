@@ -24,7 +24,6 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::servers::serve_fake;
 
 /// A symbol whose answer takes an hour.
 pub const SLOW_SYMBOL: &str = "slow.us";
@@ -99,10 +98,13 @@ pub struct StooqFake {
 impl StooqFake {
     /// Starts on a free loopback port.
     pub async fn start() -> Self {
-        Self::start_on("127.0.0.1:0".parse().expect("an address")).await
+        Self::start_on("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("bind a loopback port")
     }
 
-    pub async fn start_on(addr: SocketAddr) -> Self {
+    /// Starts on `addr`; fails if it cannot listen there.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             behaviour: Mutex::new(Behaviour::Normal),
             requests: AtomicUsize::new(0),
@@ -110,8 +112,8 @@ impl StooqFake {
         let app = Router::new()
             .route("/q/l/", get(quote))
             .with_state(shared.clone());
-        let (url, task) = serve_fake(addr, app, "stooq fake").await;
-        Self { url, shared, task }
+        let (url, task) = crate::serve(addr, app).await?;
+        Ok(Self { url, shared, task })
     }
 
     pub fn set(&self, behaviour: Behaviour) {

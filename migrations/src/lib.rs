@@ -34,6 +34,7 @@ mod m20261202_000008_ingest_jobs_sender;
 mod m20261202_000009_accounts_feeder_role;
 mod m20261202_000010_ingest_jobs_attempts;
 mod m20261202_000011_products_registration_failures;
+mod m20261202_000012_accounts_disabled_at;
 
 use platform::Services;
 use sea_orm::DatabaseConnection;
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_accounts_feeder_role::AddFeederRole),
             Box::new(m20261202_000010_ingest_jobs_attempts::AddAttempts),
             Box::new(m20261202_000011_products_registration_failures::AddRegistrationFailures),
+            Box::new(m20261202_000012_accounts_disabled_at::AddDisabledAt),
         ]
     }
 }
@@ -110,7 +112,7 @@ impl MigratorTrait for UsersMigrator {
 }
 
 /// What the `migrations` binary can be asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// Apply every pending migration.
     Up,
@@ -163,7 +165,18 @@ pub async fn run(
 
 async fn run_one<M: MigratorTrait>(command: Command, db: &DatabaseConnection) -> Result<(), DbErr> {
     match command {
-        Command::Up => M::up(db, None).await,
+        Command::Up => {
+            let pending = M::get_pending_migrations(db).await?;
+            M::up(db, None).await?;
+            if let Some(last) = pending.last() {
+                tracing::info!(
+                    applied = pending.len(),
+                    latest = last.name(),
+                    "database migrated"
+                );
+            }
+            Ok(())
+        }
         Command::Down => M::down(db, Some(1)).await,
         Command::Status => {
             for migration in M::get_migration_with_status(db).await? {

@@ -26,6 +26,8 @@ pub mod token;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use platform::ErrorCode;
 use platform::metrics::Metrics;
 use platform::{Clock, Settings};
 use rpc::broker::Broker;
@@ -61,13 +63,21 @@ pub async fn handle_offer_request(
 /// registrations.
 pub struct OfferPoller {
     broker: Arc<dyn Broker>,
-    context: Arc<Context>,
+    /// `None` when `OFFERS_BASE_URL` is unset: then the poller only
+    /// answers that the Offers service is not configured.
+    context: Option<Arc<Context>>,
+    /// The process's registry, served on `METRICS_ADDR`.
+    metrics: Arc<Metrics>,
     prefetch: u16,
     period: Duration,
     concurrency: usize,
     /// Served on `METRICS_ADDR` by a standalone poller.
     metrics_listener: Option<std::net::TcpListener>,
 }
+
+/// The answer to `offers.register` while `OFFERS_BASE_URL` is unset.
+pub const NOT_CONFIGURED: &str =
+    "the Offers service is not configured (OFFERS_BASE_URL is unset): the product stays unregistered";
 
 impl OfferPoller {
     /// A standalone poller: connects to RabbitMQ at `AMQP_URL` and to the
@@ -96,13 +106,17 @@ impl OfferPoller {
         clock: Clock,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let offers = OffersClient::new(
-            settings.offers.base_url.clone(),
-            settings.broker.rpc_timeout,
-        )?;
+        let context = match &settings.offers.base_url {
+            Some(base_url) => {
+                let offers = OffersClient::new(base_url.clone(), settings.broker.rpc_timeout)?;
+                Some(Arc::new(Context::new(db, offers, clock, metrics.clone())))
+            }
+            None => None,
+        };
         Ok(Self {
             broker,
-            context: Arc::new(Context::new(db, offers, clock, metrics)),
+            context,
+            metrics,
             prefetch: settings.broker.worker_prefetch,
             period: settings.offers.poll_interval,
             concurrency: settings.offers.concurrency,
@@ -112,8 +126,27 @@ impl OfferPoller {
 
     /// Consumes and retries until `shutdown`, then finishes what is in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let context = self.context;
-        let (metrics, shutdown_metrics) = (context.metrics.clone(), shutdown.clone());
+        let metrics = match self.metrics_listener {
+            Some(listener) => {
+                platform::metrics::serve(listener, self.metrics.clone(), shutdown.clone()).boxed()
+            }
+            None => async { Ok(()) }.boxed(),
+        };
+        let Some(context) = self.context else {
+            tracing::info!(
+                "OFFERS_BASE_URL is not set: new products stay unregistered and no offers are polled"
+            );
+            let serving = rpc::serve(
+                &*self.broker,
+                self.prefetch,
+                shutdown,
+                |_: OfferRequest| async {
+                    Err::<Registered, _>(RpcFailure::new(ErrorCode::Unavailable, NOT_CONFIGURED))
+                },
+            );
+            let (served, metrics) = tokio::join!(serving, metrics);
+            return served.and(metrics);
+        };
         let retries = retry_loop(context.clone(), self.concurrency, shutdown.clone());
         let polls = poll_loop(
             context.clone(),
@@ -130,14 +163,6 @@ impl OfferPoller {
                 async move { handle_offer_request(&context, request).await }
             },
         );
-        let metrics = async {
-            match self.metrics_listener {
-                Some(listener) => {
-                    platform::metrics::serve(listener, metrics, shutdown_metrics).await
-                }
-                None => Ok(()),
-            }
-        };
         let ((), (), served, metrics) = tokio::join!(retries, polls, serving, metrics);
         served.and(metrics)
     }

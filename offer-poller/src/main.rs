@@ -2,12 +2,26 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use offer_poller::OfferPoller;
-use platform::{Settings, shutdown, telemetry};
+use platform::cli::SettingsArgs;
+use platform::{shutdown, telemetry};
+
+/// Registers products with the Offers service (`OFFERS_BASE_URL`) on
+/// request over RabbitMQ, and keeps their offers and price history fresh,
+/// until SIGTERM or Ctrl-C. Every setting is an environment variable of
+/// the README's configuration table.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = match Settings::load_for_process("offer-poller") {
+    let args = Args::parse();
+    let settings = match args.settings.load("offer-poller", &[]) {
         Ok(settings) => settings,
         Err(code) => return code,
     };

@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`settings`]: the environment variables of the README, parsed once.
+//! - [`cli`]: the flags every binary takes over those variables.
 //! - [`clock`]: "now", frozen and moved by hand in tests.
 //! - [`telemetry`]: tracing set-up (`LOG_FORMAT=pretty|json`).
 //! - [`trace`]: the request id and trace context, carried across processes.
@@ -16,6 +17,7 @@
 //! - [`metrics`]: the process's Prometheus series, and the workers' `/metrics` listener.
 
 pub mod backoff;
+pub mod cli;
 pub mod clock;
 pub mod db;
 pub mod error;

@@ -1,5 +1,4 @@
-//! Helpers for Mercato's black-box system tests, and (with the features
-//! that need them) fakes of the third-party services Mercato calls.
+//! Helpers for Mercato's black-box system tests.
 //!
 //! `scripts/test` runs the suite twice and says which backends to use
 //! through the environment:
@@ -25,17 +24,17 @@
 //! - [`servers`]: private Redis and RabbitMQ servers that tests may stop.
 //! - [`process`]: running Mercato's own binaries as child processes.
 //! - [`replicas`]: several `api` processes behind nginx.
-//! - [`stooq`]: a fake of stooq, in-process or as the `stooq-fake` binary.
-//! - [`offers`]: a fake of the Offers service.
+//! - [`stooq`], [`offers`]: the third-party fakes, from the `fakes` crate.
 
 pub mod app;
 pub mod backend;
 pub mod ingest;
-pub mod offers;
 pub mod process;
 pub mod replicas;
 pub mod servers;
-pub mod stooq;
+
+/// The third-party fakes, where the tests have always found them.
+pub use fakes::{offers, stooq};
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
 pub use backend::{Backend, backend};

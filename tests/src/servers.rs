@@ -95,27 +95,6 @@ impl RedisServer {
     }
 }
 
-/// Serves `app` on `addr` (port 0 picks one) until the returned task is
-/// aborted: how the third-party fakes run. `what` names it if binding fails.
-pub async fn serve_fake(
-    addr: std::net::SocketAddr,
-    app: axum::Router,
-    what: &str,
-) -> (Url, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .unwrap_or_else(|e| panic!("bind the {what} on {addr}: {e}"));
-    let url = Url::parse(&format!(
-        "http://{}",
-        listener.local_addr().expect("an address")
-    ))
-    .expect("a URL");
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.ok();
-    });
-    (url, task)
-}
-
 /// A RabbitMQ node of this test's own, in its own directory.
 pub struct RabbitNode {
     dir: PathBuf,

@@ -239,7 +239,9 @@ pub async fn authenticate(
         .await?;
     drop(turn);
     match account {
-        Some(account) if matches => {
+        // A disabled account's password still matches; it is refused like
+        // a wrong one, so its state is not told to whoever holds it.
+        Some(account) if matches && account.disabled_at.is_none() => {
             state.passwords.count("verified");
             Ok(account.into())
         }

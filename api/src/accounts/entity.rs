@@ -1,4 +1,4 @@
-//! `accounts`: usernames, argon2 hashes and roles.
+//! `accounts`: usernames, argon2 hashes, roles, and whether disabled.
 
 use platform::Timestamp;
 use sea_orm::entity::prelude::*;
@@ -17,6 +17,8 @@ pub struct Model {
     pub role: Role,
     /// Microseconds since the Unix epoch.
     pub created_at: Timestamp,
+    /// Set by `api accounts disable`: the account can no longer log in.
+    pub disabled_at: Option<Timestamp>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

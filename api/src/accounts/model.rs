@@ -34,6 +34,14 @@ impl Role {
             )),
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+            Self::Feeder => "feeder",
+        }
+    }
 }
 
 /// A username: 1 to 64 characters among letters, digits, `.`, `_`, `-`

@@ -1,5 +1,5 @@
-//! `GET /healthz` (the process is alive) and `GET /readyz` (the backends it
-//! was configured with can be reached).
+//! `GET /healthz` (the process is alive) and `GET /readyz` (this replica
+//! can serve: see [`readyz`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,6 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::EntityTrait as _;
 use serde::Serialize;
+use platform::metrics::{self, Registry, Series};
+use prometheus::{GaugeVec, Opts};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -38,36 +40,78 @@ pub async fn healthz() -> Json<Health> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` when every check passed, else `unavailable`.
-    status: &'static str,
+    status: ReadinessStatus,
     /// One entry per backend: `database`, `broker`, `dedupe_window`.
     checks: BTreeMap<&'static str, Check>,
     /// Problems that do not stop this replica serving but need an
     /// operator, so they do not make `/readyz` fail: `offers_service` when
-    /// the Offers service refuses the deployment's access token.
+    /// `OFFERS_BASE_URL` is unset, or when the Offers service refuses the
+    /// deployment's access token.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     warnings: BTreeMap<&'static str, Check>,
+}
+
+/// Whether this replica can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    /// Every backend answered.
+    Ready,
+    /// The database answered, a shared backend (broker, dedupe window) did
+    /// not: this replica serves, and the routes that need that backend
+    /// answer 503 until it is back. Every replica shares it, so taking
+    /// this one out of the balancer would help nothing.
+    Degraded,
+    /// The process was told to stop and is finishing its requests.
+    Draining,
+    /// This replica's database cannot be reached.
+    Unavailable,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
     /// Which implementation is configured: `sqlite`, `postgres`, `rabbitmq`,
-    /// `in-process`, `redis`, `in-memory`.
+    /// `in-process`, `redis`, `in-memory`, `offers-service`.
     backend: &'static str,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
-/// Every configured backend is reachable: the database, the broker and the
-/// dedupe window. 503 names the ones that are not.
+/// `backend_up{backend}`: 1 when the last `/readyz` reached it, else 0.
+pub struct ReadinessSeries {
+    up: GaugeVec,
+}
+
+impl Series for ReadinessSeries {
+    fn register(registry: &Registry) -> Self {
+        let up = GaugeVec::new(
+            Opts::new(
+                "backend_up",
+                "Whether the last readiness check reached each backend (1) or not (0)",
+            ),
+            &["backend"],
+        )
+        .expect("a valid gauge definition");
+        Self {
+            up: metrics::registered(registry, up),
+        }
+    }
+}
+
+/// Whether *this* replica can serve. 503 only while it drains after
+/// SIGTERM, or when its database cannot be reached: shared backends (the
+/// broker, the dedupe window) are reported in the body and in the
+/// `backend_up` metric, not the status, since they fail on every replica
+/// at once and a balancer that dropped them all would turn a partial
+/// outage into a total one.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "ready to serve", body = Readiness),
-        (status = 503, description = "a backend cannot be reached", body = Readiness),
+        (status = 200, description = "This replica serves; `status` is `ready` or `degraded`", body = Readiness),
+        (status = 503, description = "Draining after SIGTERM, or the database cannot be reached", body = Readiness),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
@@ -85,23 +129,50 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         ("broker", broker),
         ("dedupe_window", dedupe_window),
     ]);
-    let ready = checks.values().all(|check| check.ok);
-    let status = if ready {
-        StatusCode::OK
+    let series = state.metrics.process.series::<ReadinessSeries>();
+    for (name, check) in &checks {
+        series
+            .up
+            .with_label_values(&[name])
+            .set(if check.ok { 1.0 } else { 0.0 });
+    }
+    let status = if state.draining.is_cancelled() {
+        ReadinessStatus::Draining
+    } else if !checks["database"].ok {
+        ReadinessStatus::Unavailable
+    } else if checks.values().all(|check| check.ok) {
+        ReadinessStatus::Ready
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        ReadinessStatus::Degraded
+    };
+    let code = match status {
+        ReadinessStatus::Ready | ReadinessStatus::Degraded => StatusCode::OK,
+        ReadinessStatus::Draining | ReadinessStatus::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
     let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
+        status,
         checks,
         warnings: warnings(&state).await,
     };
-    (status, Json(body))
+    (code, Json(body))
 }
 
 async fn warnings(state: &AppState) -> BTreeMap<&'static str, Check> {
     let mut warnings = BTreeMap::new();
     if !state.settings.services.public {
+        return warnings;
+    }
+    if state.settings.offers.base_url.is_none() {
+        warnings.insert(
+            "offers_service",
+            Check {
+                backend: "offers-service",
+                ok: false,
+                error: Some(
+                    "not configured: OFFERS_BASE_URL is unset, so products are stored unregistered and no offers are polled".to_owned(),
+                ),
+            },
+        );
         return warnings;
     }
     let token = catalog_entities::offers_token::Entity::find_by_id("offers")

@@ -23,11 +23,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use platform::error::LoggedError;
+use platform::settings::CorsOrigins;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::{CompressionLayer, predicate::DefaultPredicate};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutBody;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -52,7 +56,48 @@ pub fn public_app(state: AppState) -> Router {
         .merge(crate::ingest::router::router())
         .merge(crate::catalog::trends::router())
         .route("/metrics", get(metrics::render));
-    with_layers(routes, state)
+    let cors = cors(&state.settings.http.cors_allowed_origins);
+    let app = with_layers(routes, state);
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// The CORS layer of the public app, if `CORS_ALLOWED_ORIGINS` names any
+/// origin. It answers preflights itself (before routing, so they are not
+/// 405s) and adds `Access-Control-Allow-Origin` for allowed origins only;
+/// a browser refuses the answer to any other. Credentials travel in the
+/// `Authorization` header, never in cookies, so none are allowed.
+fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allow_origin = match origins {
+        CorsOrigins::Off => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(origins) => AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::CONTENT_ENCODING,
+                REQUEST_ID,
+            ])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION, REQUEST_ID])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// The app served on `INTERNAL_ADDR`: the services this process serves.
@@ -75,6 +120,7 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let settings = &state.settings;
     routes
         .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_answer))
         .layer(DefaultBodyLimit::max(settings.http.body_max_bytes))
         .layer(middleware::from_fn_with_state(
             settings.http.body_idle_timeout,
@@ -107,7 +153,20 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::from_fn(drop_bad_request_id))
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new()))
         .with_state(state)
+}
+
+/// A handler that panicked answers 500 in the error envelope, and the
+/// process goes on: the panic message goes to the log (and stderr), never
+/// to the client.
+fn panic_answer(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    platform::Error::Internal(anyhow::anyhow!("a handler panicked: {message}")).into_response()
 }
 
 /// Removes a client's `X-Request-Id` that is too long or not printable

@@ -117,6 +117,7 @@ impl Application {
             clock,
             listing_service,
             user_service,
+            draining: CancellationToken::new(),
         };
         Ok(Self {
             state,
@@ -145,17 +146,24 @@ impl Application {
     }
 
     /// Serves both listeners, and runs the workers in-process when
-    /// `RUN_WORKERS` is on, until `shutdown` is cancelled: then stops
-    /// accepting, finishes the requests and messages in flight, and returns.
-    /// If any part stops on its own, the others are stopped too and the
-    /// failure is returned.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// `RUN_WORKERS` is on, until `stop` is cancelled: then drains (see
+    /// [`drain`]), stops accepting, finishes the requests and messages in
+    /// flight, and returns. If any part stops on its own, the others are
+    /// stopped too and the failure is returned.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let Self {
             state,
             public,
             internal,
         } = self;
         let settings = state.settings.clone();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(drain(
+            stop,
+            state.draining.clone(),
+            settings.http.shutdown_drain,
+            shutdown.clone(),
+        ));
         let run_workers = settings.broker.run_workers && settings.services.public;
         let public_addr = public.as_ref().map(TcpListener::local_addr).transpose()?;
         tracing::info!(
@@ -223,6 +231,35 @@ impl Application {
         state.db.close_by_ref().await.ok();
         outcome
     }
+}
+
+/// When `stop` is cancelled: marks the process draining (`/readyz`
+/// answers 503), keeps serving for `SHUTDOWN_DRAIN_SECS` so a load
+/// balancer takes this replica out before its listeners close, then
+/// cancels `shutdown`. A part that fails cancels `shutdown` itself, and
+/// ends the drain.
+async fn drain(
+    stop: CancellationToken,
+    draining: CancellationToken,
+    period: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = shutdown.cancelled() => {
+            draining.cancel();
+            return;
+        }
+    }
+    draining.cancel();
+    if !period.is_zero() {
+        tracing::info!(?period, "draining: /readyz answers 503 until the listeners close");
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+    shutdown.cancel();
 }
 
 /// `http://` and `addr`, with an unspecified IP (`0.0.0.0`, `::`) replaced

@@ -6,6 +6,7 @@ use crate::ingest::dedupe::DedupeWindow;
 use platform::{Clock, Settings};
 use rpc::broker::Broker;
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{PasswordGuard, TokenKeys};
 use crate::ingest::Ingestion;
@@ -33,6 +34,9 @@ pub struct AppState {
     pub user_service: UserService,
     /// The spool directory, and the wake-up call of the feed apply task.
     pub ingestion: Arc<Ingestion>,
+    /// Cancelled when the process is told to stop: `/readyz` answers 503
+    /// from then on, while requests in flight finish.
+    pub draining: CancellationToken,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<HttpMetrics> {

@@ -201,6 +201,12 @@ pub async fn create_product(
         .await
     {
         Ok(_) => true,
+        // The poller answered why not (the Offers service is not
+        // configured, or refused it): nothing to warn about per product.
+        Err(rpc::CallError::Failed(failure)) => {
+            tracing::debug!(product = %id, reason = %failure.msg, "product stored unregistered");
+            false
+        }
         Err(e) => {
             tracing::warn!(product = %id, error = %e, "registration not confirmed in time; offer-poller retries it");
             false

@@ -1,34 +1,53 @@
-//! The stooq fake as a process, for running Mercato locally without the
-//! internet: `STOOQ_FAKE_ADDR=127.0.0.1:9100 stooq-fake`, then
-//! `STOOQ_BASE_URL=http://127.0.0.1:9100`. `STOOQ_FAKE_MODE=hits-limit` or
-//! `garbage` makes it misbehave.
+//! The stooq fake as a process, for running Mercato without the internet.
 
-use tests::stooq::{Behaviour, StooqFake};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use fakes::stooq::{Behaviour, StooqFake};
+
+/// A fake of stooq's CSV quote endpoint (`GET /q/l/?s=…`). Point Mercato
+/// at it with `STOOQ_BASE_URL=http://<addr>`.
+#[derive(Debug, Parser)]
+#[command(name = "stooq-fake", version)]
+struct Args {
+    /// Where to listen [env: STOOQ_FAKE_ADDR]
+    #[arg(long, env = "STOOQ_FAKE_ADDR", default_value = "127.0.0.1:9100")]
+    addr: SocketAddr,
+    /// How it answers [env: STOOQ_FAKE_MODE]
+    #[arg(long, env = "STOOQ_FAKE_MODE", value_enum, default_value_t = Mode::Normal)]
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Quotes for the symbols it knows, `N/D` for the rest.
+    Normal,
+    /// stooq's "Exceeded the daily hits limit" to every request.
+    HitsLimit,
+    /// An HTML error page, as a proxy in front of stooq may send.
+    Garbage,
+}
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let addr = std::env::var("STOOQ_FAKE_ADDR").unwrap_or_else(|_| "127.0.0.1:9100".into());
-    let Ok(addr) = addr.parse() else {
-        eprintln!("stooq-fake: STOOQ_FAKE_ADDR: not an address: `{addr}`");
-        return std::process::ExitCode::from(2);
-    };
-    let behaviour = match std::env::var("STOOQ_FAKE_MODE").as_deref() {
-        Ok("hits-limit") => Behaviour::HitsLimit,
-        Ok("garbage") => Behaviour::Garbage,
-        Ok("") | Ok("normal") | Err(_) => Behaviour::Normal,
-        Ok(other) => {
-            eprintln!(
-                "stooq-fake: STOOQ_FAKE_MODE: expected normal, hits-limit or garbage, got `{other}`"
-            );
-            return std::process::ExitCode::from(2);
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut fake = match StooqFake::start_on(args.addr).await {
+        Ok(fake) => fake,
+        Err(e) => {
+            eprintln!("stooq-fake: cannot listen on {}: {e}", args.addr);
+            return ExitCode::from(2);
         }
     };
-    let mut fake = StooqFake::start_on(addr).await;
-    fake.set(behaviour);
+    fake.set(match args.mode {
+        Mode::Normal => Behaviour::Normal,
+        Mode::HitsLimit => Behaviour::HitsLimit,
+        Mode::Garbage => Behaviour::Garbage,
+    });
     println!("stooq fake on {}", fake.url);
     tokio::select! {
         () = fake.wait() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    std::process::ExitCode::SUCCESS
+    ExitCode::SUCCESS
 }

@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-pub use self::values::{DatabaseKind, DatabaseUrl, LogFormat, SecretUrl, Services, TrustedProxies};
+pub use self::values::{CorsOrigins, DatabaseKind, DatabaseUrl, LogFormat, SecretUrl, Services, TrustedProxies};
 
 /// Everything a Mercato process can be told, already validated.
 #[derive(Debug, Clone)]
@@ -69,6 +69,13 @@ pub struct Http {
     pub shutdown_timeout: Duration,
     /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// `SHUTDOWN_DRAIN_SECS`: how long a stopping `api` keeps accepting
+    /// requests while `/readyz` answers 503, so a load balancer stops
+    /// sending it traffic before its listeners close.
+    pub shutdown_drain: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: the browser origins allowed to call the
+    /// public API; empty turns CORS off.
+    pub cors_allowed_origins: CorsOrigins,
 }
 
 #[derive(Debug, Clone)]
@@ -149,8 +156,9 @@ pub struct Ingest {
 /// The third-party Offers service and the poller that calls it.
 #[derive(Debug, Clone)]
 pub struct Offers {
-    /// `OFFERS_BASE_URL`.
-    pub base_url: Url,
+    /// `OFFERS_BASE_URL`; `None` leaves products unregistered and the
+    /// poller idle.
+    pub base_url: Option<Url>,
     /// `OFFERS_POLL_INTERVAL_SECS`: how often each product's offers are refreshed.
     pub poll_interval: Duration,
     /// `OFFERS_CONCURRENCY`: how many Offers-service calls one poller makes at once.
@@ -233,10 +241,7 @@ pub const VARIABLES: &[Variable] = &[
     var("MIGRATE_ON_START", Derived),
     var("AMQP_URL", Unset),
     var("REDIS_URL", Unset),
-    var(
-        "OFFERS_BASE_URL",
-        Value("https://applifting-python-excercise-ms.herokuapp.com/api/v1"),
-    ),
+    var("OFFERS_BASE_URL", Unset),
     var("STOOQ_BASE_URL", Value("https://stooq.com")),
     var("JWT_SECRET", Derived),
     var("ADMIN_USERNAME", Unset),
@@ -258,11 +263,13 @@ pub const VARIABLES: &[Variable] = &[
     var("HTTP_HEADER_TIMEOUT_SECS", Value("10")),
     var("HTTP_BODY_IDLE_TIMEOUT_SECS", Value("30")),
     var("SHUTDOWN_TIMEOUT_SECS", Value("25")),
+    var("SHUTDOWN_DRAIN_SECS", Value("0")),
     var("AUTH_HASH_CONCURRENCY", Derived),
     var("AUTH_HASH_WAIT_MS", Value("500")),
     var("AUTH_MAX_FAILURES", Value("20")),
     var("AUTH_CACHE_TTL_SECS", Value("60")),
     var("TRUSTED_PROXIES", Unset),
+    var("CORS_ALLOWED_ORIGINS", Unset),
     var("TREND_MAX_POINTS", Value("1000")),
     var("LOG_FORMAT", Value("pretty")),
 ];

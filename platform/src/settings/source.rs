@@ -34,6 +34,8 @@ impl Source {
                 ),
                 shutdown_timeout: Duration::from_secs(self.positive("SHUTDOWN_TIMEOUT_SECS")?),
                 trusted_proxies: self.parse::<_>("TRUSTED_PROXIES")?.unwrap_or_default(),
+                shutdown_drain: Duration::from_secs(self.parse_or("SHUTDOWN_DRAIN_SECS")?),
+                cors_allowed_origins: self.parse::<_>("CORS_ALLOWED_ORIGINS")?.unwrap_or_default(),
             },
             database: Database {
                 migrate_on_start: self
@@ -76,7 +78,7 @@ impl Source {
                     .map(SecretUrl::new),
             },
             offers: Offers {
-                base_url: self.web_url("OFFERS_BASE_URL")?,
+                base_url: self.url("OFFERS_BASE_URL", &["http", "https"])?,
                 poll_interval: Duration::from_secs(self.positive("OFFERS_POLL_INTERVAL_SECS")?),
                 concurrency: self.positive("OFFERS_CONCURRENCY")?,
             },

@@ -73,6 +73,52 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// The browser origins allowed to call the public API across origins
+/// (`CORS_ALLOWED_ORIGINS`): a comma list of `scheme://host[:port]`, or
+/// `*` for any. Empty, the default, sends no CORS headers at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    #[default]
+    Off,
+    Any,
+    /// Each in its serialized form (`https://shop.example`), as browsers
+    /// send it in `Origin`.
+    List(Vec<String>),
+}
+
+impl FromStr for CorsOrigins {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let entries: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .collect();
+        if entries == ["*"] {
+            return Ok(Self::Any);
+        }
+        if entries.is_empty() {
+            return Ok(Self::Off);
+        }
+        let origins = entries
+            .iter()
+            .map(|entry| {
+                let url = Url::parse(entry)
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https"))
+                    .filter(|url| url.path() == "/" && url.query().is_none())
+                    .filter(|url| url.username().is_empty() && url.password().is_none())
+                    .ok_or_else(|| {
+                        format!("`{entry}` is not an origin like `https://shop.example` (or `*` alone)")
+                    })?;
+                Ok(url.origin().ascii_serialization())
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self::List(origins))
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
