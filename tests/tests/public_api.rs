@@ -389,16 +389,24 @@ async fn a_user_service_that_does_not_answer_is_a_504_after_the_service_timeout(
 }
 
 #[tokio::test]
-async fn the_openapi_document_lists_every_route_of_the_three_services() {
+async fn each_listener_documents_the_routes_it_serves_and_no_other() {
     let app = spawn_app().await;
 
-    let (status, doc) = json_of(app.get("/openapi.json").await).await;
+    let (status, public) = json_of(app.get("/openapi.json").await).await;
+    let internal = app.get_internal("/openapi.json").await;
+    let (internal_status, internal) = json_of(internal).await;
 
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(internal_status, StatusCode::OK);
     for (method, path) in [
         ("get", "/public-api/listings"),
         ("post", "/public-api/listings"),
         ("post", "/public-api/users"),
+    ] {
+        assert!(public["paths"][path][method].is_object(), "{method} {path}");
+        assert!(internal["paths"][path].is_null(), "{path} is not internal");
+    }
+    for (method, path) in [
         ("get", "/listings"),
         ("post", "/listings"),
         ("get", "/listings/ping"),
@@ -406,6 +414,8 @@ async fn the_openapi_document_lists_every_route_of_the_three_services() {
         ("post", "/users"),
         ("get", "/users/{id}"),
     ] {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        assert!(internal["paths"][path][method].is_object(), "{method} {path}");
+        assert!(public["paths"][path].is_null(), "{path} is not public");
     }
+    assert_eq!(internal["servers"], json!([{"url": "/"}]));
 }

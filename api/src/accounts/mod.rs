@@ -15,12 +15,6 @@ pub mod model;
 pub mod router;
 pub mod store;
 
-/// The accounts routes of the OpenAPI document, merged into the whole by
-/// [`crate::app::openapi`].
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(router::login, router::create_account, router::me))]
-pub struct ApiDoc;
-
 pub use auth::{Admin, TokenKeys};
 pub use guard::PasswordGuard;
 pub use model::{Caller, NewPassword, Role, Username};

@@ -4,24 +4,25 @@
 //! - `POST /accounts` (admin) `{"username","password","role"}` → 201.
 //! - `GET /me`: the calling account, for a client to check its credentials.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{self, Admin, TOKEN_TTL};
 use super::guard::ClientAddress;
 use super::model::{Caller, NewPassword, Role, Username};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::web::extract::Json;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/accounts", post(create_account))
-        .route("/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(create_account))
+        .routes(routes!(me))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,7 +74,9 @@ pub struct NewAccount {
     username: String,
     /// At least 8 characters.
     password: String,
-    /// `admin`, `user` or `feeder` (may send feeds and read its own ingests).
+    /// `admin`, `user` or `feeder` (may send feeds and read its own
+    /// ingests). Parsed by the handler, so an unknown role is a 400 naming it.
+    #[schema(value_type = Role)]
     role: String,
 }
 

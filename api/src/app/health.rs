@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use sea_orm::EntityTrait as _;
 use serde::Serialize;
 use platform::metrics::{self, Registry, Series};
@@ -20,10 +21,12 @@ use crate::AppState;
 /// How long one backend may take to answer a readiness check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+/// `/healthz`, `/readyz` and `/metrics`, served by both listeners.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(crate::web::metrics::render))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,25 +1,32 @@
-//! The OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`), served
-//! from assets compiled into the binary.
+//! The two OpenAPI documents, each served with Swagger UI by the listener
+//! whose routes it describes: `/openapi.json` and `/docs` on the public
+//! listener, and the same on the internal one (the listing and user
+//! services), so "Try it out" always calls a listener that has the route.
+//!
+//! Routes and their documentation are registered together (utoipa-axum's
+//! `OpenApiRouter` and `routes!`, in each feature's `router()`); this
+//! module holds each document's frame (title, tags, security schemes,
+//! servers) and [`finish`], which gives every operation the error answers
+//! that the layers around it produce, in its error schema.
 
 use axum::Router;
 use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{RefOr, Response, ResponseBuilder, Server, content::Content};
+use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::health;
-use crate::web::metrics;
-use crate::{AppState, accounts, catalog, ingest, marketplace, quotes};
+use crate::AppState;
 
-/// The document's frame (title, tags, security schemes) and the
-/// operations routes; each feature's routes come from its own `ApiDoc`
-/// ([`document`]).
+/// The public document's frame.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Mercato",
-        description = "Product catalog with offers and price history, stock quotes, listings, and product-feed ingestion."
+        description = "Product catalog with offers and price history, stock quotes, listings, and product-feed ingestion. Errors are `{\"code\", \"msg\"}` (`ErrorBody`), but under `/public-api`, which keeps seed 004's `{\"result\", \"errors\"}` envelope (`Failure`)."
     ),
-    paths(health::healthz, health::readyz, metrics::render),
     modifiers(&SecuritySchemes),
+    components(schemas(platform::error::ErrorBody)),
     tags(
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "products", description = "The product catalog and the offers polled from the Offers service. Reads are public, writes need an admin"),
@@ -27,11 +34,25 @@ use crate::{AppState, accounts, catalog, ingest, marketplace, quotes};
         (name = "quotes", description = "Stock quotes from stooq, through quote-worker over the broker"),
         (name = "accounts", description = "Logging in and creating accounts. Protected routes take HTTP Basic credentials or a Bearer token from /login"),
         (name = "public API", description = "Seed 004's public API layer: listings with their users. Its envelope is seed 004's `{\"result\", ...}`, not `{\"code\",\"msg\"}`"),
-        (name = "listing service (internal)", description = "Served on INTERNAL_ADDR only; form-encoded inputs"),
-        (name = "user service (internal)", description = "Served on INTERNAL_ADDR only; form-encoded inputs"),
     )
 )]
-pub struct ApiDoc;
+pub struct PublicDoc;
+
+/// The internal listener's document's frame.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mercato internal services",
+        description = "Seed 004's listing and user services, served on INTERNAL_ADDR for the public API layer (and operators) only. Inputs are form-encoded; answers use seed 004's `{\"result\", ...}` envelope."
+    ),
+    components(schemas(platform::error::ErrorBody)),
+    tags(
+        (name = "operations", description = "Liveness, readiness and metrics"),
+        (name = "listing service (internal)", description = "Listings; form-encoded inputs"),
+        (name = "user service (internal)", description = "Users; form-encoded inputs"),
+    )
+)]
+pub struct InternalDoc;
 
 /// The two credentials every protected route accepts.
 struct SecuritySchemes;
@@ -56,18 +77,149 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// The whole document: the frame, with every feature's routes merged in.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-        .merge_from(accounts::ApiDoc::openapi())
-        .merge_from(catalog::ApiDoc::openapi())
-        .merge_from(quotes::ApiDoc::openapi())
-        .merge_from(ingest::ApiDoc::openapi())
-        .merge_from(marketplace::ApiDoc::openapi())
+/// The router a listener's routes are registered on, with its frame.
+pub fn public_frame() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(PublicDoc::openapi())
 }
 
-pub fn router() -> Router<AppState> {
-    SwaggerUi::new("/docs")
-        .url("/openapi.json", document())
-        .into()
+/// See [`public_frame`].
+pub fn internal_frame() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(InternalDoc::openapi())
+}
+
+/// Splits `routes` into the router and its finished document, and adds
+/// `/openapi.json` and `/docs` serving that document.
+pub fn with_docs(routes: OpenApiRouter<AppState>) -> Router<AppState> {
+    let (router, mut doc) = routes.split_for_parts();
+    finish(&mut doc);
+    router.merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+}
+
+/// The public document as served, for tests and tools.
+pub fn public_document(state: &AppState) -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = super::routes::public_routes(state).split_for_parts();
+    finish(&mut doc);
+    doc
+}
+
+/// The error schemas: `ErrorBody` everywhere but seed 004's services,
+/// which answer in their `Failure` envelope.
+const ERROR_BODY: &str = "ErrorBody";
+
+/// Completes a document: relative `servers` (the listener that served it,
+/// so Swagger UI and generated clients call the same one), and on every
+/// operation the error answers of the layers around every handler, in the
+/// operation's error schema (the one its own error answers use):
+///
+/// - 400 where it takes parameters or a body (they are parsed before the
+///   handler), 413 where it takes a body (`HTTP_BODY_MAX_BYTES`);
+/// - 401 where it needs credentials;
+/// - 500 on every operation (a failure of ours, or a handler's panic).
+///
+/// An error answer documented without a body gets the schema too, and an
+/// answer without a description its status's reason phrase.
+pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
+    doc.servers = Some(vec![Server::new("/")]);
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            complete_errors(operation);
+        }
+    }
+}
+
+fn complete_errors(operation: &mut Operation) {
+    let schema = error_schema(operation);
+    let error = |description: &str| -> RefOr<Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    schema.clone(),
+                )))),
+            )
+            .build()
+            .into()
+    };
+    let takes_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let takes_body = operation.request_body.is_some();
+    let needs_credentials = operation
+        .security
+        .as_ref()
+        .is_some_and(|s| !s.is_empty());
+    let responses = &mut operation.responses.responses;
+    let mut add = |status: &str, description: &str| {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error(description));
+    };
+    if takes_parameters || takes_body {
+        add("400", "The parameters or the body are malformed; `msg` says how");
+    }
+    if takes_body {
+        add("413", "The body is over the limit (HTTP_BODY_MAX_BYTES)");
+    }
+    if needs_credentials {
+        add("401", "Missing or wrong credentials");
+    }
+    add("500", "An internal failure; its cause is logged, never shown");
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        // OpenAPI 3.1 requires a description, which utoipa leaves out
+        // when the annotation gives none.
+        if response.description.is_empty() {
+            response.description = axum::http::StatusCode::from_bytes(status.as_bytes())
+                .ok()
+                .and_then(|code| code.canonical_reason())
+                .unwrap_or("Answer")
+                .to_owned();
+        }
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if is_error && response.content.is_empty() {
+            response.content.insert(
+                "application/json".to_owned(),
+                RefOr::T(Content::new(Some(RefOr::Ref(
+                    utoipa::openapi::Ref::from_schema_name(schema.clone()),
+                )))),
+            );
+        }
+    }
+}
+
+/// The schema an operation's documented error answers already use, else
+/// [`ERROR_BODY`].
+fn error_schema(operation: &Operation) -> String {
+    operation
+        .responses
+        .responses
+        .iter()
+        .filter(|(status, _)| status.starts_with('4') || status.starts_with('5'))
+        .find_map(|(_, response)| match response {
+            RefOr::T(response) => response.content.values().find_map(|content| {
+                let RefOr::T(content) = content else {
+                    return None;
+                };
+                match content.schema.as_ref()? {
+                    RefOr::Ref(reference) => reference
+                        .ref_location
+                        .rsplit('/')
+                        .next()
+                        .map(str::to_owned),
+                    RefOr::T(_) => None,
+                }
+            }),
+            RefOr::Ref(_) => None,
+        })
+        .unwrap_or_else(|| ERROR_BODY.to_owned())
 }

@@ -26,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
 use platform::error::LoggedError;
 use platform::settings::CorsOrigins;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -46,22 +46,25 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The app served on `PUBLIC_ADDR`.
 pub fn public_app(state: AppState) -> Router {
-    let routes = Router::new()
-        .merge(super::health::router())
-        .merge(super::openapi::router())
-        .merge(crate::marketplace::public_api::router::router())
-        .merge(crate::accounts::router::router())
-        .merge(crate::quotes::router::router())
-        .merge(crate::catalog::router::router())
-        .merge(crate::ingest::router::router())
-        .merge(crate::catalog::trends::router())
-        .route("/metrics", get(metrics::render));
+    let routes = super::openapi::with_docs(public_routes(&state));
     let cors = cors(&state.settings.http.cors_allowed_origins);
     let app = with_layers(routes, state);
     match cors {
         Some(cors) => app.layer(cors),
         None => app,
     }
+}
+
+/// The public listener's routes, each with its documentation.
+pub fn public_routes(_state: &AppState) -> OpenApiRouter<AppState> {
+    super::openapi::public_frame()
+        .merge(super::health::router())
+        .merge(crate::marketplace::public_api::router::router())
+        .merge(crate::accounts::router::router())
+        .merge(crate::quotes::router::router())
+        .merge(crate::catalog::router::router())
+        .merge(crate::ingest::router::router())
+        .merge(crate::catalog::trends::router())
 }
 
 /// The CORS layer of the public app, if `CORS_ALLOWED_ORIGINS` names any
@@ -102,15 +105,21 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
 
 /// The app served on `INTERNAL_ADDR`: the services this process serves.
 pub fn internal_app(state: AppState) -> Router {
+    let routes = super::openapi::with_docs(internal_routes(&state));
+    with_layers(routes, state)
+}
+
+/// The internal listener's routes, each with its documentation.
+pub fn internal_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let services = state.settings.services;
-    let mut routes = super::health::router().route("/metrics", get(metrics::render));
+    let mut routes = super::openapi::internal_frame().merge(super::health::router());
     if services.listings {
         routes = routes.merge(crate::marketplace::listings::router::router());
     }
     if services.users {
         routes = routes.merge(crate::marketplace::users::router::router());
     }
-    with_layers(routes, state)
+    routes
 }
 
 /// Adds the fallback and the layers shared by both apps. The last layer

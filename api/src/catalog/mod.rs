@@ -15,20 +15,4 @@ pub mod router;
 pub mod store;
 pub mod trends;
 
-/// The catalog routes of the OpenAPI document, merged into the whole by
-/// [`crate::app::openapi`].
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    router::create_product,
-    router::list_products,
-    router::get_product,
-    router::product_offers,
-    router::replace_product,
-    router::update_product,
-    router::delete_product,
-    trends::offer_trend,
-    trends::product_trend,
-))]
-pub struct ApiDoc;
-
 pub use model::{Description, ProductName, Sku};

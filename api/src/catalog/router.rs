@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use catalog_entities::{offer, product};
 use platform::error::ErrorBody;
 use platform::{Error, Result};
@@ -32,22 +31,24 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Description, ProductName, Sku, store};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::accounts::auth::Admin;
 use crate::web::extract::{Json as JsonBody, Path, Query};
 use crate::web::paging::PageQuery;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", get(list_products).post(create_product))
-        .route(
-            "/products/{id}",
-            get(get_product)
-                .put(replace_product)
-                .patch(update_product)
-                .delete(delete_product),
-        )
-        .route("/products/{id}/offers", get(product_offers))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(
+            get_product,
+            replace_product,
+            update_product,
+            delete_product
+        ))
+        .routes(routes!(product_offers))
 }
 
 /// A product as the API shows it.

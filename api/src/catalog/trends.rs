@@ -16,8 +16,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use catalog_entities::{price_history, product};
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
@@ -30,16 +29,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::web::extract::{Path, Query};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products/{id}/offers/{offer_id}/trend", get(offer_trend))
-        .route("/products/{id}/trend", get(product_trend))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(offer_trend))
+        .routes(routes!(product_trend))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// RFC 3339; default 24 hours before `to`.
     from: Option<String>,

@@ -10,8 +10,8 @@
 //!   `PUBLIC_ADDR` within 2 s, 1 if not: a container `HEALTHCHECK` for an
 //!   image without curl.
 //!
-//! Every command takes the shared settings flags ([`SettingsArgs`]);
-//! `serve` and `demo` take the listeners' addresses too.
+//! Every command takes the shared settings flags ([`SettingsArgs`]) and
+//! the listeners' addresses ([`serve::Listeners`]), before or after it.
 
 pub mod accounts;
 pub mod serve;
@@ -34,6 +34,8 @@ use platform::{Settings, shutdown, telemetry};
 pub struct Cli {
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub listeners: serve::Listeners,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -41,10 +43,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default)
-    Serve(serve::Listeners),
+    Serve,
     /// Serve with built-in fakes of stooq and the Offers service: every
     /// feature works offline
-    Demo(serve::Listeners),
+    Demo,
     /// Add, list and change accounts
     #[command(subcommand)]
     Accounts(accounts::Command),
@@ -60,14 +62,11 @@ pub enum Command {
 /// Runs the command line of this process.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli
-        .command
-        .unwrap_or(Command::Serve(serve::Listeners::default()));
-    match command {
-        Command::Serve(listeners) => serve::serve(&cli.settings, listeners).await,
-        Command::Demo(listeners) => serve::demo(&cli.settings, listeners).await,
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(&cli.settings, cli.listeners).await,
+        Command::Demo => serve::demo(&cli.settings, cli.listeners).await,
         Command::Accounts(command) => {
-            let settings = match cli.settings.load("api accounts", &[]) {
+            let settings = match cli.settings.load("api accounts", &cli.listeners.vars()) {
                 Ok(settings) => settings,
                 Err(code) => return code,
             };
@@ -76,7 +75,7 @@ pub async fn main() -> ExitCode {
             exit_quietly("api accounts", outcome)
         }
         Command::Migrate { action } => {
-            let settings = match cli.settings.load("api migrate", &[]) {
+            let settings = match cli.settings.load("api migrate", &cli.listeners.vars()) {
                 Ok(settings) => settings,
                 Err(code) => return code,
             };
@@ -85,7 +84,7 @@ pub async fn main() -> ExitCode {
             shutdown::report_exit("api migrate", outcome)
         }
         Command::Healthcheck => {
-            let settings = match cli.settings.load("api healthcheck", &[]) {
+            let settings = match cli.settings.load("api healthcheck", &cli.listeners.vars()) {
                 Ok(settings) => settings,
                 Err(code) => return code,
             };
@@ -158,7 +157,7 @@ mod tests {
         assert!(parse(&[]).expect("valid").command.is_none());
         assert!(matches!(
             parse(&["serve"]).expect("valid").command,
-            Some(Command::Serve(_))
+            Some(Command::Serve)
         ));
         assert!(matches!(
             parse(&["healthcheck"]).expect("valid").command,

@@ -29,15 +29,16 @@ use crate::app::startup::loopback_url;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Listeners {
     /// The public listener [env: PUBLIC_ADDR]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub public_addr: Option<String>,
     /// The listing and user services' listener [env: INTERNAL_ADDR]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub internal_addr: Option<String>,
 }
 
 impl Listeners {
-    fn vars(&self) -> Vec<(&'static str, String)> {
+    /// The variables these flags set.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
         [
             ("PUBLIC_ADDR", &self.public_addr),
             ("INTERNAL_ADDR", &self.internal_addr),

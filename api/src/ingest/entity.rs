@@ -44,8 +44,22 @@ pub struct Model {
 }
 
 /// Where a job is, as `GET /v1/products/ingests/{id}` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+#[schema(as = IngestStatus)]
 pub enum Status {
     /// Accepted, not started.
     #[sea_orm(string_value = "queued")]

@@ -31,12 +31,6 @@ pub mod receive;
 pub mod router;
 mod spool;
 
-/// The ingestion routes of the OpenAPI document, merged into the whole by
-/// [`crate::app::openapi`].
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(router::ingest_feed, router::ingest_status))]
-pub struct ApiDoc;
-
 use std::sync::Arc;
 
 use platform::metrics::Metrics;

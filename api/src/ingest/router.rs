@@ -26,8 +26,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
 use sea_orm::EntityTrait;
@@ -37,15 +36,18 @@ use uuid::Uuid;
 
 use super::entity as ingest_job;
 use super::{accept, receive};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::accounts::Caller;
 use crate::accounts::Role;
 use crate::web::extract::Path;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/products", post(ingest_feed))
-        .route("/v1/products/ingests/{id}", get(ingest_status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest_feed))
+        .routes(routes!(ingest_status))
 }
 
 /// Who sends a feed, or asks after one: an account whose role may send
@@ -200,8 +202,7 @@ async fn accept_feed(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct IngestJob {
     pub id: Uuid,
-    /// `queued`, `processing`, `done` or `failed`.
-    pub status: String,
+    pub status: super::jobs::Status,
     /// Products in the feed.
     pub items: i64,
     /// Items applied so far (created + updated + skipped).
@@ -228,7 +229,7 @@ impl From<ingest_job::Model> for IngestJob {
     fn from(row: ingest_job::Model) -> Self {
         Self {
             id: row.id,
-            status: row.status.as_str().to_owned(),
+            status: row.status,
             items: row.items,
             processed: row.processed,
             created: row.created,

@@ -13,18 +13,3 @@ pub mod public_api;
 pub mod users;
 pub mod wire;
 
-/// The marketplace routes of the OpenAPI document, merged into the whole by
-/// [`crate::app::openapi`].
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    public_api::router::list_listings,
-    public_api::router::create_listing,
-    public_api::router::create_user,
-    listings::router::list_listings,
-    listings::router::create_listing,
-    listings::router::ping,
-    users::router::list_users,
-    users::router::get_user,
-    users::router::create_user,
-))]
-pub struct ApiDoc;

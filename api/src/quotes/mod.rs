@@ -7,8 +7,3 @@
 pub mod entity;
 pub mod router;
 
-/// The quotes routes of the OpenAPI document, merged into the whole by
-/// [`crate::app::openapi`].
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(router::stock, router::history, router::stats))]
-pub struct ApiDoc;

@@ -6,8 +6,7 @@
 //! - `GET /stats` (admins): the 5 most requested stocks, counted by the database.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use platform::Error;
 use platform::error::ErrorBody;
 use rpc::messages::{QuoteRequest, Symbol};
@@ -20,19 +19,23 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::entity as quote;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::accounts::{Admin, Caller};
 use crate::web::extract::Query;
 use crate::web::paging::PageQuery;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/stock", get(stock))
-        .route("/history", get(history))
-        .route("/stats", get(stats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stock))
+        .routes(routes!(history))
+        .routes(routes!(stats))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StockQuery {
     /// A stooq symbol, e.g. `aapl.us`.
     q: Option<String>,

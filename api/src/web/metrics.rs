@@ -108,6 +108,7 @@ fn method_label(method: &Method) -> &'static str {
     get,
     path = "/metrics",
     tag = "operations",
+    operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
 pub async fn render(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {

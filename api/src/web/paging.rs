@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 /// The paging query of the product API's lists (SPEC section 3).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// From 1; default 1.
     page: Option<i64>,

@@ -7,8 +7,7 @@
 
 use axum::extract::State;
 use axum::response::Html;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, Order, Query};
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -16,16 +15,19 @@ use utoipa::ToSchema;
 
 use super::entity as listing;
 use super::{Listing, ListingType, NewListing};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::marketplace::envelope::{Args, EnvelopeError, Failure};
 use crate::marketplace::users::UserId;
 use crate::marketplace::wire::{ListingCreated, ListingsPage};
 use crate::web::paging::PageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/listings", get(list_listings).post(create_listing))
-        .route("/listings/ping", get(ping))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_listings, create_listing))
+        .routes(routes!(ping))
 }
 
 /// The form `POST /listings` takes (documentation only: the handler reads

@@ -11,10 +11,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::marketplace::envelope::{Args, EnvelopeError, Failure, JsonArgs};
@@ -22,13 +24,10 @@ use crate::marketplace::listings::router as listings;
 use crate::marketplace::listings::{Listing, ListingType, NewListing};
 use crate::marketplace::users::{User, UserId, UserName};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/public-api/listings",
-            get(list_listings).post(create_listing),
-        )
-        .route("/public-api/users", post(create_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_listings, create_listing))
+        .routes(routes!(create_user))
 }
 
 /// A listing with its user in place of `user_id`.

@@ -9,23 +9,25 @@
 use std::collections::BTreeSet;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use utoipa::ToSchema;
 
 use super::entity as user;
 use super::{User, UserId, UserName};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::marketplace::envelope::{Args, EnvelopeError, Failure};
 use crate::marketplace::wire::{UserFound, UsersPage};
 use crate::web::extract::Path;
 use crate::web::paging::PageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list_users).post(create_user))
-        .route("/users/{id}", get(get_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user))
 }
 
 /// The form `POST /users` takes (documentation only).
