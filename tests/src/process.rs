@@ -98,3 +98,43 @@ pub async fn start_consuming(name: &str, vars: &[(&str, &str)]) -> Child {
     tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
     worker
 }
+
+/// What `api serve` and `api demo` print at start ([`api::cli::serve`]).
+#[derive(Debug)]
+pub struct Banner {
+    /// Every line, for failure messages.
+    pub text: String,
+    /// The public listener's base URL.
+    pub api: String,
+    /// The first admin's password, if the banner shows one.
+    pub admin_password: Option<String>,
+}
+
+/// Reads the child's stdout up to the end of its start banner.
+pub async fn read_banner(lines: &mut Lines<BufReader<ChildStdout>>, limit: Duration) -> Banner {
+    let read = async {
+        let mut text = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("read the child's output") {
+            let end = line.contains(api::cli::serve::BANNER_END);
+            text.push(line);
+            if end {
+                break;
+            }
+        }
+        text
+    };
+    let text = tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or_else(|_| panic!("no start banner within {limit:?}"));
+    let value = |label: &str| {
+        text.iter()
+            .find_map(|line| line.trim_start().strip_prefix(label))
+            .map(|rest| rest.trim().to_owned())
+    };
+    let text_joined = text.join("\n");
+    Banner {
+        api: value("API ").unwrap_or_else(|| panic!("no API line in the banner:\n{text_joined}")),
+        admin_password: value("password "),
+        text: text_joined,
+    }
+}

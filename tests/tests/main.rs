@@ -9,6 +9,7 @@ mod api;
 mod broker;
 mod cluster;
 mod dedupe;
+mod first_run;
 mod ingest;
 mod ingest_faults;
 mod limits;

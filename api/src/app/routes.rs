@@ -124,8 +124,9 @@ pub fn internal_routes(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// Adds the fallback and the layers shared by both apps. The last layer
 /// added is the outermost: the request id is set first, so the request
-/// log, the error log and the metrics all see it.
-fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+/// log, the error log and the metrics all see it. Public so that tests can
+/// put a route of their own (one that panics) under the same layers.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let settings = &state.settings;
     routes
         .fallback(not_found)

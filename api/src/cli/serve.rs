@@ -55,6 +55,9 @@ pub const DEMO_PRICE_CHANGE: Duration = Duration::from_secs(30);
 /// `OFFERS_POLL_INTERVAL_SECS` of `api demo` when it is not set.
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The banner's last line (tests read up to it).
+pub const BANNER_END: &str = "Stop with Ctrl-C; `api --help` lists the other commands.";
+
 /// The third-party fakes `api demo` runs.
 struct Demo {
     stooq: StooqFake,
@@ -166,6 +169,7 @@ fn banner(app: &Application, first_admin: Option<&str>, demo: Option<&Demo>) -> 
         );
     }
     lines.push(String::new());
+    lines.push(format!("  {BANNER_END}"));
     Ok(lines.join("\n"))
 }
 
