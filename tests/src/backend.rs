@@ -37,6 +37,37 @@ pub fn backend() -> Backend {
     }
 }
 
+/// The variables naming the cluster servers.
+const CLUSTER_VARS: [&str; 5] = [
+    "MERCATO_TEST_POSTGRES_URL",
+    "MERCATO_TEST_AMQP_URL",
+    "MERCATO_TEST_RABBITMQ_MANAGEMENT_URL",
+    "MERCATO_TEST_REDIS_URL",
+    "MERCATO_TEST_SCRATCH_DIR",
+];
+
+/// Whether this run has the cluster servers (`scripts/test` starts them
+/// and sets [`CLUSTER_VARS`]); a plain `cargo test` has not.
+pub fn cluster_configured() -> bool {
+    CLUSTER_VARS.iter().all(|var| std::env::var_os(var).is_some())
+}
+
+/// Ends a test that needs the cluster servers, with a one-line reason,
+/// when this run has none (a plain `cargo test`): the test reports
+/// passing without having run, which is why `scripts/test` never leaves
+/// them out.
+#[macro_export]
+macro_rules! require_cluster {
+    () => {
+        if !$crate::backend::cluster_configured() {
+            eprintln!(
+                "skipped: needs PostgreSQL, RabbitMQ and Redis (the MERCATO_TEST_* variables scripts/test sets)"
+            );
+            return;
+        }
+    };
+}
+
 /// The cluster servers; for tests that only make sense on them.
 pub fn cluster() -> Cluster {
     let var = |name: &str| {

@@ -8,8 +8,11 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-/// The path of a workspace binary (`api`, `quote-worker`, …), built by
-/// `cargo nextest run --workspace` next to the test binaries.
+/// The path of a workspace binary (`api`, `quote-worker`, …), next to
+/// the test binaries. `scripts/test` builds them first; under a plain
+/// `cargo test` a missing one is built here, once per test process, with
+/// the same cargo and profile (cargo's own lock serialises the builds of
+/// parallel tests).
 pub fn binary(name: &str) -> PathBuf {
     let deps = std::env::current_exe().expect("the test binary's path");
     let dir = deps
@@ -17,12 +20,33 @@ pub fn binary(name: &str) -> PathBuf {
         .and_then(|d| d.parent())
         .expect("target/<profile>/deps");
     let path = dir.join(name);
+    if !path.exists() {
+        build_binaries(dir);
+    }
     assert!(
         path.exists(),
-        "{} is missing: build the workspace first",
+        "{} is missing after `cargo build --workspace --bins`",
         path.display()
     );
     path
+}
+
+fn build_binaries(profile_dir: &std::path::Path) {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace root");
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo
+            .current_dir(workspace)
+            .args(["build", "--workspace", "--bins"]);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+    });
 }
 
 /// A command running `name` with a clean environment plus `vars`, so

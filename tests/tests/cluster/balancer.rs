@@ -46,6 +46,7 @@ async fn send(
 
 #[tokio::test]
 async fn three_replicas_behind_nginx_serve_every_public_endpoint() {
+    tests::require_cluster!();
     let stooq = StooqFake::start().await;
     let offers = OffersFake::start().await;
     let cluster = Replicas::start_with(

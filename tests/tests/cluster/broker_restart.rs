@@ -51,6 +51,7 @@ async fn first_reply(broker: &dyn Broker, limit: Duration) -> Duration {
 
 #[tokio::test]
 async fn rpc_and_readiness_recover_after_rabbitmq_restarts_without_restarting_any_process() {
+    tests::require_cluster!();
     let node = RabbitNode::start().await;
     let url = node.fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");

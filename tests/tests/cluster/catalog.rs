@@ -26,6 +26,7 @@ async fn eventually(mut done: impl FnMut() -> bool) -> bool {
 
 #[tokio::test]
 async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_registered() {
+    tests::require_cluster!();
     let node = RabbitNode::start().await;
     let vhost = node.fresh_vhost().await;
     let app = spawn_app_with(&[("AMQP_URL", vhost.as_ref())]).await;
@@ -43,6 +44,7 @@ async fn a_product_created_while_rabbitmq_is_down_is_created_unregistered_then_r
 
 #[tokio::test]
 async fn two_pollers_ask_for_one_token_and_poll_each_product_once_per_period() {
+    tests::require_cluster!();
     let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
     let admin = app.bearer_of("root", Role::Admin).await;
     let period = Duration::from_secs(2);

@@ -84,6 +84,7 @@ async fn wait_until_under_way(client: &reqwest::Client, base: &str, id: &str) ->
 
 #[tokio::test]
 async fn a_body_accepted_by_one_replica_is_refused_by_another_directly_and_through_nginx() {
+    tests::require_cluster!();
     let cluster = Replicas::start(2).await;
     let [a, b] = [&cluster.replicas[0].address, &cluster.replicas[1].address];
     let client = &cluster.client;
@@ -109,6 +110,7 @@ async fn a_body_accepted_by_one_replica_is_refused_by_another_directly_and_throu
 
 #[tokio::test]
 async fn twenty_identical_bodies_at_once_across_three_replicas_get_exactly_one_200() {
+    tests::require_cluster!();
     let cluster = Replicas::start(3).await;
     let body = feed_of(&unique("race"), 50);
     let targets: Vec<&str> = (0..20)
@@ -138,6 +140,7 @@ async fn twenty_identical_bodies_at_once_across_three_replicas_get_exactly_one_2
 /// Redis keeps the time here, so the window is a real second long.
 #[tokio::test]
 async fn on_redis_the_window_frees_up_when_it_ends_and_refusals_do_not_extend_it() {
+    tests::require_cluster!();
     let app = spawn_app_with(&[
         ("INGEST_ALLOW_ANONYMOUS", "true"),
         ("DEDUPE_WINDOW_SECS", "1"),
@@ -174,6 +177,7 @@ async fn on_redis_the_window_frees_up_when_it_ends_and_refusals_do_not_extend_it
 
 #[tokio::test]
 async fn while_redis_is_down_feeds_get_503_and_are_accepted_once_it_returns() {
+    tests::require_cluster!();
     let mut redis = RedisServer::start().await;
     let app = spawn_app_with(&[
         ("INGEST_ALLOW_ANONYMOUS", "true"),
@@ -206,6 +210,7 @@ async fn while_redis_is_down_feeds_get_503_and_are_accepted_once_it_returns() {
 
 #[tokio::test]
 async fn a_2_gib_feed_streams_through_nginx_in_bounded_memory_and_reaches_the_catalog() {
+    tests::require_cluster!();
     const GIB: u64 = 1024 * 1024 * 1024;
     let cluster = Replicas::start(1).await;
     let prefix = unique("huge");
@@ -243,6 +248,7 @@ async fn a_2_gib_feed_streams_through_nginx_in_bounded_memory_and_reaches_the_ca
 
 #[tokio::test]
 async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_once() {
+    tests::require_cluster!();
     let mut cluster = Replicas::start(1).await;
     let prefix = unique("resume");
     let items = 200_000;
@@ -285,6 +291,7 @@ async fn a_replica_killed_mid_feed_resumes_it_on_restart_and_applies_every_item_
 
 #[tokio::test]
 async fn a_redis_stall_during_a_claim_never_locks_the_resend_out() {
+    tests::require_cluster!();
     let redis = RedisServer::start().await;
     let app = spawn_app_with(&[
         ("INGEST_ALLOW_ANONYMOUS", "true"),
@@ -354,6 +361,7 @@ async fn a_redis_stall_during_a_claim_never_locks_the_resend_out() {
 
 #[tokio::test]
 async fn a_spooled_feed_of_a_replica_gone_for_good_is_applied_by_another_sharing_its_spool() {
+    tests::require_cluster!();
     let mut cluster = Replicas::start_sharing_spool(2).await;
     let prefix = unique("shared");
     let items = 200_000;
@@ -375,6 +383,7 @@ async fn a_spooled_feed_of_a_replica_gone_for_good_is_applied_by_another_sharing
 
 #[tokio::test]
 async fn a_nul_that_reached_the_applier_fails_its_feed_alone_and_the_feeds_after_it_are_applied() {
+    tests::require_cluster!();
     let app = spawn_app_with(&[("INGEST_ALLOW_ANONYMOUS", "true")]).await;
     let prefix = unique("nul");
     // Past the edge check: straight into the job table, as an older

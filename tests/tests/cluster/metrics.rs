@@ -17,6 +17,7 @@ async fn metrics_of(port: u16) -> String {
 
 #[tokio::test]
 async fn quote_worker_and_offer_poller_serve_their_series_on_metrics_addr() {
+    tests::require_cluster!();
     let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
     let settings = &app.state.settings;
     let amqp = settings

@@ -37,6 +37,7 @@ async fn tables(db: &DatabaseConnection) -> Vec<String> {
 
 #[tokio::test]
 async fn migrations_up_prepares_an_empty_postgres_database_for_every_service() {
+    tests::require_cluster!();
     let url = cluster().fresh_database().await;
 
     run_migrations(&[("DATABASE_URL", url.as_str())], &["up"]).await;
@@ -56,6 +57,7 @@ async fn migrations_up_prepares_an_empty_postgres_database_for_every_service() {
 
 #[tokio::test]
 async fn a_listing_service_database_gets_only_the_listing_services_tables() {
+    tests::require_cluster!();
     let url = cluster().fresh_database().await;
 
     let vars = [("DATABASE_URL", url.as_str()), ("SERVICES", "listings")];
@@ -67,6 +69,7 @@ async fn a_listing_service_database_gets_only_the_listing_services_tables() {
 
 #[tokio::test]
 async fn migrations_down_then_up_again_restores_the_tables() {
+    tests::require_cluster!();
     let url = cluster().fresh_database().await;
     let vars = [("DATABASE_URL", url.as_str()), ("SERVICES", "users")];
     run_migrations(&vars, &["up"]).await;

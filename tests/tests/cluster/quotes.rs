@@ -44,6 +44,7 @@ async fn answers_until(
 
 #[tokio::test]
 async fn with_no_quote_worker_running_stock_is_a_504() {
+    tests::require_cluster!();
     let app = spawn_app_with(&[("RUN_WORKERS", "false"), ("RPC_TIMEOUT_MS", "500")]).await;
     let bearer = app.bearer_of("ana", Role::User).await;
 
@@ -55,6 +56,7 @@ async fn with_no_quote_worker_running_stock_is_a_504() {
 
 #[tokio::test]
 async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any_restart() {
+    tests::require_cluster!();
     let node = RabbitNode::start().await;
     let vhost = node.fresh_vhost().await;
     let app = spawn_app_with(&[("AMQP_URL", vhost.as_ref()), ("RUN_WORKERS", "false")]).await;
@@ -101,6 +103,7 @@ async fn stock_is_a_503_while_rabbitmq_is_down_and_works_again_after_without_any
 /// `traceparent`) is on the quote-worker's log line for that request.
 #[tokio::test]
 async fn a_request_id_sent_to_stock_is_on_the_quote_workers_log_line_for_it() {
+    tests::require_cluster!();
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
     let amqp = app

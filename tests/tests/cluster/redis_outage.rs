@@ -11,6 +11,7 @@ use tests::spawn_app_with;
 
 #[tokio::test]
 async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_extend_it() {
+    tests::require_cluster!();
     let window = RedisWindow::new(&cluster().redis_url).expect("a valid URL");
     let hash = unique_hash();
     let length = Duration::from_millis(400);
@@ -46,6 +47,7 @@ async fn a_redis_claim_frees_up_when_the_window_ends_and_rejections_do_not_exten
 
 #[tokio::test]
 async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it_returns() {
+    tests::require_cluster!();
     let mut redis = RedisServer::start().await;
     let window = RedisWindow::new(&redis.url()).expect("a valid URL");
     let length = Duration::from_secs(600);
@@ -87,6 +89,7 @@ async fn a_stopped_redis_is_an_error_never_a_claim_and_claims_work_again_when_it
 
 #[tokio::test]
 async fn readyz_stays_200_reporting_redis_down_in_its_body_and_metrics() {
+    tests::require_cluster!();
     let mut redis = RedisServer::start().await;
     let app = spawn_app_with(&[("REDIS_URL", redis.url().as_ref())]).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);

@@ -13,6 +13,7 @@ use tests::stooq::StooqFake;
 
 #[tokio::test]
 async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
+    tests::require_cluster!();
     let url = cluster().fresh_vhost().await;
     let caller = AmqpBroker::new(&url, "test caller");
     let stooq = StooqFake::start().await;
@@ -50,6 +51,7 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
 
 #[tokio::test]
 async fn with_no_worker_running_a_call_times_out() {
+    tests::require_cluster!();
     let app = spawn_app_with(&[("RUN_WORKERS", "false")]).await;
 
     let reply = rpc::call(
