@@ -22,6 +22,7 @@
 //! | `offers_poll_pass_duration_seconds` | — | offer-poller passes that polled something |
 //! | `offers_poll_lag_seconds` | — | how overdue the most overdue product is |
 //! | `upstream_errors_total` | `service`, `kind` | failed calls to `offers` or `stooq` |
+//! | `backend_up` | `backend` | whether the last `/readyz` reached each backend (`api::app::health`) |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
