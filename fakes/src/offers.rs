@@ -32,7 +32,6 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use url::Url;
 
-
 /// One offer, as the service lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeOffer {

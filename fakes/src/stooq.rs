@@ -24,7 +24,6 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use url::Url;
 
-
 /// A symbol whose answer takes an hour.
 pub const SLOW_SYMBOL: &str = "slow.us";
 

@@ -111,7 +111,7 @@ impl MigratorTrait for UsersMigrator {
     }
 }
 
-/// What the `migrations` binary can be asked to do.
+/// What the `migrations` binary (and `api migrate`) can be asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// Apply every pending migration.
@@ -120,21 +120,6 @@ pub enum Command {
     Down,
     /// Print each migration and whether it is applied.
     Status,
-}
-
-impl std::str::FromStr for Command {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "up" => Ok(Self::Up),
-            "down" => Ok(Self::Down),
-            "status" => Ok(Self::Status),
-            other => Err(format!(
-                "unknown command `{other}`: expected up, down or status"
-            )),
-        }
-    }
 }
 
 /// Applies every pending migration of `schemas`.

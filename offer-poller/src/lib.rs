@@ -76,8 +76,7 @@ pub struct OfferPoller {
 }
 
 /// The answer to `offers.register` while `OFFERS_BASE_URL` is unset.
-pub const NOT_CONFIGURED: &str =
-    "the Offers service is not configured (OFFERS_BASE_URL is unset): the product stays unregistered";
+pub const NOT_CONFIGURED: &str = "the Offers service is not configured (OFFERS_BASE_URL is unset): the product stays unregistered";
 
 impl OfferPoller {
     /// A standalone poller: connects to RabbitMQ at `AMQP_URL` and to the

@@ -49,7 +49,9 @@ const CLUSTER_VARS: [&str; 5] = [
 /// Whether this run has the cluster servers (`scripts/test` starts them
 /// and sets [`CLUSTER_VARS`]); a plain `cargo test` has not.
 pub fn cluster_configured() -> bool {
-    CLUSTER_VARS.iter().all(|var| std::env::var_os(var).is_some())
+    CLUSTER_VARS
+        .iter()
+        .all(|var| std::env::var_os(var).is_some())
 }
 
 /// Ends a test that needs the cluster servers, with a one-line reason,

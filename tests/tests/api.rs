@@ -157,14 +157,19 @@ async fn metrics_count_requests_by_route_template_and_status() {
 }
 
 #[tokio::test]
-async fn the_internal_listener_serves_operations_endpoints_and_its_docs_but_not_the_public_routes() {
+async fn the_internal_listener_serves_operations_endpoints_and_its_docs_but_not_the_public_routes()
+{
     let app = spawn_app().await;
 
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/"] {
         let response = app.get_internal(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
-    for path in ["/public-api/listings", "/products", "/v1/products/ingests/x"] {
+    for path in [
+        "/public-api/listings",
+        "/products",
+        "/v1/products/ingests/x",
+    ] {
         let response = app.get_internal(path).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }

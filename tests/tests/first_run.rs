@@ -57,7 +57,10 @@ async fn every_binary_answers_help_and_version_with_exit_code_0() {
                 .unwrap_or_else(|e| panic!("run {name} {flag}: {e}"));
             let stdout = String::from_utf8_lossy(&output.stdout);
             assert_eq!(output.status.code(), Some(0), "{name} {flag}: {stdout}");
-            assert!(stdout.contains(name) || flag == "--help", "{name} {flag}: {stdout}");
+            assert!(
+                stdout.contains(name) || flag == "--help",
+                "{name} {flag}: {stdout}"
+            );
             assert!(!stdout.is_empty(), "{name} {flag} printed nothing");
         }
     }
@@ -168,7 +171,9 @@ async fn without_an_offers_service_products_stay_unregistered_and_nothing_warns_
     assert_eq!(ready_status, StatusCode::OK, "{ready}");
     let offers = &ready["warnings"]["offers_service"];
     assert!(
-        offers["error"].as_str().is_some_and(|e| e.contains("not configured")),
+        offers["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not configured")),
         "{ready}"
     );
     let events: Vec<Value> = log
@@ -256,7 +261,15 @@ async fn accounts_can_be_listed_changed_disabled_and_enabled_from_the_command_li
         }
     };
 
-    run(&["accounts", "set-role", "--username", "cli-ana", "--role", "feeder"]).await;
+    run(&[
+        "accounts",
+        "set-role",
+        "--username",
+        "cli-ana",
+        "--role",
+        "feeder",
+    ])
+    .await;
     let token = app.login("cli-ana", &password).await;
     let me = app
         .client
@@ -268,7 +281,10 @@ async fn accounts_can_be_listed_changed_disabled_and_enabled_from_the_command_li
     let (_, me) = json_of(me).await;
     run(&["accounts", "disable", "--username", "cli-ana"]).await;
     let refused = app
-        .post_json("/login", &json!({"username": "cli-ana", "password": password}))
+        .post_json(
+            "/login",
+            &json!({"username": "cli-ana", "password": password}),
+        )
         .await
         .status();
     let listed = run(&["accounts", "list"]).await;
@@ -286,7 +302,10 @@ async fn accounts_can_be_listed_changed_disabled_and_enabled_from_the_command_li
         .lines()
         .find(|line| line.starts_with("cli-ana "))
         .unwrap_or_else(|| panic!("cli-ana not listed:\n{listed}"));
-    assert!(row.contains("feeder") && !row.trim_end().ends_with('-'), "{row}");
+    assert!(
+        row.contains("feeder") && !row.trim_end().ends_with('-'),
+        "{row}"
+    );
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account nobody"));
 }
@@ -300,10 +319,16 @@ async fn a_cors_preflight_passes_from_an_allowed_origin_only() {
     .await;
     let preflight = |origin: &'static str| {
         app.client
-            .request(reqwest::Method::OPTIONS, format!("{}/products", app.address))
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/products", app.address),
+            )
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization, content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
             .send()
     };
 
@@ -347,7 +372,10 @@ async fn without_cors_origins_a_preflight_is_an_ordinary_405_with_no_cors_header
 
     let response = app
         .client
-        .request(reqwest::Method::OPTIONS, format!("{}/products", app.address))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/products", app.address),
+        )
         .header("origin", "https://shop.example")
         .header("access-control-request-method", "POST")
         .send()
@@ -355,13 +383,19 @@ async fn without_cors_origins_a_preflight_is_an_ordinary_405_with_no_cors_header
         .expect("OPTIONS");
 
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(!response.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
 
 #[tokio::test]
 async fn json_answers_are_compressed_for_clients_that_ask() {
     let app = spawn_app().await;
-    let admin = app.bearer_of("gzip-admin", api::accounts::Role::Admin).await;
+    let admin = app
+        .bearer_of("gzip-admin", api::accounts::Role::Admin)
+        .await;
     for n in 0..20 {
         app.create_product(&admin, json!({"name": format!("Product {n}"), "description": "the same words again and again"}))
             .await;
@@ -377,16 +411,27 @@ async fn json_answers_are_compressed_for_clients_that_ask() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response.headers().get("content-encoding").map(|v| v.as_bytes()),
+        response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.as_bytes()),
         Some(&b"gzip"[..])
     );
     let compressed = response.bytes().await.expect("a body");
     let mut plain = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut plain)
-        .expect("gzip");
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut plain,
+    )
+    .expect("gzip");
     let products: Vec<Value> = serde_json::from_str(&plain).expect("JSON");
     assert_eq!(products.len(), 20);
-    assert!(compressed.len() < plain.len() / 2, "{} of {}", compressed.len(), plain.len());
+    assert!(
+        compressed.len() < plain.len() / 2,
+        "{} of {}",
+        compressed.len(),
+        plain.len()
+    );
 }
 
 #[tokio::test]
@@ -405,14 +450,27 @@ async fn a_handler_that_panics_answers_500_in_the_envelope_and_the_process_goes_
         header_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(5),
     };
-    let serving = tokio::spawn(api::app::serve::serve(listener, router, limits, stop.clone()));
+    let serving = tokio::spawn(api::app::serve::serve(
+        listener,
+        router,
+        limits,
+        stop.clone(),
+    ));
     let client = reqwest::Client::new();
 
-    let boom = client.get(format!("{base}/boom")).send().await.expect("GET /boom");
+    let boom = client
+        .get(format!("{base}/boom"))
+        .send()
+        .await
+        .expect("GET /boom");
     let boom_status = boom.status();
     let request_id = boom.headers().get("x-request-id").cloned();
     let body: Value = boom.json().await.expect("a JSON body");
-    let fine = client.get(format!("{base}/fine")).send().await.expect("GET /fine");
+    let fine = client
+        .get(format!("{base}/fine"))
+        .send()
+        .await
+        .expect("GET /fine");
 
     assert_eq!(boom_status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["code"], "INTERNAL", "{body}");
@@ -441,7 +499,12 @@ async fn readyz_turns_503_on_sigterm_while_a_request_in_flight_finishes() {
     let base = format!("http://{}", listening["public"].as_str().expect("public"));
     let client = reqwest::Client::new();
     assert_eq!(
-        client.get(format!("{base}/readyz")).send().await.expect("GET").status(),
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
         StatusCode::OK
     );
     // A feed whose body is still arriving when the signal comes.
@@ -458,13 +521,20 @@ async fn readyz_turns_503_on_sigterm_while_a_request_in_flight_finishes() {
                 .await
         }
     });
-    sender.send(Ok(b"[{\"id\": 1, ".to_vec())).await.expect("send");
+    sender
+        .send(Ok(b"[{\"id\": 1, ".to_vec()))
+        .await
+        .expect("send");
 
     terminate(&api).await;
     let draining = {
         let started = Instant::now();
         loop {
-            let response = client.get(format!("{base}/readyz")).send().await.expect("GET /readyz");
+            let response = client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .expect("GET /readyz");
             if response.status() == StatusCode::SERVICE_UNAVAILABLE {
                 break response.json::<Value>().await.expect("JSON");
             }
@@ -477,7 +547,10 @@ async fn readyz_turns_503_on_sigterm_while_a_request_in_flight_finishes() {
         .await
         .expect("send");
     drop(sender);
-    let finished = upload.await.expect("joined").expect("the upload is answered");
+    let finished = upload
+        .await
+        .expect("joined")
+        .expect("the upload is answered");
     let status = wait_for_exit(&mut api, STARTUP).await;
 
     assert_eq!(draining["status"], "draining", "{draining}");

@@ -414,7 +414,10 @@ async fn each_listener_documents_the_routes_it_serves_and_no_other() {
         ("post", "/users"),
         ("get", "/users/{id}"),
     ] {
-        assert!(internal["paths"][path][method].is_object(), "{method} {path}");
+        assert!(
+            internal["paths"][path][method].is_object(),
+            "{method} {path}"
+        );
         assert!(public["paths"][path].is_null(), "{path} is not public");
     }
     assert_eq!(internal["servers"], json!([{"url": "/"}]));

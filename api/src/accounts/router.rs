@@ -8,13 +8,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{self, Admin, TOKEN_TTL};
 use super::guard::ClientAddress;
 use super::model::{Caller, NewPassword, Role, Username};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
 use crate::AppState;
 use crate::web::extract::Json;
 

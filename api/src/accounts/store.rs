@@ -141,7 +141,8 @@ pub async fn change_account(
     match change {
         Change::Role(role) => row.role = ActiveValue::Set(role),
         Change::Password(password) => {
-            row.password_hash = ActiveValue::Set(hash_password(password.as_str().to_owned()).await?);
+            row.password_hash =
+                ActiveValue::Set(hash_password(password.as_str().to_owned()).await?);
         }
         Change::Disabled(true) => row.disabled_at = ActiveValue::Set(Some(clock.now())),
         Change::Disabled(false) => row.disabled_at = ActiveValue::Set(None),

@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-use sea_orm::EntityTrait as _;
-use serde::Serialize;
 use platform::metrics::{self, Registry, Series};
 use prometheus::{GaugeVec, Opts};
+use sea_orm::EntityTrait as _;
+use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 

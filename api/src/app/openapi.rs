@@ -152,10 +152,7 @@ fn complete_errors(operation: &mut Operation) {
     };
     let takes_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let takes_body = operation.request_body.is_some();
-    let needs_credentials = operation
-        .security
-        .as_ref()
-        .is_some_and(|s| !s.is_empty());
+    let needs_credentials = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let responses = &mut operation.responses.responses;
     let mut add = |status: &str, description: &str| {
         responses
@@ -163,7 +160,10 @@ fn complete_errors(operation: &mut Operation) {
             .or_insert_with(|| error(description));
     };
     if takes_parameters || takes_body {
-        add("400", "The parameters or the body are malformed; `msg` says how");
+        add(
+            "400",
+            "The parameters or the body are malformed; `msg` says how",
+        );
     }
     if takes_body {
         add("413", "The body is over the limit (HTTP_BODY_MAX_BYTES)");
@@ -171,7 +171,10 @@ fn complete_errors(operation: &mut Operation) {
     if needs_credentials {
         add("401", "Missing or wrong credentials");
     }
-    add("500", "An internal failure; its cause is logged, never shown");
+    add(
+        "500",
+        "An internal failure; its cause is logged, never shown",
+    );
     for (status, response) in responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;
@@ -211,11 +214,9 @@ fn error_schema(operation: &Operation) -> String {
                     return None;
                 };
                 match content.schema.as_ref()? {
-                    RefOr::Ref(reference) => reference
-                        .ref_location
-                        .rsplit('/')
-                        .next()
-                        .map(str::to_owned),
+                    RefOr::Ref(reference) => {
+                        reference.ref_location.rsplit('/').next().map(str::to_owned)
+                    }
                     RefOr::T(_) => None,
                 }
             }),

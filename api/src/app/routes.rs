@@ -26,7 +26,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use utoipa_axum::router::OpenApiRouter;
 use platform::error::LoggedError;
 use platform::settings::CorsOrigins;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -36,6 +35,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutBody;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
 
 use platform::trace::{self, TraceContext};
 

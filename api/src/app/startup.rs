@@ -253,7 +253,10 @@ async fn drain(
     }
     draining.cancel();
     if !period.is_zero() {
-        tracing::info!(?period, "draining: /readyz answers 503 until the listeners close");
+        tracing::info!(
+            ?period,
+            "draining: /readyz answers 503 until the listeners close"
+        );
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = shutdown.cancelled() => {}

@@ -18,9 +18,9 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use catalog_entities::{offer, product};
 use platform::error::ErrorBody;
 use platform::{Error, Result};
@@ -28,12 +28,11 @@ use rpc::messages::OfferRequest;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Description, ProductName, Sku, store};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
 use crate::AppState;
 use crate::accounts::auth::Admin;
 use crate::web::extract::{Json as JsonBody, Path, Query};

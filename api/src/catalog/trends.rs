@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use catalog_entities::{price_history, product};
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
@@ -27,10 +27,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
-
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::web::extract::{Path, Query};

@@ -73,18 +73,28 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 let password = NewPassword::parse(&password.unwrap_or_default())
                     .map_err(anyhow::Error::msg)?;
                 let account = store::create_account(&db, &clock, username, password, role).await?;
-                println!("account {} ({}) created", account.username, account.role.as_str());
+                println!(
+                    "account {} ({}) created",
+                    account.username,
+                    account.role.as_str()
+                );
             }
             Command::List => print_accounts(&store::list_accounts(&db).await?),
             Command::SetRole { username, role } => {
-                let account = store::change_account(&db, &clock, &username, Change::Role(role)).await?;
-                println!("account {} is now {}", account.username, account.role.as_str());
+                let account =
+                    store::change_account(&db, &clock, &username, Change::Role(role)).await?;
+                println!(
+                    "account {} is now {}",
+                    account.username,
+                    account.role.as_str()
+                );
             }
             Command::SetPassword { username } => {
                 let password = NewPassword::parse(&password.unwrap_or_default())
                     .map_err(anyhow::Error::msg)?;
                 let account =
-                    store::change_account(&db, &clock, &username, Change::Password(password)).await?;
+                    store::change_account(&db, &clock, &username, Change::Password(password))
+                        .await?;
                 println!("password of {} changed", account.username);
             }
             Command::Disable { username } => {
@@ -124,7 +134,10 @@ fn print_accounts(accounts: &[account::Model]) {
         .max()
         .unwrap_or(0)
         .max("username".len());
-    println!("{:<width$}  {:<6}  {:<20}  disabled", "username", "role", "created");
+    println!(
+        "{:<width$}  {:<6}  {:<20}  disabled",
+        "username", "role", "created"
+    );
     for a in accounts {
         println!(
             "{:<width$}  {:<6}  {:<20}  {}",

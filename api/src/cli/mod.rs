@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn accounts_add_takes_a_username_and_a_role_but_no_password() {
-        let cli = parse(&["accounts", "add", "--role", "user", "--username", "ana"]).expect("valid");
+        let cli =
+            parse(&["accounts", "add", "--role", "user", "--username", "ana"]).expect("valid");
         match cli.command {
             Some(Command::Accounts(accounts::Command::Add { username, role })) => {
                 assert_eq!(username.as_str(), "ana");
@@ -178,8 +179,17 @@ mod tests {
         assert!(parse(&["accounts", "add", "--username", "ana"]).is_err());
         assert!(parse(&["accounts", "add", "--username", "ana", "--role", "root"]).is_err());
         assert!(
-            parse(&["accounts", "add", "--username", "ana", "--role", "user", "--password", "x"])
-                .is_err()
+            parse(&[
+                "accounts",
+                "add",
+                "--username",
+                "ana",
+                "--role",
+                "user",
+                "--password",
+                "x"
+            ])
+            .is_err()
         );
         assert!(parse(&["accounts", "add", "--username"]).is_err());
         assert!(parse(&["acounts"]).is_err());
@@ -187,7 +197,8 @@ mod tests {
 
     #[test]
     fn flags_become_settings_variables() {
-        let cli = parse(&["--database-url", "sqlite::memory:", "migrate", "status"]).expect("valid");
+        let cli =
+            parse(&["--database-url", "sqlite::memory:", "migrate", "status"]).expect("valid");
         assert_eq!(
             cli.settings.vars(),
             vec![("DATABASE_URL", "sqlite::memory:".to_owned())]

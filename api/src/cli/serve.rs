@@ -115,19 +115,22 @@ async fn run(settings: Settings, demo: Option<Demo>) -> ExitCode {
     let outcome = async {
         let app = Application::build(settings).await?;
         let state = app.state();
-        let first_admin = match state.settings.services.public
-            && state.settings.auth.bootstrap_admin.is_none()
-        {
-            true => store::create_first_admin(&state.db, &state.clock).await?,
-            false => None,
-        };
+        let first_admin =
+            match state.settings.services.public && state.settings.auth.bootstrap_admin.is_none() {
+                true => store::create_first_admin(&state.db, &state.clock).await?,
+                false => None,
+            };
         println!("{}", banner(&app, first_admin.as_deref(), demo.as_ref())?);
         app.run_until_stopped(stop).await
     };
     shutdown::report_exit("api", outcome.await)
 }
 
-fn banner(app: &Application, first_admin: Option<&str>, demo: Option<&Demo>) -> anyhow::Result<String> {
+fn banner(
+    app: &Application,
+    first_admin: Option<&str>,
+    demo: Option<&Demo>,
+) -> anyhow::Result<String> {
     let settings = &app.state().settings;
     let mode = match (settings.is_embedded(), demo.is_some()) {
         (true, true) => "demo: embedded backends, built-in fakes of stooq and the Offers service",
@@ -135,7 +138,10 @@ fn banner(app: &Application, first_admin: Option<&str>, demo: Option<&Demo>) -> 
         (false, true) => "demo: built-in fakes of stooq and the Offers service",
         (false, false) => "cluster",
     };
-    let mut lines = vec![format!("Mercato {} ({mode})", env!("CARGO_PKG_VERSION")), String::new()];
+    let mut lines = vec![
+        format!("Mercato {} ({mode})", env!("CARGO_PKG_VERSION")),
+        String::new(),
+    ];
     let mut row = |name: &str, value: String| lines.push(format!("  {name:<13}{value}"));
     if let Some(public) = app.public_addr() {
         let url = trimmed(loopback_url(public)?);
@@ -155,7 +161,8 @@ fn banner(app: &Application, first_admin: Option<&str>, demo: Option<&Demo>) -> 
     if settings.offers.base_url.is_none() {
         row(
             "Offers",
-            "not configured (OFFERS_BASE_URL): products stay unregistered; `api demo` runs a fake".to_owned(),
+            "not configured (OFFERS_BASE_URL): products stay unregistered; `api demo` runs a fake"
+                .to_owned(),
         );
     }
     if let Some(password) = first_admin {

@@ -75,18 +75,6 @@ pub enum Status {
     Failed,
 }
 
-impl Status {
-    /// The status as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-}
-
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

@@ -21,24 +21,23 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
-use axum::Json;
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::entity as ingest_job;
 use super::{accept, receive};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
 use crate::AppState;
 use crate::accounts::Caller;
 use crate::accounts::Role;

@@ -12,4 +12,3 @@ pub mod listings;
 pub mod public_api;
 pub mod users;
 pub mod wire;
-

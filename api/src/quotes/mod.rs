@@ -6,4 +6,3 @@
 
 pub mod entity;
 pub mod router;
-

@@ -5,8 +5,8 @@
 //! - `GET /history?page=&page_size=`: the caller's quotes, newest first.
 //! - `GET /stats` (admins): the 5 most requested stocks, counted by the database.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use platform::Error;
 use platform::error::ErrorBody;
 use rpc::messages::{QuoteRequest, Symbol};
@@ -17,11 +17,10 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-use super::entity as quote;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::entity as quote;
 use crate::AppState;
 use crate::accounts::{Admin, Caller};
 use crate::web::extract::Query;

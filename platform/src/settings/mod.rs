@@ -29,7 +29,9 @@ use std::time::Duration;
 pub use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-pub use self::values::{CorsOrigins, DatabaseKind, DatabaseUrl, LogFormat, SecretUrl, Services, TrustedProxies};
+pub use self::values::{
+    CorsOrigins, DatabaseKind, DatabaseUrl, LogFormat, SecretUrl, Services, TrustedProxies,
+};
 
 /// Everything a Mercato process can be told, already validated.
 #[derive(Debug, Clone)]

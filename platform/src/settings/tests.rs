@@ -304,7 +304,10 @@ fn debug_output_never_shows_a_secret() {
 fn every_default_parses() {
     // A default that does not parse would only fail where it is read.
     let s = settings(&[]).expect("defaults are valid");
-    assert_eq!(s.offers.base_url, None, "no Offers service unless one is named");
+    assert_eq!(
+        s.offers.base_url, None,
+        "no Offers service unless one is named"
+    );
     assert_eq!(s.http.cors_allowed_origins, CorsOrigins::Off);
     assert_eq!(s.http.shutdown_drain, std::time::Duration::ZERO);
     assert_eq!(s.quotes.stooq_base_url.as_str(), "https://stooq.com/");
@@ -316,7 +319,9 @@ fn every_default_parses() {
 
 #[test]
 fn cors_origins_are_origins_or_a_lone_star() {
-    let origins = |value: &str| settings(&[("CORS_ALLOWED_ORIGINS", value)]).map(|s| s.http.cors_allowed_origins);
+    let origins = |value: &str| {
+        settings(&[("CORS_ALLOWED_ORIGINS", value)]).map(|s| s.http.cors_allowed_origins)
+    };
     assert_eq!(
         origins("https://shop.example, http://localhost:3000").expect("valid"),
         CorsOrigins::List(vec![
@@ -325,7 +330,12 @@ fn cors_origins_are_origins_or_a_lone_star() {
         ])
     );
     assert_eq!(origins("*").expect("valid"), CorsOrigins::Any);
-    for bad in ["shop.example", "https://shop.example/path", "ftp://shop.example", "*, https://a.example"] {
+    for bad in [
+        "shop.example",
+        "https://shop.example/path",
+        "ftp://shop.example",
+        "*, https://a.example",
+    ] {
         assert!(origins(bad).is_err(), "`{bad}` accepted");
     }
 }

@@ -110,7 +110,9 @@ impl FromStr for CorsOrigins {
                     .filter(|url| url.path() == "/" && url.query().is_none())
                     .filter(|url| url.username().is_empty() && url.password().is_none())
                     .ok_or_else(|| {
-                        format!("`{entry}` is not an origin like `https://shop.example` (or `*` alone)")
+                        format!(
+                            "`{entry}` is not an origin like `https://shop.example` (or `*` alone)"
+                        )
                     })?;
                 Ok(url.origin().ascii_serialization())
             })

@@ -24,6 +24,7 @@ async fn standalone_workers_answer_over_rabbitmq_and_exit_cleanly_on_sigterm() {
         ("AMQP_URL", url.as_str()),
         ("DATABASE_URL", database_url.as_str()),
         ("STOOQ_BASE_URL", stooq.url.as_str()),
+        ("OFFERS_BASE_URL", app.offers.url.as_str()),
         ("LOG_FORMAT", "json"),
     ];
     let mut quote_worker = command("quote-worker", &vars)

@@ -5,19 +5,18 @@
 //! - `POST /listings` (form: `user_id`, `listing_type`, `price`).
 //! - `GET /listings/ping`: `pong!`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Html;
-use axum::Json;
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, Order, Query};
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use utoipa::ToSchema;
-
-use super::entity as listing;
-use super::{Listing, ListingType, NewListing};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::entity as listing;
+use super::{Listing, ListingType, NewListing};
 use crate::AppState;
 use crate::marketplace::envelope::{Args, EnvelopeError, Failure};
 use crate::marketplace::users::UserId;

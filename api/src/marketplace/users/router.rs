@@ -8,16 +8,15 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use utoipa::ToSchema;
-
-use super::entity as user;
-use super::{User, UserId, UserName};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::entity as user;
+use super::{User, UserId, UserName};
 use crate::AppState;
 use crate::marketplace::envelope::{Args, EnvelopeError, Failure};
 use crate::marketplace::wire::{UserFound, UsersPage};
