@@ -12,7 +12,7 @@
 //! side by side, and two folders every feature uses:
 //!
 //! - [`app`]: `Application` (build, then run), `AppState`, the public and
-//!   internal apps with their layers, the OpenAPI document, health.
+//!   internal apps with their layers, their two OpenAPI documents, health.
 //! - [`web`]: what every router uses: extractors, paging, HTTP metrics.
 //! - [`accounts`]: accounts, passwords, tokens, the `Caller` / `Admin`
 //!   extractors and the guard every password check goes through.
@@ -22,7 +22,8 @@
 //!   record: all or nothing), applying, and the dedupe window.
 //! - [`marketplace`]: seed 004: the listing and user services and the
 //!   public API layer in front of them.
-//! - [`cli`]: the binary's commands: serve, check health, or add an account.
+//! - [`cli`]: the binary's commands: serve, demo (with the third-party
+//!   fakes inside), accounts, migrate, healthcheck; and the start banner.
 
 pub mod accounts;
 pub mod app;

@@ -7,6 +7,12 @@
 //! They serve the system tests, `api demo` (both inside the `api`
 //! process, so everything works offline) and local runs as the
 //! `offers-fake` and `stooq-fake` binaries.
+//!
+//! # Layout
+//!
+//! - [`offers`]: [`OffersFake`], its failure modes and counters.
+//! - [`stooq`]: [`StooqFake`] and its behaviours.
+//! - `src/bin/`: the two binaries (clap, `--help`), thin mains around them.
 
 pub mod offers;
 pub mod stooq;

@@ -23,6 +23,7 @@
 //! - [`Schema`], [`up`] and [`run`]: which migrations to apply, and the CLI's commands.
 //! - `m…` modules: one migration each, named (and recorded) by file name.
 
+mod column;
 mod m20261122_000001_create_listings;
 mod m20261122_000002_create_users;
 mod m20261122_000003_create_accounts;

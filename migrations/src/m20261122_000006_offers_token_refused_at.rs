@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::column;
+
 #[derive(DeriveIden)]
 enum OffersToken {
     Table,
@@ -15,24 +17,15 @@ pub struct AddRefusedAt;
 #[async_trait::async_trait]
 impl MigrationTrait for AddRefusedAt {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OffersToken::Table)
-                    .add_column(ColumnDef::new(OffersToken::RefusedAt).big_integer().null())
-                    .to_owned(),
-            )
-            .await
+        column::add(
+            manager,
+            OffersToken::Table,
+            ColumnDef::new(OffersToken::RefusedAt).big_integer().null(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OffersToken::Table)
-                    .drop_column(OffersToken::RefusedAt)
-                    .to_owned(),
-            )
-            .await
+        column::drop(manager, OffersToken::Table, OffersToken::RefusedAt).await
     }
 }

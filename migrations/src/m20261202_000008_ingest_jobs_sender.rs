@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::column;
+
 #[derive(DeriveIden)]
 enum IngestJobs {
     Table,
@@ -16,24 +18,15 @@ pub struct AddSender;
 #[async_trait::async_trait]
 impl MigrationTrait for AddSender {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IngestJobs::Table)
-                    .add_column(ColumnDef::new(IngestJobs::Sender).big_integer().null())
-                    .to_owned(),
-            )
-            .await
+        column::add(
+            manager,
+            IngestJobs::Table,
+            ColumnDef::new(IngestJobs::Sender).big_integer().null(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IngestJobs::Table)
-                    .drop_column(IngestJobs::Sender)
-                    .to_owned(),
-            )
-            .await
+        column::drop(manager, IngestJobs::Table, IngestJobs::Sender).await
     }
 }

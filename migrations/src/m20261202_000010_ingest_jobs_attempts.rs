@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::column;
+
 #[derive(DeriveIden)]
 enum IngestJobs {
     Table,
@@ -16,29 +18,18 @@ pub struct AddAttempts;
 #[async_trait::async_trait]
 impl MigrationTrait for AddAttempts {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IngestJobs::Table)
-                    .add_column(
-                        ColumnDef::new(IngestJobs::Attempts)
-                            .big_integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .to_owned(),
-            )
-            .await
+        column::add(
+            manager,
+            IngestJobs::Table,
+            ColumnDef::new(IngestJobs::Attempts)
+                .big_integer()
+                .not_null()
+                .default(0),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IngestJobs::Table)
-                    .drop_column(IngestJobs::Attempts)
-                    .to_owned(),
-            )
-            .await
+        column::drop(manager, IngestJobs::Table, IngestJobs::Attempts).await
     }
 }

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::column;
+
 #[derive(DeriveIden)]
 enum Products {
     Table,
@@ -16,29 +18,18 @@ pub struct AddRegistrationFailures;
 #[async_trait::async_trait]
 impl MigrationTrait for AddRegistrationFailures {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Products::Table)
-                    .add_column(
-                        ColumnDef::new(Products::RegistrationFailures)
-                            .integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .to_owned(),
-            )
-            .await
+        column::add(
+            manager,
+            Products::Table,
+            ColumnDef::new(Products::RegistrationFailures)
+                .integer()
+                .not_null()
+                .default(0),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Products::Table)
-                    .drop_column(Products::RegistrationFailures)
-                    .to_owned(),
-            )
-            .await
+        column::drop(manager, Products::Table, Products::RegistrationFailures).await
     }
 }

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::column;
+
 #[derive(DeriveIden)]
 enum Accounts {
     Table,
@@ -15,24 +17,15 @@ pub struct AddDisabledAt;
 #[async_trait::async_trait]
 impl MigrationTrait for AddDisabledAt {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Accounts::Table)
-                    .add_column(ColumnDef::new(Accounts::DisabledAt).big_integer().null())
-                    .to_owned(),
-            )
-            .await
+        column::add(
+            manager,
+            Accounts::Table,
+            ColumnDef::new(Accounts::DisabledAt).big_integer().null(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Accounts::Table)
-                    .drop_column(Accounts::DisabledAt)
-                    .to_owned(),
-            )
-            .await
+        column::drop(manager, Accounts::Table, Accounts::DisabledAt).await
     }
 }
