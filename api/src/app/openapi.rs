@@ -95,16 +95,16 @@ pub fn with_docs(routes: OpenApiRouter<AppState>) -> Router<AppState> {
     router.merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
 }
 
-/// The public document as served, for tests and tools.
-pub fn public_document(state: &AppState) -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = super::routes::public_routes(state).split_for_parts();
+/// The document `routes` are served with.
+pub fn document(routes: OpenApiRouter<AppState>) -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes.split_for_parts();
     finish(&mut doc);
     doc
 }
 
 /// The error schemas: `ErrorBody` everywhere but seed 004's services,
 /// which answer in their `Failure` envelope.
-const ERROR_BODY: &str = "ErrorBody";
+const ERROR_SCHEMAS: [&str; 2] = ["ErrorBody", "Failure"];
 
 /// Completes a document: relative `servers` (the listener that served it,
 /// so Swagger UI and generated clients call the same one), and on every
@@ -200,8 +200,9 @@ fn complete_errors(operation: &mut Operation) {
     }
 }
 
-/// The schema an operation's documented error answers already use, else
-/// [`ERROR_BODY`].
+/// The error schema an operation's documented error answers already use,
+/// else `ErrorBody`. (`/readyz` answers its 503 with its own body, which is
+/// not an error schema.)
 fn error_schema(operation: &Operation) -> String {
     operation
         .responses
@@ -214,13 +215,103 @@ fn error_schema(operation: &Operation) -> String {
                     return None;
                 };
                 match content.schema.as_ref()? {
-                    RefOr::Ref(reference) => {
-                        reference.ref_location.rsplit('/').next().map(str::to_owned)
-                    }
+                    RefOr::Ref(reference) => reference
+                        .ref_location
+                        .rsplit('/')
+                        .next()
+                        .filter(|name| ERROR_SCHEMAS.contains(name))
+                        .map(str::to_owned),
                     RefOr::T(_) => None,
                 }
             }),
             RefOr::Ref(_) => None,
         })
-        .unwrap_or_else(|| ERROR_BODY.to_owned())
+        .unwrap_or_else(|| ERROR_SCHEMAS[0].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use platform::Services;
+
+    use super::*;
+    use crate::app::routes::{internal_routes, public_routes};
+
+    fn operations(doc: &utoipa::openapi::OpenApi) -> Vec<(String, &Operation)> {
+        doc.paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                [
+                    ("GET", &item.get),
+                    ("PUT", &item.put),
+                    ("POST", &item.post),
+                    ("DELETE", &item.delete),
+                    ("PATCH", &item.patch),
+                ]
+                .into_iter()
+                .filter_map(move |(method, operation)| {
+                    operation.as_ref().map(|o| (format!("{method} {path}"), o))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_documents_its_errors_in_an_error_schema() {
+        let all = "public,listings,users"
+            .parse::<Services>()
+            .expect("services");
+        for doc in [document(public_routes()), document(internal_routes(all))] {
+            let operations = operations(&doc);
+            assert!(!operations.is_empty());
+            let mut ids = HashSet::new();
+            for (name, operation) in operations {
+                let id = operation.operation_id.clone().unwrap_or_default();
+                assert!(ids.insert(id.clone()), "{name}: operationId {id} twice");
+                let responses = &operation.responses.responses;
+                assert!(responses.contains_key("500"), "{name} documents no 500");
+                for (status, response) in responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    assert!(!response.description.is_empty(), "{name} {status}");
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if is_error && !(name == "GET /readyz" && status == "503") {
+                        let schema = error_schema_of(response);
+                        assert!(
+                            matches!(schema.as_deref(), Some("ErrorBody" | "Failure")),
+                            "{name} {status} answers {schema:?}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(doc.servers.as_ref().map(Vec::len), Some(1));
+        }
+    }
+
+    #[test]
+    fn each_listener_documents_only_its_own_routes() {
+        let all = "public,listings,users"
+            .parse::<Services>()
+            .expect("services");
+        let public = document(public_routes());
+        let internal = document(internal_routes(all));
+
+        assert!(public.paths.paths.contains_key("/public-api/listings"));
+        assert!(!public.paths.paths.contains_key("/listings"));
+        assert!(internal.paths.paths.contains_key("/listings"));
+        assert!(!internal.paths.paths.contains_key("/products"));
+    }
+
+    fn error_schema_of(response: &Response) -> Option<String> {
+        let RefOr::T(content) = response.content.get("application/json")? else {
+            return None;
+        };
+        match content.schema.as_ref()? {
+            RefOr::Ref(reference) => reference.ref_location.rsplit('/').next().map(str::to_owned),
+            RefOr::T(_) => None,
+        }
+    }
 }

@@ -14,9 +14,13 @@
 //! (a client's own only if short and printable), trace context (carried
 //! on to the workers), request log, error log, metrics, the body limits
 //! (`HTTP_BODY_MAX_BYTES` for buffered bodies, `HTTP_BODY_IDLE_TIMEOUT_SECS`
-//! for every body) and a 405 in the error envelope with `Allow`. They
-//! return plain `Router`s so tests can drive them with `oneshot` as well
-//! as over a socket.
+//! for every body), a 405 in the error envelope with `Allow`, a handler's
+//! panic turned into a 500 in the envelope, and response compression (gzip
+//! or brotli, as the client accepts); the public app also has CORS when
+//! `CORS_ALLOWED_ORIGINS` names origins. Each app serves its own OpenAPI
+//! document and Swagger UI ([`super::openapi`]). They return plain
+//! `Router`s so tests can drive them with `oneshot` as well as over a
+//! socket.
 
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use platform::Services;
 use platform::error::LoggedError;
 use platform::settings::CorsOrigins;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -46,7 +51,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The app served on `PUBLIC_ADDR`.
 pub fn public_app(state: AppState) -> Router {
-    let routes = super::openapi::with_docs(public_routes(&state));
+    let routes = super::openapi::with_docs(public_routes());
     let cors = cors(&state.settings.http.cors_allowed_origins);
     let app = with_layers(routes, state);
     match cors {
@@ -56,7 +61,7 @@ pub fn public_app(state: AppState) -> Router {
 }
 
 /// The public listener's routes, each with its documentation.
-pub fn public_routes(_state: &AppState) -> OpenApiRouter<AppState> {
+pub fn public_routes() -> OpenApiRouter<AppState> {
     super::openapi::public_frame()
         .merge(super::health::router())
         .merge(crate::marketplace::public_api::router::router())
@@ -105,13 +110,12 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
 
 /// The app served on `INTERNAL_ADDR`: the services this process serves.
 pub fn internal_app(state: AppState) -> Router {
-    let routes = super::openapi::with_docs(internal_routes(&state));
+    let routes = super::openapi::with_docs(internal_routes(state.settings.services));
     with_layers(routes, state)
 }
 
 /// The internal listener's routes, each with its documentation.
-pub fn internal_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    let services = state.settings.services;
+pub fn internal_routes(services: Services) -> OpenApiRouter<AppState> {
     let mut routes = super::openapi::internal_frame().merge(super::health::router());
     if services.listings {
         routes = routes.merge(crate::marketplace::listings::router::router());
