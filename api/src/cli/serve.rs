@@ -10,8 +10,9 @@
 //! inside the process and points `STOOQ_BASE_URL` and `OFFERS_BASE_URL` at
 //! them, so quotes, registration, offers and trends work without the
 //! internet. Their prices move every [`DEMO_PRICE_CHANGE`], and offers are
-//! polled every [`DEMO_POLL_INTERVAL`] unless `OFFERS_POLL_INTERVAL_SECS`
-//! says otherwise, so a trend grows while one watches.
+//! polled every [`DEMO_POLL_INTERVAL`] unless the environment sets
+//! `OFFERS_POLL_INTERVAL_SECS` (a value in the `MERCATO_CONFIG` file is
+//! overridden), so a trend grows while one watches.
 
 use std::process::ExitCode;
 use std::time::Duration;
