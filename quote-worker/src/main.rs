@@ -17,10 +17,6 @@ struct Args {
     settings: SettingsArgs,
 }
 
-/// mimalloc rather than glibc's malloc: see the workspace manifest.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
