@@ -46,8 +46,10 @@ impl SettingsArgs {
         vars
     }
 
-    /// [`Settings::load_for_process`] with these flags, and `extra`,
-    /// over the environment.
+    /// The settings of a binary's `main`: the process environment (and the
+    /// `MERCATO_CONFIG` file it names), with these flags and then `extra`
+    /// over it. A bad value is printed to stderr, naming the process and
+    /// the variable, and becomes exit code 2.
     pub fn load(
         &self,
         process: &str,

@@ -141,12 +141,7 @@ fn complete_errors(operation: &mut Operation) {
     let error = |description: &str| -> RefOr<Response> {
         ResponseBuilder::new()
             .description(description)
-            .content(
-                "application/json",
-                Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    schema.clone(),
-                )))),
-            )
+            .content("application/json", json_of(&schema))
             .build()
             .into()
     };
@@ -188,14 +183,10 @@ fn complete_errors(operation: &mut Operation) {
                 .unwrap_or("Answer")
                 .to_owned();
         }
-        let is_error = status.starts_with('4') || status.starts_with('5');
-        if is_error && response.content.is_empty() {
-            response.content.insert(
-                "application/json".to_owned(),
-                RefOr::T(Content::new(Some(RefOr::Ref(
-                    utoipa::openapi::Ref::from_schema_name(schema.clone()),
-                )))),
-            );
+        if is_error(status) && response.content.is_empty() {
+            response
+                .content
+                .insert("application/json".to_owned(), RefOr::T(json_of(&schema)));
         }
     }
 }
@@ -208,25 +199,36 @@ fn error_schema(operation: &Operation) -> String {
         .responses
         .responses
         .iter()
-        .filter(|(status, _)| status.starts_with('4') || status.starts_with('5'))
-        .find_map(|(_, response)| match response {
-            RefOr::T(response) => response.content.values().find_map(|content| {
-                let RefOr::T(content) = content else {
-                    return None;
-                };
-                match content.schema.as_ref()? {
-                    RefOr::Ref(reference) => reference
-                        .ref_location
-                        .rsplit('/')
-                        .next()
-                        .filter(|name| ERROR_SCHEMAS.contains(name))
-                        .map(str::to_owned),
-                    RefOr::T(_) => None,
-                }
-            }),
+        .filter(|(status, _)| is_error(status))
+        .filter_map(|(_, response)| match response {
+            RefOr::T(response) => schema_name(response),
             RefOr::Ref(_) => None,
         })
-        .unwrap_or_else(|| ERROR_SCHEMAS[0].to_owned())
+        .find(|name| ERROR_SCHEMAS.contains(name))
+        .unwrap_or(ERROR_SCHEMAS[0])
+        .to_owned()
+}
+
+fn is_error(status: &str) -> bool {
+    status.starts_with('4') || status.starts_with('5')
+}
+
+/// A JSON body of the schema named `schema`.
+fn json_of(schema: &str) -> Content {
+    Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+        schema,
+    ))))
+}
+
+/// The name of the schema a response's JSON body refers to, if any.
+fn schema_name(response: &Response) -> Option<&str> {
+    let RefOr::T(content) = response.content.get("application/json")? else {
+        return None;
+    };
+    match content.schema.as_ref()? {
+        RefOr::Ref(reference) => reference.ref_location.rsplit('/').next(),
+        RefOr::T(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -277,11 +279,10 @@ mod tests {
                         continue;
                     };
                     assert!(!response.description.is_empty(), "{name} {status}");
-                    let is_error = status.starts_with('4') || status.starts_with('5');
-                    if is_error && !(name == "GET /readyz" && status == "503") {
-                        let schema = error_schema_of(response);
+                    if is_error(status) && !(name == "GET /readyz" && status == "503") {
+                        let schema = schema_name(response);
                         assert!(
-                            matches!(schema.as_deref(), Some("ErrorBody" | "Failure")),
+                            matches!(schema, Some("ErrorBody" | "Failure")),
                             "{name} {status} answers {schema:?}"
                         );
                     }
@@ -303,15 +304,5 @@ mod tests {
         assert!(!public.paths.paths.contains_key("/listings"));
         assert!(internal.paths.paths.contains_key("/listings"));
         assert!(!internal.paths.paths.contains_key("/products"));
-    }
-
-    fn error_schema_of(response: &Response) -> Option<String> {
-        let RefOr::T(content) = response.content.get("application/json")? else {
-            return None;
-        };
-        match content.schema.as_ref()? {
-            RefOr::Ref(reference) => reference.ref_location.rsplit('/').next().map(str::to_owned),
-            RefOr::T(_) => None,
-        }
     }
 }

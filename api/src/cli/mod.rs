@@ -61,41 +61,44 @@ pub enum Command {
 
 /// Runs the command line of this process.
 pub async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::serve(&cli.settings, cli.listeners).await,
-        Command::Demo => serve::demo(&cli.settings, cli.listeners).await,
+    let mut cli = Cli::parse();
+    match cli.command.take().unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(&cli.settings, &cli.listeners).await,
+        Command::Demo => serve::demo(&cli.settings, &cli.listeners).await,
         Command::Accounts(command) => {
-            let settings = match cli.settings.load("api accounts", &cli.listeners.vars()) {
-                Ok(settings) => settings,
-                Err(code) => return code,
-            };
-            telemetry::init(settings.telemetry.log_format);
-            let outcome = accounts::run(settings, command).await;
-            exit_quietly("api accounts", outcome)
+            with_settings(&cli, "api accounts", async |settings| {
+                telemetry::init(settings.telemetry.log_format);
+                exit_quietly("api accounts", accounts::run(settings, command).await)
+            })
+            .await
         }
         Command::Migrate { action } => {
-            let settings = match cli.settings.load("api migrate", &cli.listeners.vars()) {
-                Ok(settings) => settings,
-                Err(code) => return code,
-            };
-            telemetry::init(settings.telemetry.log_format);
-            let outcome = migrate(&settings, action.unwrap_or(migrations::Command::Up)).await;
-            shutdown::report_exit("api migrate", outcome)
+            with_settings(&cli, "api migrate", async |settings| {
+                telemetry::init(settings.telemetry.log_format);
+                let action = action.unwrap_or(migrations::Command::Up);
+                shutdown::report_exit("api migrate", migrate(&settings, action).await)
+            })
+            .await
         }
         Command::Healthcheck => {
-            let settings = match cli.settings.load("api healthcheck", &cli.listeners.vars()) {
-                Ok(settings) => settings,
-                Err(code) => return code,
-            };
-            match healthcheck(&settings).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("api healthcheck: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+            with_settings(&cli, "api healthcheck", async |settings| {
+                exit_quietly("api healthcheck", healthcheck(&settings).await)
+            })
+            .await
         }
+    }
+}
+
+/// Runs a one-shot command on the settings of the command line, or exits
+/// with code 2 naming the bad variable.
+async fn with_settings(
+    cli: &Cli,
+    command: &str,
+    run: impl AsyncFnOnce(Settings) -> ExitCode,
+) -> ExitCode {
+    match cli.settings.load(command, &cli.listeners.vars()) {
+        Ok(settings) => run(settings).await,
+        Err(code) => code,
     }
 }
 

@@ -66,7 +66,7 @@ struct Demo {
 }
 
 /// `api serve`.
-pub async fn serve(flags: &SettingsArgs, listeners: Listeners) -> ExitCode {
+pub async fn serve(flags: &SettingsArgs, listeners: &Listeners) -> ExitCode {
     match flags.load("api", &listeners.vars()) {
         Ok(settings) => run(settings, None).await,
         Err(code) => code,
@@ -74,7 +74,7 @@ pub async fn serve(flags: &SettingsArgs, listeners: Listeners) -> ExitCode {
 }
 
 /// `api demo`.
-pub async fn demo(flags: &SettingsArgs, listeners: Listeners) -> ExitCode {
+pub async fn demo(flags: &SettingsArgs, listeners: &Listeners) -> ExitCode {
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let fakes = async {
         anyhow::Ok(Demo {

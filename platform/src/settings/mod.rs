@@ -289,20 +289,6 @@ pub enum SettingsError {
 pub type Vars = std::collections::HashMap<String, String>;
 
 impl Settings {
-    /// Reads the optional `MERCATO_CONFIG` file and the process environment.
-    pub fn load() -> Result<Self, SettingsError> {
-        Self::from_vars(std::env::vars().collect())
-    }
-
-    /// [`Settings::load`] for a binary's `main`: a bad value is printed to
-    /// stderr, naming the process and the variable, and becomes exit code 2.
-    pub fn load_for_process(process: &str) -> Result<Self, std::process::ExitCode> {
-        Self::load().map_err(|e| {
-            eprintln!("{process}: invalid configuration: {e}");
-            std::process::ExitCode::from(2)
-        })
-    }
-
     /// Builds settings from explicit variables, as if they were the
     /// environment. `MERCATO_CONFIG` among them names the optional file.
     pub fn from_vars(vars: Vars) -> Result<Self, SettingsError> {
