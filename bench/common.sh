@@ -21,3 +21,40 @@ wait_for() {
   echo "$1 never answered" >&2
   exit 1
 }
+
+# Starts a static nginx (one worker, as the reference every figure is a
+# share of) answering a fixed JSON body on a free port, and sets `static`
+# to its base URL.
+start_static_nginx() {
+  command -v nginx >/dev/null || { echo "nginx is required (apt-get install nginx)" >&2; exit 1; }
+  local port
+  port=$(free_port)
+  mkdir -p "$tmp/nginx"
+  cat >"$tmp/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx;
+  proxy_temp_path $tmp/nginx;
+  fastcgi_temp_path $tmp/nginx;
+  uwsgi_temp_path $tmp/nginx;
+  scgi_temp_path $tmp/nginx;
+  server {
+    listen 127.0.0.1:$port;
+    location / { default_type application/json; return 200 '{"status":"ok"}'; }
+  }
+}
+NGINX
+  nginx -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
+  pids+=($!)
+  static=http://127.0.0.1:$port
+  wait_for "$static/"
+}
+
+# CPU time (user + system) a process has used so far, in clock ticks.
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}

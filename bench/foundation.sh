@@ -19,13 +19,11 @@ root=$PWD
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
-command -v nginx >/dev/null || { echo "nginx is required (apt-get install nginx)" >&2; exit 1; }
 
 cargo build --release -p api --quiet
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
 port=$(free_port)
-static=$(free_port)
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
 (
   cd "$tmp"
@@ -34,29 +32,8 @@ password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
     exec "$root/target/release/api" >"$tmp/api.log" 2>&1
 ) &
 pids+=($!)
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx;
-  proxy_temp_path $tmp/nginx;
-  fastcgi_temp_path $tmp/nginx;
-  uwsgi_temp_path $tmp/nginx;
-  scgi_temp_path $tmp/nginx;
-  server {
-    listen 127.0.0.1:$static;
-    location / { default_type application/json; return 200 '{"status":"ok"}'; }
-  }
-}
-NGINX
-nginx -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+start_static_nginx
 wait_for "http://127.0.0.1:$port/healthz"
-wait_for "http://127.0.0.1:$static/"
 curl -fs "http://127.0.0.1:$port/readyz"
 echo
 
@@ -80,7 +57,7 @@ load() {
   fi
 }
 
-load "static nginx (the reference)" "http://127.0.0.1:$static/"
+load "static nginx (the reference)" "$static/"
 for path in /healthz /readyz; do
   load "GET $path" "http://127.0.0.1:$port$path"
 done
