@@ -23,6 +23,9 @@ pub fn init(format: LogFormat) {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            // The request span alone: the list of every enclosing span
+            // repeated it, doubling each request's line.
+            .with_span_list(false)
             .try_init(),
     };
 }

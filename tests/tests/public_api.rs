@@ -12,6 +12,49 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use tests::{TestApp, json_of, spawn_app, spawn_app_with, spawn_app_with_clock};
 
+/// The settings that choose how the public layer calls the services of
+/// its own process.
+type Transport = &'static [(&'static str, &'static str)];
+
+/// The default: through the internal listener's router, in-process.
+const IN_PROCESS: Transport = &[];
+
+/// Over HTTP, on the process's own internal listener.
+const OVER_HTTP: Transport = &[("SERVICES_IN_PROCESS", "false")];
+
+/// Runs each of the public layer's contract tests on both transports: the
+/// services answer the same whether they are called in-process or over
+/// HTTP.
+macro_rules! on_both_transports {
+    ($($test:ident),* $(,)?) => {
+        mod in_process {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::IN_PROCESS).await;
+            })*
+        }
+        mod over_http {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::OVER_HTTP).await;
+            })*
+        }
+    };
+}
+
+on_both_transports!(
+    a_page_of_listings_embeds_each_listings_user_in_place_of_user_id,
+    creating_a_user_answers_the_user_alone,
+    creating_a_listing_answers_the_listing_alone_with_its_user_id,
+    a_listing_for_a_user_that_does_not_exist_is_a_400_and_stores_nothing,
+    listing_body_validation_lists_every_failure_in_order,
+    a_body_that_is_not_a_json_object_is_a_400_in_the_envelope,
+    page_values_are_checked_at_the_public_edge_with_the_services_messages,
+    the_user_id_filter_and_paging_pass_through_the_public_layer,
+    a_page_of_ten_listings_by_different_users_costs_one_user_service_request,
+    users_seen_within_the_cache_time_to_live_cost_no_user_service_request,
+);
+
 /// A user service in a process (here, an app) of its own, on its own
 /// database, and a public app that reaches it at `USER_SERVICE_URL`.
 async fn spawn_with_separate_user_service() -> (TestApp, TestApp) {
@@ -24,9 +67,8 @@ async fn spawn_with_separate_user_service() -> (TestApp, TestApp) {
     (public, users)
 }
 
-#[tokio::test]
-async fn a_page_of_listings_embeds_each_listings_user_in_place_of_user_id() {
-    let app = spawn_app().await;
+async fn a_page_of_listings_embeds_each_listings_user_in_place_of_user_id(transport: Transport) {
+    let app = spawn_app_with(transport).await;
     let ana = app.create_user("Ana").await;
     let bo = app.create_user("Bo").await;
     let first = app
@@ -55,9 +97,8 @@ async fn a_page_of_listings_embeds_each_listings_user_in_place_of_user_id() {
     );
 }
 
-#[tokio::test]
-async fn creating_a_user_answers_the_user_alone() {
-    let app = spawn_app().await;
+async fn creating_a_user_answers_the_user_alone(transport: Transport) {
+    let app = spawn_app_with(transport).await;
 
     let response = app
         .post_json("/public-api/users", &json!({"name": "Lorel Ipsum"}))
@@ -74,9 +115,8 @@ async fn creating_a_user_answers_the_user_alone() {
     assert_eq!(status, StatusCode::OK, "stored by the user service");
 }
 
-#[tokio::test]
-async fn creating_a_listing_answers_the_listing_alone_with_its_user_id() {
-    let app = spawn_app().await;
+async fn creating_a_listing_answers_the_listing_alone_with_its_user_id(transport: Transport) {
+    let app = spawn_app_with(transport).await;
     let user = app.create_user("Ana").await;
 
     let body = json!({"user_id": user["id"], "listing_type": "rent", "price": 6000});
@@ -91,9 +131,10 @@ async fn creating_a_listing_answers_the_listing_alone_with_its_user_id() {
     assert_eq!(body, json!({"listing": listing}));
 }
 
-#[tokio::test]
-async fn a_listing_for_a_user_that_does_not_exist_is_a_400_and_stores_nothing() {
-    let app = spawn_app().await;
+async fn a_listing_for_a_user_that_does_not_exist_is_a_400_and_stores_nothing(
+    transport: Transport,
+) {
+    let app = spawn_app_with(transport).await;
 
     let body = json!({"user_id": 4242, "listing_type": "rent", "price": 6000});
     let (status, body) = json_of(app.post_json("/public-api/listings", &body).await).await;
@@ -110,9 +151,8 @@ async fn a_listing_for_a_user_that_does_not_exist_is_a_400_and_stores_nothing() 
     assert_eq!(stored, 0);
 }
 
-#[tokio::test]
-async fn listing_body_validation_lists_every_failure_in_order() {
-    let app = spawn_app().await;
+async fn listing_body_validation_lists_every_failure_in_order(transport: Transport) {
+    let app = spawn_app_with(transport).await;
 
     let body = json!({"user_id": "abc", "listing_type": "lease", "price": 60.5});
     let (status, body) = json_of(app.post_json("/public-api/listings", &body).await).await;
@@ -134,9 +174,8 @@ async fn listing_body_validation_lists_every_failure_in_order() {
     );
 }
 
-#[tokio::test]
-async fn a_body_that_is_not_a_json_object_is_a_400_in_the_envelope() {
-    let app = spawn_app().await;
+async fn a_body_that_is_not_a_json_object_is_a_400_in_the_envelope(transport: Transport) {
+    let app = spawn_app_with(transport).await;
 
     for raw in [r#"{"name": "Ana""#, r#"["Ana"]"#, ""] {
         let response = app
@@ -169,9 +208,10 @@ async fn a_body_that_is_not_a_json_object_is_a_400_in_the_envelope() {
     );
 }
 
-#[tokio::test]
-async fn page_values_are_checked_at_the_public_edge_with_the_services_messages() {
-    let app = spawn_app().await;
+async fn page_values_are_checked_at_the_public_edge_with_the_services_messages(
+    transport: Transport,
+) {
+    let app = spawn_app_with(transport).await;
 
     for (query, message) in [
         ("page_num=abc", "invalid page_num"),
@@ -190,9 +230,8 @@ async fn page_values_are_checked_at_the_public_edge_with_the_services_messages()
     }
 }
 
-#[tokio::test]
-async fn the_user_id_filter_and_paging_pass_through_the_public_layer() {
-    let app = spawn_app().await;
+async fn the_user_id_filter_and_paging_pass_through_the_public_layer(transport: Transport) {
+    let app = spawn_app_with(transport).await;
     let ana = app.create_user("Ana").await["id"].as_i64().expect("id");
     let bo = app.create_user("Bo").await["id"].as_i64().expect("id");
     for price in 1..=3 {
@@ -225,9 +264,10 @@ async fn user_with_listing(app: &TestApp, name: &str) -> i64 {
     user["user"]["id"].as_i64().expect("id")
 }
 
-#[tokio::test]
-async fn a_page_of_ten_listings_by_different_users_costs_one_user_service_request() {
-    let app = spawn_app().await;
+async fn a_page_of_ten_listings_by_different_users_costs_one_user_service_request(
+    transport: Transport,
+) {
+    let app = spawn_app_with(transport).await;
     for i in 0..10 {
         user_with_listing(&app, &format!("user {i}")).await;
     }
@@ -253,11 +293,13 @@ async fn a_page_of_ten_listings_by_different_users_costs_one_user_service_reques
     );
 }
 
-#[tokio::test]
-async fn users_seen_within_the_cache_time_to_live_cost_no_user_service_request() {
+async fn users_seen_within_the_cache_time_to_live_cost_no_user_service_request(
+    transport: Transport,
+) {
     let start = 1_475_820_997_000_000;
     let clock = Clock::frozen_at_micros(start);
-    let app = spawn_app_with_clock(&[("USER_CACHE_TTL_SECS", "60")], clock.clone()).await;
+    let settings = [transport, &[("USER_CACHE_TTL_SECS", "60")]].concat();
+    let app = spawn_app_with_clock(&settings, clock.clone()).await;
     for i in 0..3 {
         user_with_listing(&app, &format!("user {i}")).await;
     }

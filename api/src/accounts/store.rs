@@ -95,8 +95,9 @@ pub async fn create_first_admin(
 }
 
 /// 24 characters from a 56-letter alphabet without look-alikes (over
-/// 130 bits), from the operating system's random source (what
-/// `Uuid::new_v4` reads).
+/// 130 bits), from `Uuid::new_v4`: with uuid's `fast-rng` feature, rand's
+/// thread-local generator, a CSPRNG seeded (and reseeded) from the
+/// operating system's random source.
 fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]

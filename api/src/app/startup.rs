@@ -22,8 +22,11 @@ use url::Url;
 use crate::AppState;
 use crate::app::routes as http;
 use crate::app::serve::{ConnectionLimits, serve};
+use crate::app::state::Handles;
 use crate::ingest::{Ingestion, Spool, apply};
-use crate::marketplace::public_api::clients::{ListingService, UserService};
+use crate::marketplace::public_api::clients::{
+    ListingService, LocalServices, Transport, UserService,
+};
 use crate::web::metrics::HttpMetrics;
 
 /// A built `api` process: connections open, listeners bound, nothing served yet.
@@ -78,21 +81,25 @@ impl Application {
         let internal = bind("INTERNAL_ADDR", settings.http.internal_addr).await?;
         let own_services = loopback_url(internal.local_addr()?)?;
         let http = platform::http::client(settings.marketplace.service_timeout)?;
-        let listing_service = ListingService::new(
-            http.clone(),
-            settings
-                .marketplace
-                .listing_service_url
-                .as_ref()
-                .unwrap_or(&own_services),
-        );
+        let local_services = LocalServices::default();
+        let transport = |url: Option<&Url>| match url {
+            Some(url) => Transport::Http {
+                http: http.clone(),
+                base: url.clone(),
+            },
+            None if settings.marketplace.services_in_process => Transport::InProcess {
+                services: local_services.clone(),
+                timeout: settings.marketplace.service_timeout,
+            },
+            None => Transport::Http {
+                http: http.clone(),
+                base: own_services.clone(),
+            },
+        };
+        let listing_service =
+            ListingService::new(transport(settings.marketplace.listing_service_url.as_ref()));
         let user_service = UserService::new(
-            http,
-            settings
-                .marketplace
-                .user_service_url
-                .as_ref()
-                .unwrap_or(&own_services),
+            transport(settings.marketplace.user_service_url.as_ref()),
             settings.marketplace.user_cache_ttl,
             clock.clone(),
         );
@@ -105,7 +112,7 @@ impl Application {
             })?,
             false => Spool::unused(&settings.ingest.spool_dir),
         };
-        let state = AppState {
+        let state = AppState::new(Handles {
             ingestion: Ingestion::new(spool, db.clone(), settings.ingest.max_concurrent, &metrics),
             passwords: Arc::new(crate::accounts::PasswordGuard::new(&settings, &metrics)),
             settings: Arc::new(settings),
@@ -117,8 +124,9 @@ impl Application {
             clock,
             listing_service,
             user_service,
+            local_services,
             draining: CancellationToken::new(),
-        };
+        });
         Ok(Self {
             state,
             public,
@@ -191,14 +199,12 @@ impl Application {
                 ),
             );
         }
+        let internal_app = http::internal_app(state.clone());
+        // Kept while the process runs: the in-process clients call it.
+        let _local_services = state.local_services.serve(internal_app.clone());
         tasks.spawn(
             "internal listener",
-            serve(
-                internal,
-                http::internal_app(state.clone()),
-                limits,
-                shutdown.clone(),
-            ),
+            serve(internal, internal_app, limits, shutdown.clone()),
         );
         if settings.services.public {
             let applier = apply::Applier {

@@ -33,6 +33,7 @@ mod spool;
 
 use std::sync::Arc;
 
+use platform::db::WriteTurn;
 use platform::metrics::Metrics;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
@@ -46,6 +47,9 @@ pub struct Ingestion {
     pub spool: Spool,
     /// Stores the jobs of accepted feeds.
     pub recorder: Recorder,
+    /// Taken by the recorder and the apply task around their writes, so
+    /// on SQLite they queue here rather than in SQLite's busy handler.
+    pub writes: WriteTurn,
     /// Wake the apply lanes when a job is recorded here.
     small_recorded: Notify,
     large_recorded: Notify,
@@ -65,9 +69,11 @@ impl Ingestion {
         max_uploads: usize,
         metrics: &Metrics,
     ) -> Arc<Self> {
+        let writes = WriteTurn::for_database(&db);
         Arc::new(Self {
             spool,
-            recorder: Recorder::start(db),
+            recorder: Recorder::start(db, writes.clone()),
+            writes,
             small_recorded: Notify::new(),
             large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),

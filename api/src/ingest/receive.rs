@@ -55,9 +55,13 @@ pub struct Limits {
 /// Reads `body` to its end. Fails with 400 for a malformed feed (naming
 /// the first problem and its byte offset) or an upload cut off, 413 past
 /// the size limit, and 507 when the spool's disk is nearly full; a spool
-/// file is deleted on every failure. `spool_to` is where a body too large
-/// to keep in memory goes.
-pub async fn receive(body: Body, limits: Limits, spool_to: SpoolFile) -> Result<Received, Error> {
+/// file is deleted on every failure. `spool_to` names the file a body too
+/// large to keep in memory goes to; it is called only for such a body.
+pub async fn receive(
+    body: Body,
+    limits: Limits,
+    spool_to: impl FnOnce() -> SpoolFile,
+) -> Result<Received, Error> {
     let max_bytes = limits.max_bytes;
     let mut stream = body.into_data_stream();
     let mut buffer: Vec<u8> = Vec::new();
@@ -85,6 +89,7 @@ pub async fn receive(body: Body, limits: Limits, spool_to: SpoolFile) -> Result<
     };
 
     // From here on, the file goes again unless the feed is accepted.
+    let spool_to = spool_to();
     let mut size = first_spooled.len() as u64;
     let mut batch = vec![first_spooled];
     let mut pipeline = Pipeline::new(spool_to.path().to_owned(), limits.min_free_bytes);

@@ -178,8 +178,7 @@ async fn accept_feed(
         receive::check_room(&state.ingestion.spool, declared, limits.min_free_bytes)?;
     }
     let id = Uuid::now_v7();
-    let spool_to = state.ingestion.spool.file_for(id);
-    let received = receive::receive(body, limits, spool_to).await?;
+    let received = receive::receive(body, limits, || state.ingestion.spool.file_for(id)).await?;
     state
         .ingestion
         .metrics

@@ -1,5 +1,6 @@
 //! Seed 004: a listing service and a user service on the internal
-//! listener, and the public API layer that calls them over HTTP.
+//! listener, and the public API layer that calls them through their REST
+//! APIs: in-process when they are in the same process, else over HTTP.
 //!
 //! - [`envelope`]: seed 004's `{result, errors}` envelope.
 //! - [`listings`]: the listing service.

@@ -188,6 +188,10 @@ pub struct Marketplace {
     /// `USER_SERVICE_URL`; `None` means "the internal listener of this
     /// process", allowed only when this process serves the user service.
     pub user_service_url: Option<Url>,
+    /// `SERVICES_IN_PROCESS`: a service of this process (its URL unset)
+    /// is called through its router in-process, without a socket; `false`
+    /// calls it over HTTP on the internal listener.
+    pub services_in_process: bool,
     /// `SERVICE_TIMEOUT_MS`: how long the public API layer waits for the
     /// listing or user service before answering 504.
     pub service_timeout: Duration,
@@ -237,6 +241,7 @@ pub const VARIABLES: &[Variable] = &[
     var("SERVICES", Value("public,listings,users")),
     var("LISTING_SERVICE_URL", Derived),
     var("USER_SERVICE_URL", Derived),
+    var("SERVICES_IN_PROCESS", Value("true")),
     var("SERVICE_TIMEOUT_MS", Value("5000")),
     var("USER_CACHE_TTL_SECS", Value("60")),
     var("DATABASE_URL", Value("sqlite://data/mercato.db?mode=rwc")),

@@ -114,6 +114,7 @@ impl Source {
         Ok(Marketplace {
             listing_service_url,
             user_service_url,
+            services_in_process: self.parse_or("SERVICES_IN_PROCESS")?,
             service_timeout: Duration::from_millis(self.positive("SERVICE_TIMEOUT_MS")?),
             user_cache_ttl: Duration::from_secs(self.parse_or("USER_CACHE_TTL_SECS")?),
         })

@@ -94,6 +94,7 @@ pub async fn apply_next(
         Lane::Large => Claimable::Large,
     };
     let lease = applier.lease;
+    let turn = applier.ingestion.writes.take().await;
     let mut claimed = jobs::claim(&applier.db, which, spool, 1, now, lease).await?;
     let Some(first) = claimed.pop() else {
         return Ok(false);
@@ -103,8 +104,10 @@ pub async fn apply_next(
         group.extend(
             jobs::claim(&applier.db, Claimable::Inline, spool, GROUP - 1, now, lease).await?,
         );
+        drop(turn);
         apply_group(applier, group).await?;
     } else {
+        drop(turn);
         apply_spooled(applier, first, shutdown).await?;
     }
     Ok(true)
@@ -163,7 +166,7 @@ async fn apply_group(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow
     }
     let items: u64 = parts.iter().map(|part| part.items.len() as u64).sum();
     let now = applier.clock.now();
-    match write_parts(&applier.db, &parts, now, applier.lease).await {
+    match write_parts(applier, &parts, now).await {
         Ok(true) => {
             count_done(applier, parts.len() as u64);
             applier.metrics.items_applied.inc_by(items);
@@ -279,13 +282,12 @@ enum Outcome {
 /// refused items are found and skips those, counted with their problem.
 async fn write_narrowing(applier: &Applier, part: Part) -> Result<Written, WriteError> {
     let now = applier.clock.now();
-    let error =
-        match write_parts(&applier.db, std::slice::from_ref(&part), now, applier.lease).await {
-            Ok(true) => return Ok(Written::Done),
-            Ok(false) => return Ok(Written::Lost),
-            Err(e) if platform::db::is_data_error(&e) => e,
-            Err(e) => return Err(WriteError::Transient(e)),
-        };
+    let error = match write_parts(applier, std::slice::from_ref(&part), now).await {
+        Ok(true) => return Ok(Written::Done),
+        Ok(false) => return Ok(Written::Lost),
+        Err(e) if platform::db::is_data_error(&e) => e,
+        Err(e) => return Err(WriteError::Transient(e)),
+    };
     if part.refused.is_some() || part.items.is_empty() {
         // Nothing of the items is written: the job's own row is refused.
         tracing::error!(ingest = %part.job, error = %error, "the database refused a feed's job");

@@ -1,12 +1,22 @@
 //! The public API layer's view of the listing and user services: typed
 //! calls over their REST APIs, never their tables.
 //!
-//! Both share one pooled `reqwest::Client` (keep-alive connections are
-//! reused across requests) with a connect timeout and an overall timeout
-//! of `SERVICE_TIMEOUT_MS`. A failure becomes a [`CallError`] that the
-//! public API layer answers with: a service that cannot be reached is a
-//! 503, one that does not answer in time a 504, one that answers nonsense
-//! a 502, so a client never waits on a hung connection nor sees a bare 500.
+//! Each client has a [`Transport`]. A service at a URL of its own is
+//! called over HTTP, through one pooled `reqwest::Client` (keep-alive
+//! connections are reused across requests) with a connect timeout and an
+//! overall timeout of `SERVICE_TIMEOUT_MS`. A service of this same process
+//! is called in-process by default (`SERVICES_IN_PROCESS`): the same
+//! request goes to the internal listener's router, through the same
+//! layers, and its answer is read the same way, minus the socket, the
+//! HTTP encoding and two thread hand-offs. The microservice boundary stays
+//! where it was: the public layer still sees only the services' REST
+//! contracts, never their tables, and any of them can move to a process
+//! of its own by setting its URL.
+//!
+//! A failure becomes a [`CallError`] that the public API layer answers
+//! with: a service that cannot be reached is a 503, one that does not
+//! answer in time a 504, one that answers nonsense a 502, so a client
+//! never waits on a hung connection nor sees a bare 500.
 //!
 //! Users never change through seed 004's API (there is no update or
 //! delete), so [`UserService`] keeps the users it has looked up for
@@ -14,16 +24,21 @@
 //! no user-service request at all, and a page with unseen users one batch
 //! request for those only.
 //!
-//! Length: over 400 lines only with its unit tests, which stay beside the
-//! code they test.
+//! Length: over 400 lines only with its unit tests (the cache, and each
+//! answer of the in-process transport), which stay beside the code they
+//! test.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, Request, StatusCode};
 use platform::{Clock, ErrorCode, Timestamp};
 use serde::de::DeserializeOwned;
+use tower::ServiceExt as _;
 use url::Url;
 
 use crate::marketplace::envelope::{EnvelopeError, Errors, Failure};
@@ -100,21 +115,169 @@ impl From<CallError> for EnvelopeError {
     }
 }
 
-/// The listing service, at `LISTING_SERVICE_URL`.
-#[derive(Debug, Clone)]
+/// How a client reaches its service.
+#[derive(Clone)]
+pub enum Transport {
+    /// Over HTTP, at the service's base URL: another process, or this
+    /// one's internal listener.
+    Http { http: reqwest::Client, base: Url },
+    /// Through the router of this process's internal listener, without a
+    /// socket: the same requests, the same layers and the same answers,
+    /// read the same way, in at most `timeout`.
+    InProcess {
+        services: LocalServices,
+        timeout: Duration,
+    },
+}
+
+/// The internal listener's router, for clients in the same process. They
+/// hold it weakly, since the router holds the state that holds them: it is
+/// there while [`LocalServices::serve`]'s handle is kept, and a call
+/// without it finds the service unavailable.
+#[derive(Debug, Clone, Default)]
+pub struct LocalServices(Arc<OnceLock<Weak<Router>>>);
+
+impl LocalServices {
+    /// Makes `router` the services' router for as long as the returned
+    /// handle is kept.
+    pub fn serve(&self, router: Router) -> Arc<Router> {
+        let router = Arc::new(router);
+        self.0.set(Arc::downgrade(&router)).ok();
+        router
+    }
+
+    fn router(&self) -> Option<Router> {
+        self.0.get()?.upgrade().map(|router| Router::clone(&router))
+    }
+}
+
+/// One request to a service: a path under its base, query parameters,
+/// and a form body for a `POST`.
+struct Call {
+    method: Method,
+    path: Vec<String>,
+    query: Vec<(&'static str, String)>,
+    form: Option<Vec<(&'static str, String)>>,
+}
+
+impl Call {
+    fn get(path: &[&str], query: Vec<(&'static str, String)>) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.iter().map(|segment| (*segment).to_owned()).collect(),
+            query,
+            form: None,
+        }
+    }
+
+    fn post(path: &[&str], form: Vec<(&'static str, String)>) -> Self {
+        Self {
+            method: Method::POST,
+            path: path.iter().map(|segment| (*segment).to_owned()).collect(),
+            query: Vec::new(),
+            form: Some(form),
+        }
+    }
+}
+
+impl Transport {
+    /// Sends `call` and decodes a 2xx answer as `T`; a 4xx in the
+    /// service's envelope is a [`CallError::Refused`], anything else a
+    /// [`CallError`] by its cause.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        service: &'static str,
+        call: Call,
+    ) -> Result<T, CallError> {
+        let (status, body) = match self {
+            Self::Http { http, base } => over_http(http, base, service, call).await?,
+            Self::InProcess { services, timeout } => {
+                let router = services.router().ok_or_else(|| CallError::Unavailable {
+                    service,
+                    detail: "this process does not serve it (yet, or any more)".to_owned(),
+                })?;
+                tokio::time::timeout(*timeout, in_process(router, service, call))
+                    .await
+                    .map_err(|_| CallError::Timeout { service })??
+            }
+        };
+        decode(service, status, &body)
+    }
+}
+
+async fn over_http(
+    http: &reqwest::Client,
+    base: &Url,
+    service: &'static str,
+    call: Call,
+) -> Result<(StatusCode, Bytes), CallError> {
+    let url = call
+        .path
+        .iter()
+        .fold(base.clone(), |url, segment| endpoint(&url, segment));
+    let mut request = http.request(call.method, url);
+    if !call.query.is_empty() {
+        request = request.query(&call.query);
+    }
+    if let Some(form) = &call.form {
+        request = request.form(form);
+    }
+    let response = request.send().await.map_err(|e| transport(service, &e))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| transport(service, &e))?;
+    Ok((status, body))
+}
+
+async fn in_process(
+    router: Router,
+    service: &'static str,
+    call: Call,
+) -> Result<(StatusCode, Bytes), CallError> {
+    let mut uri = format!("/{}", call.path.join("/"));
+    if !call.query.is_empty() {
+        uri.push('?');
+        uri.push_str(&urlencoded(&call.query));
+    }
+    let mut request = Request::builder().method(call.method).uri(uri);
+    let body = match &call.form {
+        Some(form) => {
+            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(urlencoded(form))
+        }
+        None => Body::empty(),
+    };
+    let bad_answer = |detail: String| CallError::BadAnswer { service, detail };
+    let request = request
+        .body(body)
+        .map_err(|e| bad_answer(format!("cannot build the request: {e}")))?;
+    let response = router
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), platform::http::MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| bad_answer(format!("unreadable answer: {e}")))?;
+    Ok((status, body))
+}
+
+fn urlencoded(pairs: &[(&'static str, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// The listing service, at `LISTING_SERVICE_URL` or in this process.
+#[derive(Clone)]
 pub struct ListingService {
-    http: reqwest::Client,
-    listings: Url,
+    transport: Transport,
 }
 
 impl ListingService {
     const NAME: &str = "listing service";
 
-    pub fn new(http: reqwest::Client, base: &Url) -> Self {
-        Self {
-            http,
-            listings: endpoint(base, "listings"),
-        }
+    pub fn new(transport: Transport) -> Self {
+        Self { transport }
     }
 
     /// One page of listings, newest first, optionally of one user only.
@@ -130,28 +293,31 @@ impl ListingService {
         if let Some(user_id) = user_id {
             query.push(("user_id", user_id.get().to_string()));
         }
-        let request = self.http.get(self.listings.clone()).query(&query);
-        let answer: ListingsPage = call(Self::NAME, request).await?;
+        let answer: ListingsPage = self
+            .transport
+            .call(Self::NAME, Call::get(&["listings"], query))
+            .await?;
         Ok(answer.listings)
     }
 
     pub async fn create(&self, listing: NewListing) -> Result<Listing, CallError> {
-        let form = [
+        let form = vec![
             ("user_id", listing.user_id.get().to_string()),
             ("listing_type", listing.listing_type.as_str().to_owned()),
             ("price", listing.price.get().to_string()),
         ];
-        let request = self.http.post(self.listings.clone()).form(&form);
-        let answer: ListingCreated = call(Self::NAME, request).await?;
+        let answer: ListingCreated = self
+            .transport
+            .call(Self::NAME, Call::post(&["listings"], form))
+            .await?;
         Ok(answer.listing)
     }
 }
 
-/// The user service, at `USER_SERVICE_URL`.
-#[derive(Debug, Clone)]
+/// The user service, at `USER_SERVICE_URL` or in this process.
+#[derive(Clone)]
 pub struct UserService {
-    http: reqwest::Client,
-    users: Url,
+    transport: Transport,
     cache: Arc<UserCache>,
 }
 
@@ -159,10 +325,9 @@ impl UserService {
     const NAME: &str = "user service";
 
     /// `cache_ttl` of zero turns the cache off.
-    pub fn new(http: reqwest::Client, base: &Url, cache_ttl: Duration, clock: Clock) -> Self {
+    pub fn new(transport: Transport, cache_ttl: Duration, clock: Clock) -> Self {
         Self {
-            http,
-            users: endpoint(base, "users"),
+            transport,
             cache: Arc::new(UserCache::new(cache_ttl, clock)),
         }
     }
@@ -172,8 +337,9 @@ impl UserService {
         if let Some(user) = self.cache.get(id) {
             return Ok(Some(user));
         }
-        let url = endpoint(&self.users, &id.get().to_string());
-        match call::<UserFound>(Self::NAME, self.http.get(url)).await {
+        let id = id.get().to_string();
+        let call = Call::get(&["users", &id], Vec::new());
+        match self.transport.call::<UserFound>(Self::NAME, call).await {
             Ok(answer) => {
                 self.cache.put(std::slice::from_ref(&answer.user));
                 Ok(Some(answer.user))
@@ -200,19 +366,16 @@ impl UserService {
             .map(|id| id.get().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let request = self.http.get(self.users.clone()).query(&[("ids", missing)]);
-        let answer: UsersPage = call(Self::NAME, request).await?;
+        let call = Call::get(&["users"], vec![("ids", missing)]);
+        let answer: UsersPage = self.transport.call(Self::NAME, call).await?;
         self.cache.put(&answer.users);
         users.extend(answer.users);
         Ok(users)
     }
 
     pub async fn create(&self, name: UserName) -> Result<User, CallError> {
-        let request = self
-            .http
-            .post(self.users.clone())
-            .form(&[("name", name.into_inner())]);
-        let answer: UserFound = call(Self::NAME, request).await?;
+        let call = Call::post(&["users"], vec![("name", name.into_inner())]);
+        let answer: UserFound = self.transport.call(Self::NAME, call).await?;
         Ok(answer.user)
     }
 }
@@ -291,24 +454,21 @@ fn endpoint(base: &Url, segment: &str) -> Url {
     url
 }
 
-/// Sends `request` and decodes a 2xx answer as `T`; a 4xx in the
-/// service's envelope is a [`CallError::Refused`], anything else a
-/// [`CallError`] by its cause.
-async fn call<T: DeserializeOwned>(
+/// A 2xx answer decoded as `T`; a 4xx in the service's envelope is a
+/// [`CallError::Refused`], anything else a [`CallError::BadAnswer`].
+fn decode<T: DeserializeOwned>(
     service: &'static str,
-    request: reqwest::RequestBuilder,
+    status: StatusCode,
+    body: &[u8],
 ) -> Result<T, CallError> {
-    let response = request.send().await.map_err(|e| transport(service, &e))?;
-    let status = response.status();
-    let body = response.bytes().await.map_err(|e| transport(service, &e))?;
     if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|e| CallError::BadAnswer {
+        return serde_json::from_slice(body).map_err(|e| CallError::BadAnswer {
             service,
             detail: format!("undecodable answer: {e}"),
         });
     }
     if status.is_client_error()
-        && let Ok(failure) = serde_json::from_slice::<Failure>(&body)
+        && let Ok(failure) = serde_json::from_slice::<Failure>(body)
     {
         return Err(CallError::Refused {
             service,
@@ -389,6 +549,88 @@ mod tests {
         let (found, _) = cache.get_many(&ids(&[1]));
         assert!(found.is_empty());
         assert_eq!(cache.entries.lock().expect("lock").len(), 1);
+    }
+
+    /// A user service of one route, answering `answer` to any user's id.
+    fn user_service_answering(answer: (StatusCode, &'static str)) -> Router {
+        Router::new().route(
+            "/users/{id}",
+            axum::routing::get(move || async move { answer }),
+        )
+    }
+
+    fn in_process(services: &LocalServices, timeout: Duration) -> UserService {
+        let transport = Transport::InProcess {
+            services: services.clone(),
+            timeout,
+        };
+        UserService::new(transport, Duration::ZERO, Clock::system())
+    }
+
+    #[tokio::test]
+    async fn an_in_process_call_reads_the_services_answers_without_a_socket() {
+        let found = r#"{"result": true, "user": {"id": 7, "name": "Ana", "created_at": 1, "updated_at": 2}}"#;
+        let services = LocalServices::default();
+        let _serving = services.serve(user_service_answering((StatusCode::OK, found)));
+
+        let user = in_process(&services, Duration::from_secs(5))
+            .find(ids(&[7])[0])
+            .await
+            .expect("an answer");
+
+        assert_eq!(user.map(|user| user.name), Some("Ana".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn an_in_process_refusal_and_a_5xx_are_read_as_over_http() {
+        let missing = r#"{"result": false, "errors": "user not found"}"#;
+        let services = LocalServices::default();
+        let _serving = services.serve(user_service_answering((StatusCode::NOT_FOUND, missing)));
+        let users = in_process(&services, Duration::from_secs(5));
+        assert_eq!(users.find(ids(&[7])[0]).await.expect("an answer"), None);
+
+        let broken = LocalServices::default();
+        let _serving = broken.serve(user_service_answering((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+        )));
+        let e = in_process(&broken, Duration::from_secs(5))
+            .find(ids(&[7])[0])
+            .await
+            .expect_err("a 500");
+        assert_eq!(e.status_and_code().0, StatusCode::BAD_GATEWAY);
+    }
+
+    #[tokio::test]
+    async fn an_in_process_service_no_longer_served_is_unavailable() {
+        let services = LocalServices::default();
+        let users = in_process(&services, Duration::from_secs(5));
+        let e = users.find(ids(&[7])[0]).await.expect_err("not served yet");
+        assert_eq!(e.status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+
+        drop(services.serve(user_service_answering((StatusCode::OK, "{}"))));
+        let e = users.find(ids(&[7])[0]).await.expect_err("served no more");
+        assert_eq!(e.status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_in_process_service_slower_than_the_timeout_is_a_504() {
+        let services = LocalServices::default();
+        let _serving = services.serve(Router::new().route(
+            "/users/{id}",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "{}"
+            }),
+        ));
+
+        let e = in_process(&services, Duration::from_secs(5))
+            .find(ids(&[7])[0])
+            .await
+            .expect_err("too slow");
+
+        assert!(matches!(e, CallError::Timeout { .. }), "{e}");
+        assert_eq!(e.status_and_code().0, StatusCode::GATEWAY_TIMEOUT);
     }
 
     #[test]
