@@ -29,8 +29,49 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
             anyhow::anyhow!("creating the SQLite directory {}: {e}", parent.display())
         })?;
     }
+    let connections = match url.kind() {
+        DatabaseKind::Postgres => 20,
+        // sea-orm's default for SQLite is one connection, which serialises
+        // every query of the process. In WAL mode readers run beside the
+        // one writer, so a few connections let reads proceed in parallel;
+        // writers still take turns (see [`writer`]). An in-memory database
+        // is private to its connection, so it keeps exactly one.
+        DatabaseKind::Sqlite => match url.sqlite_file() {
+            Some(_) => SQLITE_CONNECTIONS,
+            None => 1,
+        },
+    };
+    Ok(Database::connect(options(url, connections)).await?)
+}
+
+/// The pool that a process's busiest writers (the feed recorder and the
+/// apply task) write through, beside `db` from [`connect`]: on a SQLite
+/// file, a pool of its own with a single connection; anywhere else `db`
+/// itself.
+///
+/// SQLite has one write lock per database. Writers on the shared pool
+/// found it taken, and waited in SQLite's busy handler, which sleeps 1,
+/// 2, 5, 10… ms between tries and so often wakes long after the lock is
+/// free; and each commit made the other connections' page caches stale,
+/// so the next writer read its pages again. Measured under a flood of
+/// small feeds: about 180 such sleeps a second with a fifth of the CPU
+/// idle. On one connection, writers queue in the pool and each starts the
+/// moment the one before is done, on a warm cache. Other writers stay on
+/// `db`, and are safe: only back on the busy handler when they meet these.
+pub async fn writer(
+    url: &DatabaseUrl,
+    db: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    match (url.kind(), url.sqlite_file()) {
+        (DatabaseKind::Sqlite, Some(_)) => Ok(Database::connect(options(url, 1)).await?),
+        _ => Ok(db.clone()),
+    }
+}
+
+fn options(url: &DatabaseUrl, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.as_str());
     options
+        .max_connections(connections)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         // A ping on every checkout doubles the cost of a query (a network
@@ -39,68 +80,19 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         // checked first.
         .test_before_acquire_if_idle_for(Duration::from_secs(5))
         .sqlx_logging(false);
-    match url.kind() {
-        DatabaseKind::Postgres => {
-            options.max_connections(20);
-        }
-        DatabaseKind::Sqlite => {
-            // sea-orm's default for SQLite is one connection, which
-            // serialises every query of the process. In WAL mode readers
-            // run beside the one writer, so a few connections let reads
-            // proceed in parallel; writers still take turns (waiting up to
-            // sqlx's 5 s busy timeout). `synchronous = NORMAL` is WAL's
-            // usual pairing: a crash of the process loses nothing, a power
-            // cut may lose the last commits. An in-memory database is
-            // private to its connection, so it keeps exactly one.
-            let connections = match url.sqlite_file() {
-                Some(_) => SQLITE_CONNECTIONS,
-                None => 1,
-            };
-            options
-                .max_connections(connections)
-                .map_sqlx_sqlite_opts(|sqlite| {
-                    sqlite
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                        // After a checkpoint, a WAL that grew under load is
-                        // cut back to this size rather than kept at its peak.
-                        .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
-                });
-        }
+    if url.kind() == DatabaseKind::Sqlite {
+        // `synchronous = NORMAL` is WAL's usual pairing: a crash of the
+        // process loses nothing, a power cut may lose the last commits.
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                // After a checkpoint, a WAL that grew under load is cut
+                // back to this size rather than kept at its peak.
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+        });
     }
-    Ok(Database::connect(options).await?)
-}
-
-/// One writer at a time in this process, when the database is SQLite.
-///
-/// SQLite has one write lock per database. A connection that finds it
-/// taken waits in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms
-/// between tries and so often wakes long after the lock is free: under a
-/// flood of small feeds, the job recorder and the apply task slept there
-/// about 180 times a second while a fifth of the CPU stood idle. Writers
-/// that take their turn here queue in the process instead, and each starts
-/// the moment the one before it is done. A writer that does not take a
-/// turn is still safe, only back on the busy handler. On PostgreSQL, rows
-/// lock on their own and no turn is taken.
-#[derive(Debug, Clone)]
-pub struct WriteTurn(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
-
-impl WriteTurn {
-    pub fn for_database(db: &DatabaseConnection) -> Self {
-        match db.get_database_backend() {
-            sea_orm::DatabaseBackend::Sqlite => Self(Some(Default::default())),
-            _ => Self(None),
-        }
-    }
-
-    /// Waits for this process's turn to write; it lasts until the guard is
-    /// dropped.
-    pub async fn take(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(turn) => Some(turn.lock().await),
-            None => None,
-        }
-    }
+    options
 }
 
 /// Inserts one row and returns it as stored (generated id included), on

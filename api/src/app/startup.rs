@@ -62,6 +62,9 @@ impl Application {
         {
             crate::accounts::store::ensure_bootstrap_admin(&db, &clock, admin).await?;
         }
+        let writer = platform::db::writer(&settings.database.url, &db)
+            .await
+            .context("DATABASE_URL: cannot connect to the database")?;
         let metrics = Metrics::new();
         let broker: Arc<dyn Broker> = match &settings.broker.amqp_url {
             Some(url) => Arc::new(AmqpBroker::new(url.expose(), "api")),
@@ -113,7 +116,7 @@ impl Application {
             false => Spool::unused(&settings.ingest.spool_dir),
         };
         let state = AppState::new(Handles {
-            ingestion: Ingestion::new(spool, db.clone(), settings.ingest.max_concurrent, &metrics),
+            ingestion: Ingestion::new(spool, writer, settings.ingest.max_concurrent, &metrics),
             passwords: Arc::new(crate::accounts::PasswordGuard::new(&settings, &metrics)),
             settings: Arc::new(settings),
             db,
@@ -208,7 +211,7 @@ impl Application {
         );
         if settings.services.public {
             let applier = apply::Applier {
-                db: state.db.clone(),
+                db: state.ingestion.db.clone(),
                 clock: state.clock.clone(),
                 ingestion: state.ingestion.clone(),
                 dedupe: state.dedupe.clone(),
@@ -234,6 +237,7 @@ impl Application {
         let outcome = tasks.supervise().await;
         // Every task is done with the database: closing the pool now lets
         // SQLite fold its write-ahead log back into the database file.
+        state.ingestion.db.close_by_ref().await.ok();
         state.db.close_by_ref().await.ok();
         outcome
     }

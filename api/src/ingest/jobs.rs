@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use platform::Timestamp;
-use platform::db::WriteTurn;
 
 use feed::Inspected;
 use sea_orm::sea_query::{Expr, Func, LockBehavior, LockType, Query};
@@ -80,9 +79,8 @@ impl Recorder {
     /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (18 columns each).
     pub const MAX_ROWS: usize = 500;
 
-    /// Starts the inserting task, which takes `writes` around each insert;
-    /// it ends when the last `Recorder` clone is dropped.
-    pub fn start(db: DatabaseConnection, writes: WriteTurn) -> Self {
+    /// Starts the inserting task; it ends when the last `Recorder` clone is dropped.
+    pub fn start(db: DatabaseConnection) -> Self {
         let (queue, mut inbox) = mpsc::channel::<Pending>(4 * Self::MAX_ROWS);
         tokio::spawn(async move {
             while let Some(first) = inbox.recv().await {
@@ -108,13 +106,11 @@ impl Recorder {
                     .into_iter()
                     .map(|pending| (pending.row, pending.recorded))
                     .unzip();
-                let turn = writes.take().await;
                 let outcome = ingest_job::Entity::insert_many(rows)
                     .exec_without_returning(&db)
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string());
-                drop(turn);
                 for recorded in waiting {
                     let _ = recorded.send(outcome.clone());
                 }

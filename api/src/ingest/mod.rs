@@ -33,7 +33,6 @@ mod spool;
 
 use std::sync::Arc;
 
-use platform::db::WriteTurn;
 use platform::metrics::Metrics;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
@@ -47,9 +46,9 @@ pub struct Ingestion {
     pub spool: Spool,
     /// Stores the jobs of accepted feeds.
     pub recorder: Recorder,
-    /// Taken by the recorder and the apply task around their writes, so
-    /// on SQLite they queue here rather than in SQLite's busy handler.
-    pub writes: WriteTurn,
+    /// The pool the recorder and the apply task write through
+    /// ([`platform::db::writer`]).
+    pub db: DatabaseConnection,
     /// Wake the apply lanes when a job is recorded here.
     small_recorded: Notify,
     large_recorded: Notify,
@@ -61,7 +60,8 @@ pub struct Ingestion {
 }
 
 impl Ingestion {
-    /// Starts the job recorder on `db` (so it needs a runtime); at most
+    /// Starts the job recorder on `db`, the writers' pool (so it needs a
+    /// runtime); at most
     /// `max_uploads` feeds are received at once; counted in `metrics`.
     pub fn new(
         spool: Spool,
@@ -69,11 +69,10 @@ impl Ingestion {
         max_uploads: usize,
         metrics: &Metrics,
     ) -> Arc<Self> {
-        let writes = WriteTurn::for_database(&db);
         Arc::new(Self {
             spool,
-            recorder: Recorder::start(db, writes.clone()),
-            writes,
+            recorder: Recorder::start(db.clone()),
+            db,
             small_recorded: Notify::new(),
             large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),

@@ -94,7 +94,6 @@ pub async fn apply_next(
         Lane::Large => Claimable::Large,
     };
     let lease = applier.lease;
-    let turn = applier.ingestion.writes.take().await;
     let mut claimed = jobs::claim(&applier.db, which, spool, 1, now, lease).await?;
     let Some(first) = claimed.pop() else {
         return Ok(false);
@@ -104,10 +103,8 @@ pub async fn apply_next(
         group.extend(
             jobs::claim(&applier.db, Claimable::Inline, spool, GROUP - 1, now, lease).await?,
         );
-        drop(turn);
         apply_group(applier, group).await?;
     } else {
-        drop(turn);
         apply_spooled(applier, first, shutdown).await?;
     }
     Ok(true)

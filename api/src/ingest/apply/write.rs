@@ -12,14 +12,12 @@ use crate::catalog::store;
 use crate::ingest::entity as ingest_job;
 use crate::ingest::jobs::{self, Status};
 
-/// Applies the parts' items, in order, in one transaction taken in the
-/// process's write turn, and moves each job's counts on (and the lease of
-/// each by `INGEST_LEASE_SECS`). `false` when some job's count has moved
+/// Applies the parts' items, in order, in one transaction, and moves each
+/// job's counts on (and the lease of each by `INGEST_LEASE_SECS`). `false` when some job's count has moved
 /// without us: another process is applying it, and nothing was written.
 pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> Result<bool, DbErr> {
     let lease = applier.lease;
     let mut plan = plan::plan(parts);
-    let _turn = applier.ingestion.writes.take().await;
     let txn = applier.db.begin().await?;
     // Write first: SQLite then takes its write lock now, waiting for it if
     // need be. A transaction that read first could not take it later once
