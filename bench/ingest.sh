@@ -46,12 +46,19 @@ api=$(sed -n 's/.*"public":"\([^"]*\)".*"message":"listening".*/\1/p; s/.*"messa
 url="http://$api/v1/products"
 echo "replica at $url (pid $api_pid), nginx at $MERCATO_URL"
 
+start_static_nginx
+# Prints wrk's figures for one load, after loading the static nginx the
+# same way, and the load's requests/s as a share of nginx's.
 load() {
   echo
   echo "== $1"
   shift
-  wrk -t 2 -c "$connections" -d "$duration" --latency "$@" |
-    grep -E '^Requests/sec|^ +(50|99)%|Non-2xx|errors'
+  local reference out rps
+  reference=$(wrk -t 2 -c "$connections" -d "$duration" "$static/" | awk '/^Requests\/sec/ {print $2}')
+  out=$(wrk -t 2 -c "$connections" -d "$duration" --latency "$@")
+  grep -E '^Requests/sec|^ +(50|99)%|Non-2xx|errors' <<<"$out"
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  python3 -c "print(f'  = {100 * $rps / $reference:.1f} % of a static nginx loaded just before ({$reference:,.0f} req/s)')"
 }
 
 cat >"$tmp/distinct.lua" <<'LUA'
