@@ -7,6 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
     EntityTrait, IntoActiveModel,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use crate::settings::{DatabaseKind, DatabaseUrl};
 
@@ -120,6 +121,83 @@ where
         .ok_or(DbErr::RecordNotInserted)
 }
 
+/// The model a row of `A` becomes once stored.
+type Stored<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+
+/// One row's insert, waiting for its batch.
+type Queued<A> = (A, oneshot::Sender<Result<Stored<A>, DbErr>>);
+
+/// Inserts rows that arrive together in one statement and one commit
+/// (group commit), and gives each caller its own row back as stored.
+///
+/// One request inserting one row at a time pays a commit and a round trip
+/// each; under load, the rows that queued while one insert ran go in the
+/// next together, up to [`GroupInsert::MAX_ROWS`]. A row alone is inserted
+/// at once, as [`insert_returning`] would. The rows a batch returns are
+/// matched to their callers by their ids: both databases number the rows of
+/// one multi-row `INSERT` in the order of its `VALUES`, so sorted by id
+/// they are in the callers' order. If the batch fails (one row refused,
+/// say), each row is tried alone, so a caller gets its own row's error and
+/// the others are stored.
+pub struct GroupInsert<A: ActiveModelTrait> {
+    queue: mpsc::Sender<Queued<A>>,
+}
+
+impl<A> GroupInsert<A>
+where
+    A: ActiveModelTrait + Clone + Send + 'static,
+    Stored<A>: IntoActiveModel<A> + Send,
+{
+    /// Rows per `INSERT`, well under SQLite's 32,766 bound parameters.
+    pub const MAX_ROWS: usize = 256;
+
+    /// Starts the inserting task on `db`; `id` reads a stored row's id. The
+    /// task ends when the `GroupInsert` is dropped.
+    pub fn start(db: DatabaseConnection, id: fn(&Stored<A>) -> i64) -> Self {
+        let (queue, mut inbox) = mpsc::channel::<Queued<A>>(4 * Self::MAX_ROWS);
+        tokio::spawn(async move {
+            while let Some(first) = inbox.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < Self::MAX_ROWS
+                    && let Ok(next) = inbox.try_recv()
+                {
+                    batch.push(next);
+                }
+                let (rows, waiting): (Vec<A>, Vec<_>) = batch.into_iter().unzip();
+                if rows.len() > 1 {
+                    let stored = A::Entity::insert_many(rows.clone())
+                        .exec_with_returning(&db)
+                        .await;
+                    if let Ok(mut stored) = stored
+                        && stored.len() == waiting.len()
+                    {
+                        stored.sort_by_key(id);
+                        for (row, caller) in stored.into_iter().zip(waiting) {
+                            let _ = caller.send(Ok(row));
+                        }
+                        continue;
+                    }
+                }
+                for (row, caller) in rows.into_iter().zip(waiting) {
+                    let _ = caller.send(insert_returning(&db, row).await);
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Stores `row` and returns it as stored, once committed.
+    pub async fn insert(&self, row: A) -> Result<Stored<A>, DbErr> {
+        let (stored, answer) = oneshot::channel();
+        let stopped = || DbErr::Custom("the inserting task has stopped".to_owned());
+        self.queue
+            .send((row, stored))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
 /// Whether the database refused `e` because of the data written, so
 /// writing the same data again fails again: PostgreSQL's SQLSTATE classes
 /// 22 (data exception: a NUL in text, a value out of range) and 23
@@ -160,7 +238,7 @@ pub fn is_data_error(e: &DbErr) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ActiveValue, ConnectionTrait};
+    use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait, PaginatorTrait};
 
     mod row {
         use sea_orm::entity::prelude::*;
@@ -207,6 +285,51 @@ mod tests {
             size("wal.db-wal")
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn rows_inserted_together_come_back_to_their_callers_and_a_refused_one_alone_fails() {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        db.execute_unprepared(
+            "CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL CHECK (body <> 'bad'))",
+        )
+        .await
+        .expect("create table");
+        let inserts =
+            std::sync::Arc::new(super::GroupInsert::start(db.clone(), |row: &row::Model| {
+                row.id
+            }));
+        let row = |body: String| row::ActiveModel {
+            id: ActiveValue::NotSet,
+            body: ActiveValue::Set(body),
+        };
+
+        let callers = (0..200).map(|i| {
+            let inserts = inserts.clone();
+            let body = match i {
+                77 => "bad".to_owned(),
+                _ => format!("row {i}"),
+            };
+            tokio::spawn(async move { (body.clone(), inserts.insert(row(body)).await) })
+        });
+        let answers = futures_util::future::join_all(callers).await;
+
+        let mut ids = std::collections::HashSet::new();
+        for answer in answers {
+            let (body, stored) = answer.expect("the caller ran");
+            match body.as_str() {
+                "bad" => assert!(super::is_data_error(&stored.expect_err("refused"))),
+                _ => {
+                    let stored = stored.expect("stored");
+                    assert_eq!(stored.body, body, "each caller gets its own row");
+                    assert!(ids.insert(stored.id));
+                }
+            }
+        }
+        let count = row::Entity::find().count(&db).await.expect("count");
+        assert_eq!(count, 199);
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use crate::ingest::dedupe::{DedupeWindow, MemoryWindow, RedisWindow, RefusalCach
 use anyhow::Context as _;
 use migrations::Schema;
 use offer_poller::OfferPoller;
+use platform::db::GroupInsert;
 use platform::metrics::Metrics;
 use platform::{Clock, Settings};
 use quote_worker::QuoteWorker;
@@ -24,9 +25,11 @@ use crate::app::routes as http;
 use crate::app::serve::{ConnectionLimits, serve};
 use crate::app::state::Handles;
 use crate::ingest::{Ingestion, Spool, apply};
+use crate::marketplace::listings::entity as listing;
 use crate::marketplace::public_api::clients::{
     ListingService, LocalServices, Transport, UserService,
 };
+use crate::marketplace::users::entity as user;
 use crate::web::metrics::HttpMetrics;
 
 /// A built `api` process: connections open, listeners bound, nothing served yet.
@@ -119,12 +122,14 @@ impl Application {
             ingestion: Ingestion::new(spool, writer, settings.ingest.max_concurrent, &metrics),
             passwords: Arc::new(crate::accounts::PasswordGuard::new(&settings, &metrics)),
             settings: Arc::new(settings),
-            db,
             broker,
             dedupe,
             metrics: Arc::new(HttpMetrics::new(metrics)),
             tokens,
             clock,
+            new_listings: GroupInsert::start(db.clone(), |row: &listing::Model| row.id),
+            new_users: GroupInsert::start(db.clone(), |row: &user::Model| row.id),
+            db,
             listing_service,
             user_service,
             local_services,

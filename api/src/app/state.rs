@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::ingest::dedupe::DedupeWindow;
+use platform::db::GroupInsert;
 use platform::{Clock, Settings};
 use rpc::broker::Broker;
 use sea_orm::DatabaseConnection;
@@ -10,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{PasswordGuard, TokenKeys};
 use crate::ingest::Ingestion;
+use crate::marketplace::listings::entity as listing;
 use crate::marketplace::public_api::clients::{ListingService, LocalServices, UserService};
+use crate::marketplace::users::entity as user;
 use crate::web::metrics::HttpMetrics;
 
 /// Shared handles of one API process, behind one pointer: every request
@@ -49,6 +52,11 @@ pub struct Handles {
     pub passwords: Arc<PasswordGuard>,
     /// Where timestamps come from; frozen by tests.
     pub clock: Clock,
+    /// The listing service's inserts: those that arrive together are
+    /// committed together.
+    pub new_listings: GroupInsert<listing::ActiveModel>,
+    /// The user service's inserts, the same way.
+    pub new_users: GroupInsert<user::ActiveModel>,
     /// The public API layer's way to the listing service.
     pub listing_service: ListingService,
     /// The public API layer's way to the user service.

@@ -130,7 +130,7 @@ pub async fn create_listing(
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     };
-    let row = platform::db::insert_returning(&state.db, row).await?;
+    let row = state.new_listings.insert(row).await?;
     Ok(Json(ListingCreated {
         result: true,
         listing: row.into(),

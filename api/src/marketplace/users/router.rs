@@ -150,7 +150,7 @@ pub async fn create_user(
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     };
-    let row = platform::db::insert_returning(&state.db, row).await?;
+    let row = state.new_users.insert(row).await?;
     Ok(Json(UserFound {
         result: true,
         user: row.into(),
