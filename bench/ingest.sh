@@ -61,25 +61,7 @@ load() {
   python3 -c "print(f'  = {100 * $rps / $reference:.1f} % of a static nginx loaded just before ({$reference:,.0f} req/s)')"
 }
 
-cat >"$tmp/distinct.lua" <<'LUA'
--- Every request a new body of about 200 bytes: thread number and counter.
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-local counter = 0
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-function request()
-  counter = counter + 1
-  local body = string.format(
-    '[{"id": "bench-%d-%d", "name": "Mesa de madeira %d", "description": "Mesa de jantar de madeira macica para seis lugares, acabamento natural"}]',
-    id, counter, counter)
-  return wrk.format(nil, nil, nil, body)
-end
-LUA
-load "1. distinct bodies of about 200 B, $connections connections" -s "$tmp/distinct.lua" "$url"
+load "1. distinct bodies of about 200 B, $connections connections" -s "$root/bench/wrk/distinct-feeds.lua" "$url"
 
 # Waits until every accepted feed is applied, and says how long that took.
 drain() {
@@ -97,12 +79,7 @@ print(f' ({$jobs / seconds:.0f} feeds/s)' if $jobs > 1 and seconds > 0.5 else ''
 }
 drain
 
-cat >"$tmp/same.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-wrk.body = '[{"id": "same", "name": "Mesa de madeira", "description": "Mesa de jantar de madeira macica para seis lugares, acabamento natural"}]'
-LUA
-load "2. one body repeated (all 403 after the first), $connections connections" -s "$tmp/same.lua" "$url"
+load "2. one body repeated (all 403 after the first), $connections connections" -s "$root/bench/wrk/same-feed.lua" "$url"
 
 echo
 echo "== 3. one feed of $feed_mib MiB"

@@ -34,22 +34,7 @@ pids+=($!)
 wait_for "http://127.0.0.1:$public/healthz"
 
 echo "== seeding $listings listings by $users users through the services"
-python3 - "$internal" "$users" "$listings" <<'PY'
-import http.client, json, sys, urllib.parse
-port, users, listings = (int(a) for a in sys.argv[1:])
-conn = http.client.HTTPConnection("127.0.0.1", port)
-def post(path, form):
-    conn.request("POST", path, urllib.parse.urlencode(form),
-                 {"Content-Type": "application/x-www-form-urlencoded"})
-    answer = conn.getresponse()
-    body = json.loads(answer.read())
-    assert answer.status == 200, body
-    return body
-ids = [post("/users", {"name": f"user {i}"})["user"]["id"] for i in range(users)]
-for i in range(listings):
-    post("/listings", {"user_id": ids[i % users], "listing_type": ("rent", "sale")[i % 2],
-                       "price": 1000 + i})
-PY
+python3 "$root/bench/seed-listings.py" "$internal" "$users" "$listings"
 if [[ ${DATABASE_URL:-} == postgres* ]] && command -v psql >/dev/null; then
   psql -q "$DATABASE_URL" -c 'VACUUM ANALYZE listings' -c 'VACUUM ANALYZE users'
 fi
@@ -64,9 +49,4 @@ load() {
 base=http://127.0.0.1:$public/public-api/listings
 load "GET first page" "$base?page_num=1&page_size=10"
 load "GET page 500" "$base?page_num=500&page_size=10"
-cat >"$tmp/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"user_id": 1, "listing_type": "rent", "price": 6000}'
-LUA
-load "POST a listing" -s "$tmp/post.lua" "$base"
+load "POST a listing" -s "$root/bench/wrk/post-listing.lua" "$base"

@@ -78,59 +78,16 @@ print(f"{name:<44} {rps:>9,.0f} req/s  {share:5.1f} % of nginx ({nginx:,.0f})"
 PY
 }
 
-cat >"$tmp/distinct.lua" <<'LUA'
--- Every request a new body of about 200 bytes: thread number and counter.
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-local counter = 0
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-function request()
-  counter = counter + 1
-  local body = string.format(
-    '[{"id": "bench-%d-%d", "name": "Mesa de madeira %d", "description": "Mesa de jantar de madeira macica para seis lugares, acabamento natural"}]',
-    id, counter, counter)
-  return wrk.format(nil, nil, nil, body)
-end
-LUA
-cat >"$tmp/same.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-wrk.body = '[{"id": "same", "name": "Mesa de madeira", "description": "Mesa de jantar de madeira macica para seis lugares, acabamento natural"}]'
-LUA
-cat >"$tmp/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"user_id": 1, "listing_type": "rent", "price": 6000}'
-LUA
 
 echo "== $connections connections, $duration per load, nginx loaded just before each path"
 feeds=http://127.0.0.1:$public/v1/products
-measure "1. feeds, distinct ~200 B bodies" 9 -s "$tmp/distinct.lua" "$feeds"
-EXPECT_REFUSALS=yes measure "2. feeds, one body repeated (403)" 30 -s "$tmp/same.lua" "$feeds"
+measure "1. feeds, distinct ~200 B bodies" 9 -s "$root/bench/wrk/distinct-feeds.lua" "$feeds"
+EXPECT_REFUSALS=yes measure "2. feeds, one body repeated (403)" 30 -s "$root/bench/wrk/same-feed.lua" "$feeds"
 
-python3 - "$internal" "$users" "$listings" <<'PY'
-import http.client, json, sys, urllib.parse
-port, users, listings = (int(a) for a in sys.argv[1:])
-conn = http.client.HTTPConnection("127.0.0.1", port)
-def post(path, form):
-    conn.request("POST", path, urllib.parse.urlencode(form),
-                 {"Content-Type": "application/x-www-form-urlencoded"})
-    answer = conn.getresponse()
-    body = json.loads(answer.read())
-    assert answer.status == 200, body
-    return body
-ids = [post("/users", {"name": f"user {i}"})["user"]["id"] for i in range(users)]
-for i in range(listings):
-    post("/listings", {"user_id": ids[i % users], "listing_type": ("rent", "sale")[i % 2],
-                       "price": 1000 + i})
-PY
+python3 "$root/bench/seed-listings.py" "$internal" "$users" "$listings"
 if [[ ${DATABASE_URL:-} == postgres* ]] && command -v psql >/dev/null; then
   psql -q "$DATABASE_URL" -c 'VACUUM ANALYZE listings' -c 'VACUUM ANALYZE users'
 fi
 measure "3. GET /public-api/listings page 1" 7 "http://127.0.0.1:$public/public-api/listings?page_num=1&page_size=10"
 measure "4. GET /listings, the listing service alone" 12 "http://127.0.0.1:$internal/listings?page_num=1&page_size=10"
-measure "5. POST /public-api/listings" 7 -s "$tmp/post.lua" "http://127.0.0.1:$public/public-api/listings"
+measure "5. POST /public-api/listings" 7 -s "$root/bench/wrk/post-listing.lua" "http://127.0.0.1:$public/public-api/listings"

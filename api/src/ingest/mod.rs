@@ -61,8 +61,8 @@ pub struct Ingestion {
 
 impl Ingestion {
     /// Starts the job recorder on `db`, the writers' pool (so it needs a
-    /// runtime); at most
-    /// `max_uploads` feeds are received at once; counted in `metrics`.
+    /// runtime); at most `max_uploads` feeds are received at once; counted
+    /// in `metrics`.
     pub fn new(
         spool: Spool,
         db: DatabaseConnection,

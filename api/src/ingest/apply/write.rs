@@ -13,8 +13,9 @@ use crate::ingest::entity as ingest_job;
 use crate::ingest::jobs::{self, Status};
 
 /// Applies the parts' items, in order, in one transaction, and moves each
-/// job's counts on (and the lease of each by `INGEST_LEASE_SECS`). `false` when some job's count has moved
-/// without us: another process is applying it, and nothing was written.
+/// job's counts on (and the lease of each by `INGEST_LEASE_SECS`). `false`
+/// when some job's count has moved without us: another process is
+/// applying it, and nothing was written.
 pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> Result<bool, DbErr> {
     let lease = applier.lease;
     let mut plan = plan::plan(parts);
