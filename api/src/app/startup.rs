@@ -26,9 +26,8 @@ use crate::app::serve::{ConnectionLimits, serve};
 use crate::app::state::Handles;
 use crate::ingest::{Ingestion, Spool, apply};
 use crate::marketplace::listings::entity as listing;
-use crate::marketplace::public_api::clients::{
-    ListingService, LocalServices, Transport, UserService,
-};
+use crate::marketplace::public_api::clients::{ListingService, UserService};
+use crate::marketplace::public_api::transport::{LocalServices, Transport};
 use crate::marketplace::users::entity as user;
 use crate::web::metrics::HttpMetrics;
 

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::{PasswordGuard, TokenKeys};
 use crate::ingest::Ingestion;
 use crate::marketplace::listings::entity as listing;
-use crate::marketplace::public_api::clients::{ListingService, LocalServices, UserService};
+use crate::marketplace::public_api::clients::{ListingService, UserService};
+use crate::marketplace::public_api::transport::LocalServices;
 use crate::marketplace::users::entity as user;
 use crate::web::metrics::HttpMetrics;
 
