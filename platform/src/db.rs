@@ -168,14 +168,28 @@ where
                     let stored = A::Entity::insert_many(rows.clone())
                         .exec_with_returning(&db)
                         .await;
-                    if let Ok(mut stored) = stored
-                        && stored.len() == waiting.len()
-                    {
-                        stored.sort_by_key(id);
-                        for (row, caller) in stored.into_iter().zip(waiting) {
-                            let _ = caller.send(Ok(row));
+                    match stored {
+                        Ok(mut stored) if stored.len() == waiting.len() => {
+                            stored.sort_by_key(id);
+                            for (row, caller) in stored.into_iter().zip(waiting) {
+                                let _ = caller.send(Ok(row));
+                            }
+                            continue;
                         }
-                        continue;
+                        // Committed, but not row for row: trying again
+                        // would store them twice.
+                        Ok(stored) => {
+                            let problem = format!(
+                                "{} rows inserted, {} returned",
+                                waiting.len(),
+                                stored.len()
+                            );
+                            for caller in waiting {
+                                let _ = caller.send(Err(DbErr::Custom(problem.clone())));
+                            }
+                            continue;
+                        }
+                        Err(_) => {}
                     }
                 }
                 for (row, caller) in rows.into_iter().zip(waiting) {
@@ -301,23 +315,36 @@ mod tests {
             std::sync::Arc::new(super::GroupInsert::start(db.clone(), |row: &row::Model| {
                 row.id
             }));
-        let row = |body: String| row::ActiveModel {
-            id: ActiveValue::NotSet,
-            body: ActiveValue::Set(body),
+        // 200 callers at once: on this single-threaded runtime they all
+        // queue before the inserting task runs, so they make one batch.
+        let insert_at_once = |bodies: Vec<String>| {
+            let callers = bodies.into_iter().map(|body| {
+                let inserts = inserts.clone();
+                let row = row::ActiveModel {
+                    id: ActiveValue::NotSet,
+                    body: ActiveValue::Set(body.clone()),
+                };
+                tokio::spawn(async move { (body, inserts.insert(row).await) })
+            });
+            futures_util::future::join_all(callers)
         };
-
-        let callers = (0..200).map(|i| {
-            let inserts = inserts.clone();
-            let body = match i {
-                77 => "bad".to_owned(),
-                _ => format!("row {i}"),
-            };
-            tokio::spawn(async move { (body.clone(), inserts.insert(row(body)).await) })
-        });
-        let answers = futures_util::future::join_all(callers).await;
-
         let mut ids = std::collections::HashSet::new();
-        for answer in answers {
+
+        let all_good = (0..200).map(|i| format!("first {i}")).collect();
+        for answer in insert_at_once(all_good).await {
+            let (body, stored) = answer.expect("the caller ran");
+            let stored = stored.expect("stored");
+            assert_eq!(stored.body, body, "each caller gets its own row");
+            assert!(ids.insert(stored.id));
+        }
+
+        let one_bad = (0..200)
+            .map(|i| match i {
+                77 => "bad".to_owned(),
+                _ => format!("second {i}"),
+            })
+            .collect();
+        for answer in insert_at_once(one_bad).await {
             let (body, stored) = answer.expect("the caller ran");
             match body.as_str() {
                 "bad" => assert!(super::is_data_error(&stored.expect_err("refused"))),
@@ -328,8 +355,9 @@ mod tests {
                 }
             }
         }
+
         let count = row::Entity::find().count(&db).await.expect("count");
-        assert_eq!(count, 199);
+        assert_eq!(count, 399);
     }
 
     #[tokio::test]
