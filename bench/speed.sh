@@ -66,12 +66,14 @@ measure() {
   before=$(cpu_ticks "$api_pid")
   read -r rps count < <(run_wrk "$@")
   after=$(cpu_ticks "$api_pid")
-  python3 - "$name" "$target" "$nginx_rps" "$rps" "$count" "$before" "$after" <<'PY'
+  # run_wrk exits only its own subshell: an empty figure means it failed.
+  [ -n "$nginx_rps" ] && [ -n "$rps" ] || exit 1
+  python3 - "$name" "$target" "$nginx_rps" "$rps" "$count" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import sys
 name, target = sys.argv[1], float(sys.argv[2])
-nginx, rps, count, before, after = (float(a) for a in sys.argv[3:])
+nginx, rps, count, before, after, ticks_per_second = (float(a) for a in sys.argv[3:])
 share = 100 * rps / nginx
-cpu = (after - before) * 10_000 / count  # a clock tick is 10 ms
+cpu = (after - before) / ticks_per_second * 1e6 / count
 verdict = "met" if share >= target else "NOT met"
 print(f"{name:<44} {rps:>9,.0f} req/s  {share:5.1f} % of nginx ({nginx:,.0f})"
       f"  target {target:g} % {verdict:<7}  {cpu:4.0f} µs CPU/request")
