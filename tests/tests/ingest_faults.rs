@@ -500,7 +500,6 @@ async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_o
         }
     }
     let applier = api::ingest::apply::Applier {
-        db: app.state.db.clone(),
         clock: app.state.clock.clone(),
         ingestion: app.state.ingestion.clone(),
         dedupe: app.state.dedupe.clone(),

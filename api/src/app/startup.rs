@@ -215,7 +215,6 @@ impl Application {
         );
         if settings.services.public {
             let applier = apply::Applier {
-                db: state.ingestion.db.clone(),
                 clock: state.clock.clone(),
                 ingestion: state.ingestion.clone(),
                 dedupe: state.dedupe.clone(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::ingest::metrics::IngestSeries;
 use platform::Clock;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -43,8 +43,9 @@ pub(super) const POLL_EVERY: Duration = Duration::from_secs(1);
 /// What the apply task needs.
 #[derive(Clone)]
 pub struct Applier {
-    pub db: DatabaseConnection,
     pub clock: Clock,
+    /// The spool, and the writers' pool (`db`) the jobs are claimed,
+    /// applied and ended through.
     pub ingestion: Arc<Ingestion>,
     /// Failed jobs give their claims back here.
     pub dedupe: Arc<dyn DedupeWindow>,
@@ -94,14 +95,22 @@ pub async fn apply_next(
         Lane::Large => Claimable::Large,
     };
     let lease = applier.lease;
-    let mut claimed = jobs::claim(&applier.db, which, spool, 1, now, lease).await?;
+    let mut claimed = jobs::claim(&applier.ingestion.db, which, spool, 1, now, lease).await?;
     let Some(first) = claimed.pop() else {
         return Ok(false);
     };
     if first.spool.is_none() {
         let mut group = vec![first];
         group.extend(
-            jobs::claim(&applier.db, Claimable::Inline, spool, GROUP - 1, now, lease).await?,
+            jobs::claim(
+                &applier.ingestion.db,
+                Claimable::Inline,
+                spool,
+                GROUP - 1,
+                now,
+                lease,
+            )
+            .await?,
         );
         apply_group(applier, group).await?;
     } else {
@@ -248,14 +257,14 @@ async fn apply_spooled(
     reader.await.ok();
     match outcome {
         Ok(Outcome::Finished) => {
-            if jobs::finish(&applier.db, job.id, None, applier.clock.now()).await? {
+            if jobs::finish(&applier.ingestion.db, job.id, None, applier.clock.now()).await? {
                 count_done(applier, 1);
                 tracing::info!(ingest = %job.id, "feed applied");
                 remove_file(&path);
             }
         }
         Ok(Outcome::Failed(problem)) => fail(applier, &job, problem).await?,
-        Ok(Outcome::Stopped) => jobs::release(&applier.db, &[job.id]).await?,
+        Ok(Outcome::Stopped) => jobs::release(&applier.ingestion.db, &[job.id]).await?,
         Ok(Outcome::Lost) => {
             tracing::warn!(ingest = %job.id, "another process is applying this feed");
         }
@@ -320,7 +329,7 @@ fn count_done(applier: &Applier, jobs: u64) {
 /// gives its dedupe claim back.
 async fn fail(applier: &Applier, job: &ingest_job::Model, problem: String) -> anyhow::Result<()> {
     let now = applier.clock.now();
-    if !jobs::finish(&applier.db, job.id, Some(problem.clone()), now).await? {
+    if !jobs::finish(&applier.ingestion.db, job.id, Some(problem.clone()), now).await? {
         // Another process ended it meanwhile; its outcome stands.
         return Ok(());
     }
@@ -360,6 +369,13 @@ async fn retry_later(
     let wait = platform::backoff::after_failures(failures, RETRY_FIRST, RETRY_MAX);
     tracing::warn!(ingest = %job.id, attempts, error = %error, retry_in = ?wait, "applying a feed failed; it is retried");
     applier.metrics.job_retries.inc();
-    jobs::retry_later(&applier.db, job.id, attempts, applier.clock.now(), wait).await?;
+    jobs::retry_later(
+        &applier.ingestion.db,
+        job.id,
+        attempts,
+        applier.clock.now(),
+        wait,
+    )
+    .await?;
     Ok(())
 }

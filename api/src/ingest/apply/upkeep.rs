@@ -29,7 +29,7 @@ pub async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match jobs::oldest_pending(&applier.db).await {
+        match jobs::oldest_pending(&applier.ingestion.db).await {
             Ok(oldest) => {
                 let age = oldest.map_or(Duration::ZERO, |at| applier.clock.now().since(at));
                 applier
@@ -78,7 +78,7 @@ pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
     .await??;
     for chunk in candidates.chunks(BATCH) {
         let ids = chunk.iter().map(|(job, _, _)| *job).collect();
-        let pending: HashSet<Uuid> = jobs::pending_among(&applier.db, ids)
+        let pending: HashSet<Uuid> = jobs::pending_among(&applier.ingestion.db, ids)
             .await?
             .into_iter()
             .collect();

@@ -19,7 +19,7 @@ use crate::ingest::jobs::{self, Status};
 pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> Result<bool, DbErr> {
     let lease = applier.lease;
     let mut plan = plan::plan(parts);
-    let txn = applier.db.begin().await?;
+    let txn = applier.ingestion.db.begin().await?;
     // Write first: SQLite then takes its write lock now, waiting for it if
     // need be. A transaction that read first could not take it later once
     // another connection had written (SQLITE_BUSY, no waiting).
