@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use platform::Services;
 use platform::error::LoggedError;
 use platform::settings::CorsOrigins;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::{CompressionLayer, predicate::DefaultPredicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -126,26 +127,22 @@ pub fn internal_routes(services: Services) -> OpenApiRouter<AppState> {
     routes
 }
 
-/// Adds the fallback and the layers shared by both apps. The last layer
-/// added is the outermost: the request id is set first, so the request
-/// log, the error log and the metrics all see it. Public so that tests can
-/// put a route of their own (one that panics) under the same layers.
+/// Adds the fallback and the layers shared by both apps, outermost first:
+/// the request id is set first, so the request log, the error log and the
+/// metrics all see it. Public so that tests can put a route of their own
+/// (one that panics) under the same layers.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let settings = &state.settings;
-    routes
-        .fallback(not_found)
-        .layer(CatchPanicLayer::custom(panic_answer))
-        .layer(DefaultBodyLimit::max(settings.http.body_max_bytes))
-        .layer(middleware::from_fn_with_state(
-            settings.http.body_idle_timeout,
-            body_idle_timeout,
-        ))
-        .layer(middleware::from_fn(method_not_allowed))
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ))
-        .layer(middleware::from_fn(platform::error::log_errors))
+    // One `ServiceBuilder`, the outermost layer first: `Router::layer`
+    // boxes every route once per call, and each box is an allocation and
+    // a clone per request (about a tenth of a small request's CPU, with
+    // a dozen layers).
+    let layers = ServiceBuilder::new()
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new()))
+        .layer(middleware::from_fn(drop_bad_request_id))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn(with_trace_context))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -163,12 +160,19 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(middleware::from_fn(with_trace_context))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(middleware::from_fn(drop_bad_request_id))
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new()))
-        .with_state(state)
+        .layer(middleware::from_fn(platform::error::log_errors))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn(method_not_allowed))
+        .layer(middleware::from_fn_with_state(
+            settings.http.body_idle_timeout,
+            body_idle_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(settings.http.body_max_bytes))
+        .layer(CatchPanicLayer::custom(panic_answer));
+    routes.fallback(not_found).layer(layers).with_state(state)
 }
 
 /// A handler that panicked answers 500 in the error envelope, and the
