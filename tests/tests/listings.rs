@@ -8,10 +8,12 @@
 use std::collections::HashSet;
 
 use api::marketplace::listings::entity as listing;
+use api::marketplace::listings::pages::PageKey;
 use api::marketplace::users::entity as user;
+use api::web::paging::PageRequest;
 use platform::Clock;
 use reqwest::StatusCode;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{DbBackend, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use tests::{TestApp, json_of, spawn_app, spawn_app_with_clock};
 
@@ -264,6 +266,37 @@ async fn the_user_id_filter_returns_only_that_users_listings() {
     let (status, page) = json_of(app.get_internal("/listings?user_id=999").await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page, json!({"result": true, "listings": []}));
+}
+
+#[tokio::test]
+async fn a_page_read_before_a_listing_is_created_shows_it_afterwards() {
+    let app = spawn_app().await;
+    let first = create_listing(&app, "7", "rent", "100").await;
+    let everyone = "/listings?page_size=10";
+    let (_, page) = json_of(app.get_internal(everyone).await).await;
+    assert_eq!(page["listings"], json!([first]));
+    let (_, page) = json_of(app.get_internal("/listings?user_id=8").await).await;
+    assert_eq!(page["listings"], json!([]));
+    // On SQLite the service keeps the pages it answered (LISTING_PAGE_CACHE);
+    // on PostgreSQL, which other replicas write too, it keeps none.
+    let key = PageKey {
+        page: PageRequest::parse(None, Some("10")).expect("a page"),
+        user_id: None,
+    };
+    let kept = app.state.listing_pages.get(&key).is_some();
+    assert_eq!(
+        kept,
+        app.state.db.get_database_backend() == DbBackend::Sqlite
+    );
+
+    let second = create_listing(&app, "8", "sale", "200").await;
+
+    let (_, page) = json_of(app.get_internal(everyone).await).await;
+    assert_eq!(page["listings"], json!([second, first]));
+    let (_, page) = json_of(app.get_internal("/listings?user_id=8").await).await;
+    assert_eq!(page["listings"], json!([second]));
+    let (_, page) = json_of(app.get_internal("/listings?user_id=7").await).await;
+    assert_eq!(page["listings"], json!([first]));
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use platform::{Clock, Settings};
 use quote_worker::QuoteWorker;
 use rpc::broker::Broker;
 use rpc::{AmqpBroker, InProcessBroker, MeteredBroker};
+use sea_orm::DbBackend;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,7 @@ use crate::app::serve::{ConnectionLimits, serve};
 use crate::app::state::Handles;
 use crate::ingest::{Ingestion, Spool, apply};
 use crate::marketplace::listings::entity as listing;
+use crate::marketplace::listings::pages::PageCache;
 use crate::marketplace::public_api::clients::{ListingService, UserService};
 use crate::marketplace::public_api::transport::{LocalServices, Transport};
 use crate::marketplace::users::entity as user;
@@ -108,6 +110,13 @@ impl Application {
             settings.marketplace.user_cache_ttl,
             clock.clone(),
         );
+        // Pages are kept only where this process is the only writer of the
+        // listings table: a SQLite database is one process's. Replicas
+        // sharing PostgreSQL would each miss the others' inserts.
+        let listing_page_cache = match db.get_database_backend() {
+            DbBackend::Sqlite => settings.marketplace.listing_page_cache,
+            _ => 0,
+        };
         let spool = match settings.services.public {
             true => Spool::open(&settings.ingest.spool_dir).with_context(|| {
                 format!(
@@ -127,6 +136,7 @@ impl Application {
             tokens,
             clock,
             new_listings: GroupInsert::start(db.clone(), |row: &listing::Model| row.id),
+            listing_pages: PageCache::new(listing_page_cache),
             new_users: GroupInsert::start(db.clone(), |row: &user::Model| row.id),
             db,
             listing_service,

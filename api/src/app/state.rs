@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::{PasswordGuard, TokenKeys};
 use crate::ingest::Ingestion;
 use crate::marketplace::listings::entity as listing;
+use crate::marketplace::listings::pages::PageCache;
 use crate::marketplace::public_api::clients::{ListingService, UserService};
 use crate::marketplace::public_api::transport::LocalServices;
 use crate::marketplace::users::entity as user;
@@ -56,6 +57,9 @@ pub struct Handles {
     /// The listing service's inserts: those that arrive together are
     /// committed together.
     pub new_listings: GroupInsert<listing::ActiveModel>,
+    /// The pages of listings the listing service has answered since its
+    /// last insert.
+    pub listing_pages: PageCache,
     /// The user service's inserts, the same way.
     pub new_users: GroupInsert<user::ActiveModel>,
     /// The public API layer's way to the listing service.

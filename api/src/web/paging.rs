@@ -25,7 +25,7 @@ impl PageQuery {
 
 /// A page of seed 004's lists: `page_num` from 1 (default 1), `page_size`
 /// from 1 to [`PageRequest::MAX_SIZE`] (default 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageRequest {
     num: u32,
     size: u32,

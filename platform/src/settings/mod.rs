@@ -198,6 +198,10 @@ pub struct Marketplace {
     /// `USER_CACHE_TTL_SECS`: how long the public API layer keeps a user it
     /// has looked up; zero turns the cache off.
     pub user_cache_ttl: Duration,
+    /// `LISTING_PAGE_CACHE`: how many pages of listings the listing service
+    /// keeps in memory until the next listing is created, when it is the
+    /// only writer of its table (a SQLite database); zero keeps none.
+    pub listing_page_cache: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +248,7 @@ pub const VARIABLES: &[Variable] = &[
     var("SERVICES_IN_PROCESS", Value("true")),
     var("SERVICE_TIMEOUT_MS", Value("5000")),
     var("USER_CACHE_TTL_SECS", Value("60")),
+    var("LISTING_PAGE_CACHE", Value("1000")),
     var("DATABASE_URL", Value("sqlite://data/mercato.db?mode=rwc")),
     var("MIGRATE_ON_START", Derived),
     var("AMQP_URL", Unset),

@@ -117,6 +117,7 @@ impl Source {
             services_in_process: self.parse_or("SERVICES_IN_PROCESS")?,
             service_timeout: Duration::from_millis(self.positive("SERVICE_TIMEOUT_MS")?),
             user_cache_ttl: Duration::from_secs(self.parse_or("USER_CACHE_TTL_SECS")?),
+            listing_page_cache: self.parse_or("LISTING_PAGE_CACHE")?,
         })
     }
 

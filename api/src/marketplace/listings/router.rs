@@ -6,8 +6,10 @@
 //! - `GET /listings/ping`: `pong!`.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
 use sea_orm::ExprTrait as _;
 use sea_orm::sea_query::{Expr, Order, Query};
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -16,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::entity as listing;
+use super::pages::PageKey;
 use super::{Listing, ListingType, NewListing};
 use crate::AppState;
 use crate::marketplace::envelope::{Args, EnvelopeError, Failure};
@@ -58,8 +61,13 @@ pub struct ListingForm {
 pub async fn list_listings(
     State(state): State<AppState>,
     args: Args,
-) -> Result<Json<ListingsPage>, EnvelopeError> {
+) -> Result<Response, EnvelopeError> {
     let (page, user_id) = listings_query(&args)?;
+    let key = PageKey { page, user_id };
+    if let Some(body) = state.listing_pages.get(&key) {
+        return Ok(json_body(body));
+    }
+    let generation = state.listing_pages.generation();
     // The page's ids come from the index alone (it holds created_at and id),
     // so a deep page skips index entries, not rows; only the page's own
     // rows are read.
@@ -81,10 +89,20 @@ pub async fn list_listings(
         .into_iter()
         .map(Listing::from)
         .collect();
-    Ok(Json(ListingsPage {
-        result: true,
-        listings,
-    }))
+    let body = Bytes::from(
+        serde_json::to_vec(&ListingsPage {
+            result: true,
+            listings,
+        })
+        .map_err(anyhow::Error::new)?,
+    );
+    state.listing_pages.put(key, generation, body.clone());
+    Ok(json_body(body))
+}
+
+/// A JSON answer whose body is already written.
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The `page_num`, `page_size` and `user_id` of a query for listings, a
@@ -130,7 +148,10 @@ pub async fn create_listing(
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     };
-    let row = state.new_listings.insert(row).await?;
+    let inserted = state.new_listings.insert(row).await;
+    // Even a failed insert may have committed (see `GroupInsert`).
+    state.listing_pages.invalidate();
+    let row = inserted?;
     Ok(Json(ListingCreated {
         result: true,
         listing: row.into(),
