@@ -35,7 +35,6 @@ use platform::error::LoggedError;
 use platform::settings::CorsOrigins;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::{CompressionLayer, predicate::DefaultPredicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutBody;
@@ -46,6 +45,7 @@ use utoipa_axum::router::OpenApiRouter;
 use platform::trace::{self, TraceContext};
 
 use crate::AppState;
+use crate::web::compress::CompressWhenAskedLayer;
 use crate::web::metrics;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -138,7 +138,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     // a clone per request (about a tenth of a small request's CPU, with
     // a dozen layers).
     let layers = ServiceBuilder::new()
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new()))
+        .layer(CompressWhenAskedLayer)
         .layer(middleware::from_fn(drop_bad_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
