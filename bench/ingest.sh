@@ -11,7 +11,8 @@
 #      same replica meanwhile (is the runtime kept free?), and how fast the
 #      feed is then applied to the catalog; then the same feed twice more
 #      (refused after the same full pass), for the spread between runs;
-#   4. `b3sum --num-threads 1` on the same file, the hashing limit.
+#   4. `b3sum --num-threads 1` on the same file, the hashing limit, and
+#      `dd` of it into a file beside the spool, the writing limit.
 # Knobs: DURATION (10s), CONNECTIONS (50), FEED_MIB (1024).
 # Needs wrk and b3sum (Debian packages `wrk`, `b3sum`). Figures go in
 # docs/benchmarks.md with the machine and the date.
@@ -109,6 +110,12 @@ drain
 b3_start=$(date +%s.%N)
 b3sum --num-threads 1 "$tmp/feed.json" >/dev/null
 b3_end=$(date +%s.%N)
+# The other limit: writing the same bytes into a file beside the replica's
+# spool, as spooling the body does (no fsync, as the spool has none).
+dd_start=$(date +%s.%N)
+dd if="$tmp/feed.json" of="$tmp/cluster/dd-probe" bs=1M status=none
+dd_end=$(date +%s.%N)
+rm -f "$tmp/cluster/dd-probe"
 rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
 cat >"$tmp/paced.lua" <<'LUA'
 -- A light probe: each connection waits 10 ms between requests (about 400/s).
@@ -141,8 +148,10 @@ for attempt in 2 3; do
 done
 
 echo
-echo "== 4. b3sum --num-threads 1 on the same file (measured before the upload, on an idle machine)"
+echo "== 4. b3sum --num-threads 1 and dd on the same file (measured before the upload, on an idle machine)"
 python3 -c "
 b3 = $size / ($b3_end - $b3_start) / 1e6
 ours = $size / $seconds / 1e6
-print(f'b3sum: {b3:.0f} MB/s; the upload ran at {ours / b3:.0%} of it')"
+disk = $size / ($dd_end - $dd_start) / 1e6
+print(f'b3sum: {b3:.0f} MB/s; the upload ran at {ours / b3:.0%} of it')
+print(f'dd into the spool\'s file system: {disk:.0f} MB/s; the upload ran at {ours / disk:.0%} of it')"
