@@ -128,7 +128,10 @@ mod tests {
 
     impl io::Write for Lines {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(bytes);
             Ok(bytes.len())
         }
 
@@ -166,11 +169,14 @@ mod tests {
             let _deeper = empty.enter();
             tracing::info!(n = -1_i64, "in a span without fields");
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(lines.0.lock().expect("not poisoned").clone()).expect("UTF-8");
         text.lines()
             .map(|line| {
                 let mut value: Value = serde_json::from_str(line).expect(line);
-                value.as_object_mut().unwrap().remove("timestamp");
+                value
+                    .as_object_mut()
+                    .expect("an object")
+                    .remove("timestamp");
                 value
             })
             .collect()
@@ -219,9 +225,9 @@ mod tests {
                 tracing::info!(status = 200, "done");
             },
         );
-        let text = String::from_utf8(ours.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(ours.0.lock().expect("not poisoned").clone()).expect("UTF-8");
         let line = text.trim_end();
-        let after_timestamp = &line[line.find(",\"level\"").unwrap()..];
+        let after_timestamp = &line[line.find(",\"level\"").expect("a level")..];
         assert_eq!(
             after_timestamp,
             r#","level":"INFO","message":"done","status":200,"target":"platform::telemetry::tests","span":{"method":"GET","path":"/x","name":"request"}}"#

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -139,7 +139,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     // a dozen layers).
     let layers = ServiceBuilder::new()
         .layer(CompressWhenAskedLayer)
-        .layer(middleware::from_fn(drop_bad_request_id))
+        .map_request(drop_bad_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(middleware::from_fn(with_trace_context))
@@ -166,10 +166,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             metrics::track,
         ))
         .layer(middleware::from_fn(method_not_allowed))
-        .layer(middleware::from_fn_with_state(
-            settings.http.body_idle_timeout,
-            body_idle_timeout,
-        ))
+        .map_request(body_idle_timeout(settings.http.body_idle_timeout))
         .layer(DefaultBodyLimit::max(settings.http.body_max_bytes))
         .layer(CatchPanicLayer::custom(panic_answer));
     routes.fallback(not_found).layer(layers).with_state(state)
@@ -189,7 +186,7 @@ fn panic_answer(panic: Box<dyn std::any::Any + Send>) -> Response {
 
 /// Removes a client's `X-Request-Id` that is too long or not printable
 /// ASCII, so the next layer gives the request a fresh one.
-async fn drop_bad_request_id(mut request: Request, next: Next) -> Response {
+fn drop_bad_request_id(mut request: Request) -> Request {
     let bad = request
         .headers()
         .get(&REQUEST_ID)
@@ -197,14 +194,13 @@ async fn drop_bad_request_id(mut request: Request, next: Next) -> Response {
     if bad {
         request.headers_mut().remove(&REQUEST_ID);
     }
-    next.run(request).await
+    request
 }
 
 /// Cuts off a request body that sends nothing for `idle` (SPEC section
 /// 10, "Slow clients"): reading it fails, as if the client had gone.
-async fn body_idle_timeout(State(idle): State<Duration>, request: Request, next: Next) -> Response {
-    let request = request.map(|body| Body::new(TimeoutBody::new(idle, body)));
-    next.run(request).await
+fn body_idle_timeout(idle: Duration) -> impl Fn(Request) -> Request + Clone {
+    move |request: Request| request.map(|body| Body::new(TimeoutBody::new(idle, body)))
 }
 
 /// axum answers a known path with an unknown method with an empty 405:

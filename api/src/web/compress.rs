@@ -89,23 +89,24 @@ mod tests {
                     Response::builder()
                         .header(header::CONTENT_TYPE, "application/json")
                         .body(Body::from(text))
-                        .unwrap(),
+                        .expect("a response"),
                 )
             }
         }));
         let mut request = Request::new(Body::empty());
         if let Some(encoding) = accept_encoding {
-            request
-                .headers_mut()
-                .insert(header::ACCEPT_ENCODING, encoding.parse().unwrap());
+            request.headers_mut().insert(
+                header::ACCEPT_ENCODING,
+                encoding.parse().expect("a header value"),
+            );
         }
-        service.oneshot(request).await.unwrap()
+        service.oneshot(request).await.expect("infallible")
     }
 
     async fn body_len(response: Response) -> usize {
         axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
-            .unwrap()
+            .expect("a body")
             .len()
     }
 

@@ -85,7 +85,7 @@ impl PageCache {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.pages.lock().unwrap().len()
+        self.pages.lock().expect("not poisoned").len()
     }
 }
 
@@ -95,7 +95,7 @@ mod tests {
 
     fn key(num: &str) -> PageKey {
         PageKey {
-            page: PageRequest::parse(Some(num), None).unwrap(),
+            page: PageRequest::parse(Some(num), None).expect("a page"),
             user_id: None,
         }
     }
@@ -125,11 +125,11 @@ mod tests {
     fn pages_asked_with_another_user_or_size_are_other_pages() {
         let cache = PageCache::new(10);
         let mine = PageKey {
-            user_id: Some(UserId::parse("7").unwrap()),
+            user_id: Some(UserId::parse("7").expect("an id")),
             ..key("1")
         };
         let larger = PageKey {
-            page: PageRequest::parse(Some("1"), Some("20")).unwrap(),
+            page: PageRequest::parse(Some("1"), Some("20")).expect("a page"),
             user_id: None,
         };
         cache.put(key("1"), 0, Bytes::from_static(b"everyone's"));
