@@ -11,9 +11,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -296,11 +294,10 @@ impl IntoResponse for Error {
     }
 }
 
-/// Middleware that logs every error response with its cause: 5xx at
-/// `error`, 4xx at `debug`. Layer it inside the trace layer so the line
+/// Logs an error response with its cause: 5xx at `error`, 4xx at
+/// `debug`. A `map_response` layer inside the trace layer, so the line
 /// carries the request id.
-pub async fn log_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+pub fn log_errors(response: Response) -> Response {
     if let Some(error) = response.extensions().get::<LoggedError>() {
         if response.status().is_server_error() {
             tracing::error!(code = ?error.code, error = %error.detail, "request failed");

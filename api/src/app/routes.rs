@@ -160,7 +160,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(middleware::from_fn(platform::error::log_errors))
+        .map_response(platform::error::log_errors)
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
