@@ -154,6 +154,18 @@ where
     /// Starts the inserting task on `db`; `id` reads a stored row's id. The
     /// task ends when the `GroupInsert` is dropped.
     pub fn start(db: DatabaseConnection, id: fn(&Stored<A>) -> i64) -> Self {
+        Self::start_with(db, id, || {})
+    }
+
+    /// As [`GroupInsert::start`], and `written` runs after every write,
+    /// whatever its outcome (a failed write may have committed), before
+    /// the callers are answered. It runs in the inserting task, so it runs
+    /// even for a caller that has stopped waiting.
+    pub fn start_with(
+        db: DatabaseConnection,
+        id: fn(&Stored<A>) -> i64,
+        written: impl Fn() + Send + 'static,
+    ) -> Self {
         let (queue, mut inbox) = mpsc::channel::<Queued<A>>(4 * Self::MAX_ROWS);
         tokio::spawn(async move {
             while let Some(first) = inbox.recv().await {
@@ -168,6 +180,7 @@ where
                     let stored = A::Entity::insert_many(rows.clone())
                         .exec_with_returning(&db)
                         .await;
+                    written();
                     match stored {
                         Ok(mut stored) if stored.len() == waiting.len() => {
                             stored.sort_by_key(id);
@@ -193,7 +206,9 @@ where
                     }
                 }
                 for (row, caller) in rows.into_iter().zip(waiting) {
-                    let _ = caller.send(insert_returning(&db, row).await);
+                    let stored = insert_returning(&db, row).await;
+                    written();
+                    let _ = caller.send(stored);
                 }
             }
         });
@@ -311,10 +326,17 @@ mod tests {
         )
         .await
         .expect("create table");
-        let inserts =
-            std::sync::Arc::new(super::GroupInsert::start(db.clone(), |row: &row::Model| {
-                row.id
-            }));
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inserts = std::sync::Arc::new(super::GroupInsert::start_with(
+            db.clone(),
+            |row: &row::Model| row.id,
+            {
+                let writes = writes.clone();
+                move || {
+                    writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+        ));
         // 200 callers at once: on this single-threaded runtime they all
         // queue before the inserting task runs, so they make one batch.
         let insert_at_once = |bodies: Vec<String>| {
@@ -358,6 +380,12 @@ mod tests {
 
         let count = row::Entity::find().count(&db).await.expect("count");
         assert_eq!(count, 399);
+        // One batch, then one failed batch and its 200 rows one by one,
+        // each write reported before its callers heard back.
+        assert_eq!(
+            writes.load(std::sync::atomic::Ordering::SeqCst),
+            1 + 1 + 200
+        );
     }
 
     #[tokio::test]

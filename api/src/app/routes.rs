@@ -135,8 +135,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let settings = &state.settings;
     // One `ServiceBuilder`, the outermost layer first: `Router::layer`
     // boxes every route once per call, and each box is an allocation and
-    // a clone per request (about a tenth of a small request's CPU, with
-    // a dozen layers).
+    // a clone per request (a refused feed went from 75 to 55 µs of CPU).
+    // For the same reason a layer that only changes the request is a
+    // `map_request`, one that only reads the response a `map_response`:
+    // `from_fn` clones and boxes everything inside it per request.
     let layers = ServiceBuilder::new()
         .layer(CompressWhenAskedLayer)
         .map_request(drop_bad_request_id)

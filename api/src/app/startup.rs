@@ -113,10 +113,10 @@ impl Application {
         // Pages are kept only where this process is the only writer of the
         // listings table: a SQLite database is one process's. Replicas
         // sharing PostgreSQL would each miss the others' inserts.
-        let listing_page_cache = match db.get_database_backend() {
+        let listing_pages = Arc::new(PageCache::new(match db.get_database_backend() {
             DbBackend::Sqlite => settings.marketplace.listing_page_cache,
             _ => 0,
-        };
+        }));
         let spool = match settings.services.public {
             true => Spool::open(&settings.ingest.spool_dir).with_context(|| {
                 format!(
@@ -135,8 +135,13 @@ impl Application {
             metrics: Arc::new(HttpMetrics::new(metrics)),
             tokens,
             clock,
-            new_listings: GroupInsert::start(db.clone(), |row: &listing::Model| row.id),
-            listing_pages: PageCache::new(listing_page_cache),
+            // Every write empties the page cache from the inserting task,
+            // so even a caller that went away cannot leave a stale page.
+            new_listings: GroupInsert::start_with(db.clone(), |row: &listing::Model| row.id, {
+                let pages = listing_pages.clone();
+                move || pages.invalidate()
+            }),
+            listing_pages,
             new_users: GroupInsert::start(db.clone(), |row: &user::Model| row.id),
             db,
             listing_service,

@@ -59,7 +59,7 @@ pub struct Handles {
     pub new_listings: GroupInsert<listing::ActiveModel>,
     /// The pages of listings the listing service has answered since its
     /// last insert.
-    pub listing_pages: PageCache,
+    pub listing_pages: Arc<PageCache>,
     /// The user service's inserts, the same way.
     pub new_users: GroupInsert<user::ActiveModel>,
     /// The public API layer's way to the listing service.

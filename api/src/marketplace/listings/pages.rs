@@ -78,7 +78,9 @@ impl PageCache {
     }
 
     /// Every page kept so far is stale: a listing was created (or may have
-    /// been, when an insert failed after its commit).
+    /// been, when an insert failed after its commit). The listing inserts'
+    /// task calls it after each write, before answering its callers, so a
+    /// caller that goes away mid-insert cannot leave a stale page.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
