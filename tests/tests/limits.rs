@@ -473,11 +473,7 @@ async fn buffered_bodies_over_64_kib_are_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_2_mb_form_body_on_a_get_is_not_read() {
-    // Without the page cache, as this test was written: an answer from the
-    // cache can come back before the client has sent its 2 MB, and hyper
-    // then closes the connection with the body unread, which can reset the
-    // answer on its way (docs/listings.md, "The page cache").
-    let api = start_api(&[("LISTING_PAGE_CACHE", "0")]).await;
+    let api = start_api(&[]).await;
     let client = reqwest::Client::new();
     let url = format!("{}/public-api/listings", api.address);
     assert_eq!(
@@ -496,9 +492,21 @@ async fn a_2_mb_form_body_on_a_get_is_not_read() {
     }))
     .await;
 
+    // The answer can come back before the client has sent its 2 MB; hyper
+    // then closes the connection with the body unread, and the client,
+    // still sending, may get a reset instead of the answer
+    // (docs/operations.md, "Request bodies nobody reads"). Either way the
+    // body is not read, and the process goes on.
     for answer in answers {
-        assert_eq!(answer.expect("sent").status(), StatusCode::OK);
+        match answer {
+            Ok(answer) => assert_eq!(answer.status(), StatusCode::OK),
+            Err(e) => assert!(e.is_request(), "{e:?}"),
+        }
     }
+    assert_eq!(
+        client.get(&url).send().await.expect("sent").status(),
+        StatusCode::OK
+    );
     let after_mib = api.peak_rss_kib() / 1024;
     assert!(
         after_mib < before_mib + 64,
