@@ -168,14 +168,10 @@ where
     ) -> Self {
         let (queue, mut inbox) = mpsc::channel::<Queued<A>>(4 * Self::MAX_ROWS);
         tokio::spawn(async move {
-            while let Some(first) = inbox.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < Self::MAX_ROWS
-                    && let Ok(next) = inbox.try_recv()
-                {
-                    batch.push(next);
-                }
-                let (rows, waiting): (Vec<A>, Vec<_>) = batch.into_iter().unzip();
+            // Whatever has queued, up to a batch, once there is something.
+            let mut batch = Vec::with_capacity(Self::MAX_ROWS);
+            while inbox.recv_many(&mut batch, Self::MAX_ROWS).await > 0 {
+                let (rows, waiting): (Vec<A>, Vec<_>) = batch.drain(..).unzip();
                 if rows.len() > 1 {
                     let stored = A::Entity::insert_many(rows.clone())
                         .exec_with_returning(&db)
@@ -316,16 +312,21 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
-    #[tokio::test]
-    async fn rows_inserted_together_come_back_to_their_callers_and_a_refused_one_alone_fails() {
+    /// An in-memory SQLite database with one table, made by `create`.
+    async fn memory_db(create: &str) -> sea_orm::DatabaseConnection {
         let db = sea_orm::Database::connect("sqlite::memory:")
             .await
             .expect("connect");
-        db.execute_unprepared(
+        db.execute_unprepared(create).await.expect("create table");
+        db
+    }
+
+    #[tokio::test]
+    async fn rows_inserted_together_come_back_to_their_callers_and_a_refused_one_alone_fails() {
+        let db = memory_db(
             "CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL CHECK (body <> 'bad'))",
         )
-        .await
-        .expect("create table");
+        .await;
         let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let inserts = std::sync::Arc::new(super::GroupInsert::start_with(
             db.clone(),
@@ -390,14 +391,10 @@ mod tests {
 
     #[tokio::test]
     async fn constraint_violations_are_data_errors_and_other_failures_are_not() {
-        let db = sea_orm::Database::connect("sqlite::memory:")
-            .await
-            .expect("connect");
-        db.execute_unprepared(
+        let db = memory_db(
             "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL CHECK (v <> 'bad'))",
         )
-        .await
-        .expect("create");
+        .await;
         db.execute_unprepared("INSERT INTO t VALUES (1, 'ok')")
             .await
             .expect("insert");

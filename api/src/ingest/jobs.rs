@@ -83,13 +83,10 @@ impl Recorder {
     pub fn start(db: DatabaseConnection) -> Self {
         let (queue, mut inbox) = mpsc::channel::<Pending>(4 * Self::MAX_ROWS);
         tokio::spawn(async move {
-            while let Some(first) = inbox.recv().await {
-                let mut pending = vec![first];
-                while pending.len() < Self::MAX_ROWS
-                    && let Ok(next) = inbox.try_recv()
-                {
-                    pending.push(next);
-                }
+            // Whatever has queued, up to a batch, once there is something.
+            let mut queued = Vec::with_capacity(Self::MAX_ROWS);
+            while inbox.recv_many(&mut queued, Self::MAX_ROWS).await > 0 {
+                let pending = std::mem::take(&mut queued);
                 let now = tokio::time::Instant::now();
                 let (late, pending): (Vec<_>, Vec<_>) = pending
                     .into_iter()
