@@ -210,6 +210,11 @@ impl Application {
             header_timeout: settings.http.header_timeout,
             shutdown_timeout: settings.http.shutdown_timeout,
         };
+        let internal_app = http::internal_app(state.clone());
+        // Kept while the process runs: the in-process clients call it. Set
+        // before the public listener serves, or its first requests would
+        // find no service to call (a 503).
+        let _local_services = state.local_services.serve(internal_app.clone());
         if let Some(public) = public {
             tasks.spawn(
                 "public listener",
@@ -221,9 +226,6 @@ impl Application {
                 ),
             );
         }
-        let internal_app = http::internal_app(state.clone());
-        // Kept while the process runs: the in-process clients call it.
-        let _local_services = state.local_services.serve(internal_app.clone());
         tasks.spawn(
             "internal listener",
             serve(internal, internal_app, limits, shutdown.clone()),
