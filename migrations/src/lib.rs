@@ -36,6 +36,7 @@ mod m20261202_000009_accounts_feeder_role;
 mod m20261202_000010_ingest_jobs_attempts;
 mod m20261202_000011_products_registration_failures;
 mod m20261202_000012_accounts_disabled_at;
+mod m20261202_000013_ingest_jobs_unfinished;
 
 use platform::Services;
 use sea_orm::DatabaseConnection;
@@ -80,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_ingest_jobs_attempts::AddAttempts),
             Box::new(m20261202_000011_products_registration_failures::AddRegistrationFailures),
             Box::new(m20261202_000012_accounts_disabled_at::AddDisabledAt),
+            Box::new(m20261202_000013_ingest_jobs_unfinished::AddUnfinishedIndex),
         ]
     }
 }
