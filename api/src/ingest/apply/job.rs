@@ -27,6 +27,14 @@ use crate::ingest::{Ingestion, Lane, accept};
 /// Small jobs (bodies in their rows) applied in one transaction.
 pub const GROUP: u64 = 256;
 
+/// The pause after a group smaller than [`GROUP`], so that under a flood
+/// of small feeds the next group gathers more of them: each group costs
+/// two claims and a transaction whatever its size, and holds SQLite's one
+/// write lock, which the job recorder (every accepted feed's 200) waits
+/// for. A full group is followed at once, so the pause never caps the
+/// rate; a feed alone is applied this much later at most.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// Failures that may pass after which a job fails for good.
 pub const MAX_ATTEMPTS: i64 = 8;
 
@@ -66,8 +74,15 @@ pub(super) async fn lane(applier: &Applier, lane: Lane, shutdown: &CancellationT
         }
         while !shutdown.is_cancelled() {
             match apply_next(applier, lane, shutdown).await {
-                Ok(true) => {}
-                Ok(false) => break,
+                Ok(Applied::Nothing) => break,
+                Ok(Applied::Group(jobs)) if jobs < GROUP => {
+                    // Let the next group gather before claiming it.
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(GATHER) => {}
+                    }
+                }
+                Ok(Applied::Group(_) | Applied::Spooled) => {}
                 Err(e) => {
                     tracing::warn!(
                         error = format!("{e:#}"),
@@ -80,14 +95,25 @@ pub(super) async fn lane(applier: &Applier, lane: Lane, shutdown: &CancellationT
     }
 }
 
+/// What [`apply_next`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// There was no job to claim.
+    Nothing,
+    /// A group of this many small jobs, bodies in their rows.
+    Group(u64),
+    /// One spooled job.
+    Spooled,
+}
+
 /// Claims the oldest job of `lane` and applies it as far as it goes; a
 /// job whose body is in its row is applied together with up to [`GROUP`]
-/// - 1 more such jobs. `false` when there was none to claim.
+/// - 1 more such jobs.
 pub async fn apply_next(
     applier: &Applier,
     lane: Lane,
     shutdown: &CancellationToken,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Applied> {
     let spool = applier.ingestion.spool.id();
     let now = applier.clock.now();
     let which = match lane {
@@ -97,9 +123,9 @@ pub async fn apply_next(
     let lease = applier.lease;
     let mut claimed = jobs::claim(&applier.ingestion.db, which, spool, 1, now, lease).await?;
     let Some(first) = claimed.pop() else {
-        return Ok(false);
+        return Ok(Applied::Nothing);
     };
-    if first.spool.is_none() {
+    let applied = if first.spool.is_none() {
         let mut group = vec![first];
         group.extend(
             jobs::claim(
@@ -112,11 +138,14 @@ pub async fn apply_next(
             )
             .await?,
         );
+        let jobs = group.len() as u64;
         apply_group(applier, group).await?;
+        Applied::Group(jobs)
     } else {
         apply_spooled(applier, first, shutdown).await?;
-    }
-    Ok(true)
+        Applied::Spooled
+    };
+    Ok(applied)
 }
 
 /// What the database did with a write.

@@ -56,7 +56,7 @@ mod write;
 
 use tokio_util::sync::CancellationToken;
 
-pub use self::job::{Applier, GROUP, MAX_ATTEMPTS, apply_next};
+pub use self::job::{Applied, Applier, GROUP, MAX_ATTEMPTS, apply_next};
 pub use self::read::{BATCH, BATCH_BYTES};
 pub use self::upkeep::sweep_orphans;
 use super::Lane;
