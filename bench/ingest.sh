@@ -11,8 +11,11 @@
 #      same replica meanwhile (is the runtime kept free?), and how fast the
 #      feed is then applied to the catalog; then the same feed twice more
 #      (refused after the same full pass), for the spread between runs;
-#   4. `b3sum --num-threads 1` on the same file, the hashing limit, and
-#      `dd` of it into a file beside the spool, the writing limit.
+#   4. `b3sum --num-threads 1` on the same file, the hashing limit; `dd`
+#      of it into a file beside the spool, the writing limit; and the same
+#      curl upload into a static nginx that only writes the body to a file
+#      (WebDAV `PUT`), the limit of receiving a body over loopback and
+#      spooling it on this machine, with curl on the same cores.
 # Knobs: DURATION (10s), CONNECTIONS (50), FEED_MIB (1024).
 # Needs wrk and b3sum (Debian packages `wrk`, `b3sum`). Figures go in
 # docs/benchmarks.md with the machine and the date.
@@ -116,6 +119,35 @@ dd_start=$(date +%s.%N)
 dd if="$tmp/feed.json" of="$tmp/cluster/dd-probe" bs=1M status=none
 dd_end=$(date +%s.%N)
 rm -f "$tmp/cluster/dd-probe"
+# The feed checker alone, on one core, from memory.
+cargo build --release --quiet -p feed --example check
+checker=$("$root/target/release/examples/check" "$tmp/feed.json")
+# The upload limit: nginx receiving the same body and writing it into a
+# file beside the spool, nothing else (no check, no hash).
+put_port=$(free_port)
+mkdir -p "$tmp/put"
+cat >"$tmp/put/nginx.conf" <<NGINX
+worker_processes 1;
+pid $tmp/put/nginx.pid;
+error_log $tmp/put/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/cluster;
+  server {
+    listen 127.0.0.1:$put_port;
+    client_max_body_size 0;
+    location / { root $tmp/cluster; dav_methods PUT; }
+  }
+}
+NGINX
+nginx -c "$tmp/put/nginx.conf" -g 'daemon off;' &
+put_pid=$!
+wait_for_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
+wait_for_port "$put_port"
+put_seconds=$(curl -sS -o /dev/null -w '%{time_total}' -X PUT --data-binary "@$tmp/feed.json" "http://127.0.0.1:$put_port/put-probe")
+kill "$put_pid"; wait "$put_pid" 2>/dev/null || true
+rm -f "$tmp/cluster/put-probe"
 rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
 cat >"$tmp/paced.lua" <<'LUA'
 -- A light probe: each connection waits 10 ms between requests (about 400/s).
@@ -148,10 +180,13 @@ for attempt in 2 3; do
 done
 
 echo
-echo "== 4. b3sum --num-threads 1 and dd on the same file (measured before the upload, on an idle machine)"
+echo "== 4. b3sum --num-threads 1, dd and an nginx PUT of the same file (measured before the upload, on an idle machine)"
 python3 -c "
 b3 = $size / ($b3_end - $b3_start) / 1e6
 ours = $size / $seconds / 1e6
 disk = $size / ($dd_end - $dd_start) / 1e6
 print(f'b3sum: {b3:.0f} MB/s; the upload ran at {ours / b3:.0%} of it')
-print(f'dd into the spool\'s file system: {disk:.0f} MB/s; the upload ran at {ours / disk:.0%} of it')"
+put = $size / $put_seconds / 1e6
+print(f'dd into the spool\'s file system: {disk:.0f} MB/s; the upload ran at {ours / disk:.0%} of it')
+print('the feed checker alone: $checker')
+print(f'the same curl upload into nginx writing it to a file: {put:.0f} MB/s = {put / b3:.0%} of b3sum; the upload ran at {ours / put:.0%} of it')"
