@@ -2,8 +2,9 @@
 //! is the order they were received in, ids being UUIDv7), as a partial
 //! index. It replaces `ingest_jobs_pending` (`status`, `lease_until`),
 //! with which claiming the oldest jobs read and sorted every unfinished
-//! job: with a backlog of 100,000 small feeds, applying them took 15 s.
-//! Now a claim reads about as many index entries as it takes jobs.
+//! job: with a backlog of 114,728 small feeds, applying them took 15 s
+//! (4 s with this index). Now a claim walks the index in order and stops
+//! once it has its jobs.
 //!
 //! A query uses this index only when its `WHERE` holds the index's
 //! condition as written, not as bound parameters: `api`'s queries on
