@@ -24,6 +24,11 @@ pub struct Model {
     /// Failed registration attempts in a row: the next one waits the
     /// longer (exponential backoff, see `offer-poller`).
     pub registration_failures: i32,
+    /// What a feed last applied to the product (a BLAKE3 fingerprint of
+    /// the item's sku, name and description as applied); `None` once the
+    /// product is changed any other way. A feed item with the same
+    /// fingerprint is not written again.
+    pub feed_fingerprint: Option<Vec<u8>>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

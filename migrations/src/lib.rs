@@ -37,6 +37,7 @@ mod m20261202_000010_ingest_jobs_attempts;
 mod m20261202_000011_products_registration_failures;
 mod m20261202_000012_accounts_disabled_at;
 mod m20261202_000013_ingest_jobs_unfinished;
+mod m20261202_000014_feed_fingerprints;
 
 use platform::Services;
 use sea_orm::DatabaseConnection;
@@ -82,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_products_registration_failures::AddRegistrationFailures),
             Box::new(m20261202_000012_accounts_disabled_at::AddDisabledAt),
             Box::new(m20261202_000013_ingest_jobs_unfinished::AddUnfinishedIndex),
+            Box::new(m20261202_000014_feed_fingerprints::AddFeedFingerprints),
         ]
     }
 }

@@ -6,10 +6,10 @@
 //! so they are long rather than clever.
 
 use api::accounts::Role;
-use catalog_entities::product;
+use catalog_entities::{offer, product};
 use platform::Clock;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use tests::ingest::{answer_to_head, cut_off_upload, feed_of, products_with_sku_prefix};
 use tests::{TestApp, json_of, spawn_app_with, spawn_app_with_clock};
@@ -460,4 +460,153 @@ async fn the_openapi_document_lists_both_ingestion_routes_with_the_duplicate_ans
     );
     assert!(post["responses"]["413"].is_object(), "{post}");
     assert!(doc["paths"]["/v1/products/ingests/{id}"]["get"].is_object());
+}
+
+/// A feed of `count` products `<prefix>-0` …, named `<name> i`, in the order of `order`.
+fn named_feed(
+    prefix: &str,
+    order: impl Iterator<Item = usize>,
+    name: impl Fn(usize) -> String,
+) -> String {
+    let items: Vec<String> = order
+        .map(|i| {
+            json!({"id": format!("{prefix}-{i}"), "name": name(i), "description": "Same"})
+                .to_string()
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+#[tokio::test]
+async fn a_feed_sent_again_with_one_percent_changed_writes_only_the_changed_items() {
+    let start = 1_520_000_000 * SECOND;
+    let clock = Clock::frozen_at_micros(start);
+    let app = spawn_app_with_clock(&[ANONYMOUS], clock.clone()).await;
+    let prefix = unique("fp");
+    // Large enough to be spooled and applied in two batches.
+    let count = 2_000;
+    let first = named_feed(&prefix, 0..count, |i| format!("Product {i}"));
+    assert!(first.len() > api::ingest::receive::INLINE_MAX);
+    let (status, accepted) = json_of(app.post_feed(first).await).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let job = app
+        .wait_for_ingest(accepted["id"].as_str().expect("id"))
+        .await;
+    assert_eq!(
+        (job["created"].as_i64(), job["unchanged"].as_i64()),
+        (Some(count as i64), Some(0)),
+        "{job}"
+    );
+    let by_sku = |sku: String| {
+        product::Entity::find()
+            .filter(product::Column::Sku.eq(sku))
+            .one(&app.state.db)
+    };
+    let kept = by_sku(format!("{prefix}-7"))
+        .await
+        .expect("query")
+        .expect("a product");
+    offer::Entity::insert(offer::ActiveModel {
+        id: ActiveValue::Set(unique("offer")),
+        product_id: ActiveValue::Set(kept.id),
+        price: ActiveValue::Set(1999),
+        items_in_stock: ActiveValue::Set(3),
+        updated_at: ActiveValue::Set(clock.now()),
+    })
+    .exec_without_returning(&app.state.db)
+    .await
+    .expect("an offer");
+
+    // An hour later: every hundredth item renamed, all in another order.
+    clock.set_micros(start + 3_600 * SECOND);
+    let changed = |i: usize| i % 100 == 5;
+    let again = named_feed(&prefix, (0..count).rev(), |i| {
+        if changed(i) {
+            format!("Product {i}, renamed")
+        } else {
+            format!("Product {i}")
+        }
+    });
+    let (status, accepted) = json_of(app.post_feed(again).await).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let job = app
+        .wait_for_ingest(accepted["id"].as_str().expect("id"))
+        .await;
+
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(
+        (
+            job["created"].as_i64(),
+            job["updated"].as_i64(),
+            job["unchanged"].as_i64(),
+            job["processed"].as_i64()
+        ),
+        (Some(0), Some(20), Some(1_980), Some(2_000)),
+        "{job}"
+    );
+    let renamed = by_sku(format!("{prefix}-105"))
+        .await
+        .expect("query")
+        .expect("a product");
+    assert_eq!(renamed.name, "Product 105, renamed");
+    assert_eq!(renamed.updated_at.as_micros(), start + 3_600 * SECOND);
+    let unchanged = by_sku(format!("{prefix}-7"))
+        .await
+        .expect("query")
+        .expect("a product");
+    assert_eq!(unchanged, kept, "an unchanged item writes nothing");
+    let (_, shown) = json_of(app.get(&format!("/products/{}", kept.id)).await).await;
+    assert_eq!(
+        shown["updated_at"].as_str(),
+        Some(kept.updated_at.to_rfc3339().as_str()),
+        "{shown}"
+    );
+    assert_eq!(shown["offers"][0]["price"], 1999, "{shown}");
+    let moved = product::Entity::find()
+        .filter(product::Column::Sku.starts_with(&prefix))
+        .filter(product::Column::UpdatedAt.gt(kept.updated_at))
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(moved, 20, "only the changed rows' updated_at moves");
+}
+
+#[tokio::test]
+async fn an_item_is_written_again_after_its_product_was_changed_through_the_api() {
+    let app = spawn_feed_app().await;
+    let admin = app.bearer_of("admin", Role::Admin).await;
+    let sku = unique("edited");
+    let feed = json!([{"id": sku, "name": "From the feed"}]).to_string();
+    let first = json_of(app.post_feed(feed.clone()).await).await.1;
+    app.wait_for_ingest(first["id"].as_str().expect("id")).await;
+    let product = product::Entity::find()
+        .filter(product::Column::Sku.eq(&sku))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("the product");
+    let patched = app
+        .client
+        .patch(format!("{}/products/{}", app.address, product.id))
+        .header("authorization", &admin)
+        .json(&json!({"name": "By hand"}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(patched.status(), StatusCode::OK);
+
+    // The same item again, a new body (the window holds the first).
+    let again = json!([{"id": sku, "name": "From the feed"}, {"id": unique("other")}]).to_string();
+    let accepted = json_of(app.post_feed(again).await).await.1;
+    let job = app
+        .wait_for_ingest(accepted["id"].as_str().expect("id"))
+        .await;
+
+    assert_eq!(
+        (job["updated"].as_i64(), job["unchanged"].as_i64()),
+        (Some(1), Some(0)),
+        "{job}"
+    );
+    let (_, shown) = json_of(app.get(&format!("/products/{}", product.id)).await).await;
+    assert_eq!(shown["name"], "From the feed");
 }

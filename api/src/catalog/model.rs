@@ -18,6 +18,10 @@ impl ProductName {
         Ok(Self(name.to_owned()))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }
@@ -39,6 +43,10 @@ impl Description {
             ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn into_inner(self) -> String {

@@ -2,7 +2,7 @@
 //! changes and deletes, and the feeds' upserts by sku. (`offer-poller`
 //! writes only a product's registration columns, which it owns.)
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use catalog_entities::product;
 use platform::error::ResultExt as _;
@@ -38,12 +38,40 @@ pub struct Upsert {
     pub description: Option<Description>,
 }
 
+/// What a feed item applied to a product: the same fingerprint means the
+/// same item fields, so the product need not be written again.
+pub type Fingerprint = [u8; 16];
+
+impl Upsert {
+    /// BLAKE3 of the fields this item applies (a field it leaves out is
+    /// told apart from an empty one), cut to 128 bits.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.sku.as_str().as_bytes());
+        let name = self.name.as_ref().map(ProductName::as_str);
+        let description = self.description.as_ref().map(Description::as_str);
+        for field in [name, description] {
+            match field {
+                None => hasher.update(&[0]),
+                Some(text) => hasher
+                    .update(&[1])
+                    .update(&(text.len() as u64).to_le_bytes())
+                    .update(text.as_bytes()),
+            };
+        }
+        let mut fingerprint = [0; 16];
+        fingerprint.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        fingerprint
+    }
+}
+
 /// A new product's row, due for registration with the Offers service at
-/// `registration_due`.
+/// `registration_due`; `fingerprint` is what a feed applied, if one did.
 fn new_row(
     name: ProductName,
     description: Description,
     sku: Option<Sku>,
+    fingerprint: Option<Fingerprint>,
     registration_due: Timestamp,
     now: Timestamp,
 ) -> product::ActiveModel {
@@ -56,6 +84,7 @@ fn new_row(
         registration_due_at: ActiveValue::Set(Some(registration_due)),
         next_poll_at: ActiveValue::Set(None),
         registration_failures: ActiveValue::Set(0),
+        feed_fingerprint: ActiveValue::Set(fingerprint.map(Vec::from)),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
     }
@@ -77,13 +106,15 @@ pub async fn create(
     now: Timestamp,
 ) -> Result<product::Model, Error> {
     let taken = sku_taken(sku.as_ref());
-    let row = new_row(name, description, sku, registration_due, now);
+    let row = new_row(name, description, sku, None, registration_due, now);
     platform::db::insert_returning(db, row)
         .await
         .on_unique_violation(taken)
 }
 
-/// Changes a product; an unknown id is a 404, a taken sku a 409.
+/// Changes a product; an unknown id is a 404, a taken sku a 409. The
+/// product no longer holds what a feed last applied, so the next feed
+/// item for it is written whatever its fingerprint.
 pub async fn change(
     db: &DatabaseConnection,
     id: Uuid,
@@ -105,6 +136,7 @@ pub async fn change(
     if let Some(sku) = changes.sku {
         row.sku = ActiveValue::Set(sku.map(Sku::into_inner));
     }
+    row.feed_fingerprint = ActiveValue::Set(None);
     row.updated_at = ActiveValue::Set(now);
     row.update(db)
         .await
@@ -121,28 +153,34 @@ pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), Error> {
     Ok(())
 }
 
-/// Which of the skus of `upserts` the catalog already has.
-pub async fn existing_skus(
+/// The skus of `upserts` the catalog already has, each with the
+/// fingerprint of what a feed last applied to it (`None` if no feed did,
+/// or the product changed since): one read per [`ROWS_PER_STATEMENT`].
+pub async fn known_skus(
     db: &impl ConnectionTrait,
     upserts: &[Upsert],
-) -> Result<HashSet<String>, DbErr> {
-    let mut existing = HashSet::new();
+) -> Result<HashMap<String, Option<Fingerprint>>, DbErr> {
+    let mut known = HashMap::with_capacity(upserts.len());
     for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
         let found = product::Entity::find()
             .select_only()
             .column(product::Column::Sku)
+            .column(product::Column::FeedFingerprint)
             .filter(product::Column::Sku.is_in(chunk.iter().map(|u| u.sku.as_str().to_owned())))
-            .into_tuple::<Option<String>>()
+            .into_tuple::<(Option<String>, Option<Vec<u8>>)>()
             .all(db)
             .await?;
-        existing.extend(found.into_iter().flatten());
+        known.extend(found.into_iter().filter_map(|(sku, fingerprint)| {
+            Some((sku?, fingerprint.and_then(|bytes| bytes.try_into().ok())))
+        }));
     }
-    Ok(existing)
+    Ok(known)
 }
 
 /// Inserts the products new to the catalog, due for registration now, and
 /// changes the fields the feed gives of those already there,
-/// [`ROWS_PER_STATEMENT`] rows per statement.
+/// [`ROWS_PER_STATEMENT`] rows per statement. Each keeps its item's
+/// fingerprint.
 pub async fn upsert_by_sku(
     db: &impl ConnectionTrait,
     upserts: Vec<Upsert>,
@@ -150,6 +188,7 @@ pub async fn upsert_by_sku(
 ) -> Result<(), DbErr> {
     let mut groups: HashMap<(bool, bool), Vec<product::ActiveModel>> = HashMap::new();
     for upsert in upserts {
+        let fingerprint = upsert.fingerprint();
         let fields = (upsert.name.is_some(), upsert.description.is_some());
         let name = upsert.name.unwrap_or_else(|| upsert.sku.as_name());
         let description = upsert.description.unwrap_or_default();
@@ -157,13 +196,14 @@ pub async fn upsert_by_sku(
             name,
             description,
             Some(upsert.sku),
+            Some(fingerprint),
             now,
             now,
         ));
     }
     for ((name, description), rows) in groups {
         // A field the item leaves out keeps the product's current value.
-        let mut changed = vec![product::Column::UpdatedAt];
+        let mut changed = vec![product::Column::UpdatedAt, product::Column::FeedFingerprint];
         if name {
             changed.push(product::Column::Name);
         }

@@ -29,6 +29,9 @@ pub struct Model {
     pub updated: i64,
     /// Items whose fields the catalog cannot take.
     pub skipped: i64,
+    /// Items that brought a product the fields a feed last applied to it:
+    /// not written again.
+    pub unchanged: i64,
     /// The first skipped item's reason, or why the job failed.
     pub problem: Option<String>,
     /// While a process applies the feed: when its claim lapses.

@@ -44,6 +44,7 @@ pub fn queued_row(
         created: ActiveValue::Set(0),
         updated: ActiveValue::Set(0),
         skipped: ActiveValue::Set(0),
+        unchanged: ActiveValue::Set(0),
         problem: ActiveValue::Set(None),
         lease_until: ActiveValue::Set(None),
         received_at: ActiveValue::Set(now),
@@ -76,7 +77,7 @@ struct Pending {
 }
 
 impl Recorder {
-    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (18 columns each).
+    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (19 columns each).
     pub const MAX_ROWS: usize = 500;
 
     /// Starts the inserting task; it ends when the last `Recorder` clone is dropped.

@@ -203,12 +203,15 @@ pub struct IngestJob {
     pub status: super::jobs::Status,
     /// Products in the feed.
     pub items: i64,
-    /// Items applied so far (created + updated + skipped).
+    /// Items applied so far (created + updated + unchanged + skipped).
     pub processed: i64,
     /// Products the feed added to the catalog.
     pub created: i64,
     /// Items that changed a product already in the catalog.
     pub updated: i64,
+    /// Items that brought a product the same fields the last feed applied
+    /// to it: not written again (its `updated_at` stays).
+    pub unchanged: i64,
     /// Items the catalog cannot take (a sku, name or description out of bounds).
     pub skipped: i64,
     /// Why the first item was skipped, or why the job failed.
@@ -232,6 +235,7 @@ impl From<ingest_job::Model> for IngestJob {
             processed: row.processed,
             created: row.created,
             updated: row.updated,
+            unchanged: row.unchanged,
             skipped: row.skipped,
             problem: row.problem,
             size: row.size,

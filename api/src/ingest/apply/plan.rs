@@ -1,15 +1,16 @@
 //! What writing some feed items comes to, worked out before the database
 //! is touched: items checked against the catalog's rules, the same sku
-//! merged as if the items were applied in order, and each job's counts.
+//! merged as if the items were applied in order, items that bring a
+//! product what a feed last applied to it left out, and each job's counts.
 //! Pure, so every rule is unit-tested here; [`super::write`] carries the
 //! plan out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use feed::{Field, RawItem};
 use uuid::Uuid;
 
-use crate::catalog::store::Upsert;
+use crate::catalog::store::{Fingerprint, Upsert};
 use crate::catalog::{Description, ProductName, Sku};
 
 /// An item's fields as the catalog takes them, or why it cannot.
@@ -81,6 +82,8 @@ pub struct Tally {
     pub created: i64,
     pub updated: i64,
     pub skipped: i64,
+    /// Items whose fields a feed last applied to their product: not written.
+    pub unchanged: i64,
     /// The first problem among the skipped items.
     pub problem: Option<String>,
 }
@@ -91,7 +94,8 @@ pub struct Plan {
     /// Skus in order of first appearance, each with its merged fields.
     pub upserts: Vec<Upsert>,
     /// Per part, in order. Skus a part brought in first are counted by
-    /// [`Plan::settle`], once the catalog has said which it has.
+    /// [`Plan::settle`], once the catalog has said which it has and what
+    /// feeds last applied to them.
     pub tallies: Vec<Tally>,
     /// Per part: the positions in `upserts` of the skus it brought in first.
     introduced: Vec<Vec<usize>>,
@@ -148,17 +152,35 @@ pub fn plan(parts: &[Part]) -> Plan {
 }
 
 impl Plan {
-    /// Counts each sku a part brought in first as updated if the catalog
-    /// has it (`existing`), else as created.
-    pub fn settle(&mut self, existing: &HashSet<String>) {
+    /// Counts each sku a part brought in first against what the catalog
+    /// has (`known`: each sku there, with the fingerprint of what a feed
+    /// last applied to it): created if it is new, unchanged if its
+    /// fingerprint is the one kept, else updated. The unchanged ones are
+    /// taken out of `upserts`: they are not written. Called once.
+    pub fn settle(&mut self, known: &HashMap<String, Option<Fingerprint>>) {
+        let unchanged: Vec<bool> = self
+            .upserts
+            .iter()
+            .map(|upsert| match known.get(upsert.sku.as_str()) {
+                Some(Some(kept)) => *kept == upsert.fingerprint(),
+                _ => false,
+            })
+            .collect();
         for (tally, first_seen) in self.tallies.iter_mut().zip(&self.introduced) {
-            let new = first_seen
-                .iter()
-                .filter(|&&at| !existing.contains(self.upserts[at].sku.as_str()))
-                .count() as i64;
-            tally.created += new;
-            tally.updated += first_seen.len() as i64 - new;
+            for &at in first_seen {
+                if unchanged[at] {
+                    tally.unchanged += 1;
+                } else if known.contains_key(self.upserts[at].sku.as_str()) {
+                    tally.updated += 1;
+                } else {
+                    tally.created += 1;
+                }
+            }
         }
+        let mut unchanged = unchanged.into_iter();
+        self.upserts
+            .retain(|_| !unchanged.next().unwrap_or_default());
+        self.introduced.clear();
     }
 }
 
@@ -276,7 +298,7 @@ mod tests {
         ];
         let mut plan = plan(&parts);
 
-        plan.settle(&HashSet::from(["a".to_owned()]));
+        plan.settle(&HashMap::from([("a".to_owned(), None)]));
 
         let counts: Vec<(i64, i64, i64)> = plan
             .tallies
@@ -285,6 +307,51 @@ mod tests {
             .collect();
         // One: `a` is known, `b` new. Two: `b` came first in one, `c` new.
         assert_eq!(counts, vec![(1, 1, 0), (1, 1, 0)]);
+    }
+
+    #[test]
+    fn items_that_bring_what_a_feed_last_applied_are_unchanged_and_not_written() {
+        let items = vec![
+            item(0, text("same"), text("Mower"), None),
+            item(1, text("renamed"), text("New name"), None),
+            item(2, text("fresh"), None, None),
+            item(3, text("edited"), text("Mower"), None),
+        ];
+        let mut plan = plan(&[part(Uuid::nil(), items)]);
+        let applied = |sku: &str, name: &str| {
+            let upsert = upsert_of(&item(0, text(sku), text(name), None)).unwrap();
+            (sku.to_owned(), Some(upsert.fingerprint()))
+        };
+        let known = HashMap::from([
+            applied("same", "Mower"),
+            applied("renamed", "Old name"),
+            // Changed through the API since: no fingerprint kept.
+            ("edited".to_owned(), None),
+        ]);
+
+        plan.settle(&known);
+
+        let tally = &plan.tallies[0];
+        assert_eq!((tally.created, tally.updated, tally.unchanged), (1, 2, 1));
+        let written: Vec<&str> = plan.upserts.iter().map(|u| u.sku.as_str()).collect();
+        assert_eq!(written, vec!["renamed", "fresh", "edited"]);
+    }
+
+    #[test]
+    fn a_left_out_field_and_an_empty_one_are_told_apart() {
+        let left_out = upsert_of(&item(0, text("a"), None, None)).unwrap();
+        let empty = upsert_of(&item(0, text("a"), None, text(""))).unwrap();
+        let swapped = upsert_of(&item(0, text("a"), text("x"), None)).unwrap();
+        let other_field = upsert_of(&item(0, text("a"), None, text("x"))).unwrap();
+
+        assert_ne!(left_out.fingerprint(), empty.fingerprint());
+        assert_ne!(swapped.fingerprint(), other_field.fingerprint());
+        assert_eq!(
+            left_out.fingerprint(),
+            upsert_of(&item(9, text("a"), None, None))
+                .unwrap()
+                .fingerprint()
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Carrying a [`Plan`] out: one transaction that upserts the items into
-//! the catalog (through [`store`], its one writer) and moves each job's
-//! counts on, only if no other process moved them meanwhile.
+//! Carrying a [`Plan`] out: one transaction that reads what the catalog
+//! has of the items' skus, upserts the new and changed ones (through
+//! [`store`], its one writer) and moves each job's counts on, only if no
+//! other process moved them meanwhile.
 
 use platform::Timestamp;
 use sea_orm::sea_query::{Expr, Func};
@@ -28,8 +29,8 @@ pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> R
         .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
         .exec(&txn)
         .await?;
-    let existing = store::existing_skus(&txn, &plan.upserts).await?;
-    plan.settle(&existing);
+    let known = store::known_skus(&txn, &plan.upserts).await?;
+    plan.settle(&known);
     let Plan {
         upserts, tallies, ..
     } = plan;
@@ -60,6 +61,10 @@ pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> R
             .col_expr(
                 ingest_job::Column::Skipped,
                 Expr::col(ingest_job::Column::Skipped).add(tally.skipped),
+            )
+            .col_expr(
+                ingest_job::Column::Unchanged,
+                Expr::col(ingest_job::Column::Unchanged).add(tally.unchanged),
             )
             .col_expr(
                 ingest_job::Column::Problem,
