@@ -28,6 +28,7 @@ pub enum ErrorCode {
     Conflict,
     Duplicate,
     PayloadTooLarge,
+    UnsupportedMediaType,
     UpstreamError,
     UpstreamTimeout,
     Unavailable,
@@ -46,6 +47,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UpstreamError => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -100,6 +102,10 @@ pub enum Error {
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`: the body is sent in an encoding (or
+    /// a type) this endpoint cannot read; the message names what it can.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 405 `METHOD_NOT_ALLOWED`: the path exists, the method does not. The
     /// layer that makes it adds the route's `Allow` header.
     #[error("{0}")]
@@ -143,6 +149,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Duplicate { .. } => ErrorCode::Duplicate,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::InsufficientStorage(_) => ErrorCode::InsufficientStorage,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
@@ -168,6 +175,7 @@ impl Error {
             },
             ErrorCode::InsufficientStorage => Self::InsufficientStorage(msg),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(msg),
+            ErrorCode::UnsupportedMediaType => Self::UnsupportedMediaType(msg),
             ErrorCode::UpstreamError => Self::UpstreamError(msg),
             ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
             ErrorCode::Unavailable => Self::Unavailable(msg),

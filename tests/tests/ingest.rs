@@ -610,3 +610,123 @@ async fn an_item_is_written_again_after_its_product_was_changed_through_the_api(
     let (_, shown) = json_of(app.get(&format!("/products/{}", product.id)).await).await;
     assert_eq!(shown["name"], "From the feed");
 }
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body).expect("compress");
+    encoder.finish().expect("compress")
+}
+
+fn zstd(body: &[u8]) -> Vec<u8> {
+    zstd::encode_all(body, 3).expect("compress")
+}
+
+async fn post_encoded(app: &TestApp, encoding: &str, body: Vec<u8>) -> reqwest::Response {
+    app.client
+        .post(format!("{}/v1/products", app.address))
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn a_feed_sent_gzip_or_zstd_is_the_same_feed_as_its_plain_form() {
+    let app = spawn_feed_app().await;
+    // Small enough to be kept in the row, and large enough to be spooled.
+    for count in [3, 3_000] {
+        let prefix = unique("encoded");
+        let plain = feed_of(&prefix, count);
+
+        let by_gzip = post_encoded(&app, "gzip", gzip(plain.as_bytes())).await;
+        let location = by_gzip.headers().get("location").cloned();
+        let (status, accepted) = json_of(by_gzip).await;
+        assert_eq!(status, StatusCode::OK, "{accepted}");
+        let id = accepted["id"].as_str().expect("id");
+        assert_eq!(accepted["items"], count);
+        assert_eq!(
+            location.and_then(|l| l.to_str().ok().map(str::to_owned)),
+            Some(format!("/v1/products/ingests/{id}"))
+        );
+        let (plain_again, refused) = json_of(app.post_feed(plain.clone()).await).await;
+        let (zstd_again, refused_too) =
+            json_of(post_encoded(&app, "zstd", zstd(plain.as_bytes())).await).await;
+
+        assert_eq!(
+            (plain_again, zstd_again),
+            (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN)
+        );
+        assert_eq!(refused["code"], "DUPLICATE");
+        assert_eq!(refused["ingest_id"], id, "{refused}");
+        assert_eq!(refused_too["ingest_id"], id, "{refused_too}");
+        let job = app.wait_for_ingest(id).await;
+        assert_eq!(job["status"], "done", "{job}");
+        assert_eq!(job["size"], plain.len(), "the decoded size: {job}");
+        assert_eq!(
+            job["hash"],
+            feed::BodyHash::of(plain.as_bytes()).to_string()
+        );
+        assert_eq!(
+            products_with_sku_prefix(&app.state.db, &prefix).await,
+            count as u64
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_413_once_its_decoded_bytes_pass_the_limit_and_leaves_nothing() {
+    let limit = 1024 * 1024;
+    let app = spawn_app_with(&[ANONYMOUS, ("INGEST_MAX_BYTES", "1048576")]).await;
+    // A valid start, then 64 MiB of one byte: a few dozen KB compressed.
+    let mut decoded = br#"[{"id": "bomb", "padding": ""#.to_vec();
+    decoded.resize(64 * limit, b'x');
+    for (encoding, body) in [("gzip", gzip(&decoded)), ("zstd", zstd(&decoded))] {
+        assert!(body.len() < 100 * 1024, "{encoding}: {} bytes", body.len());
+
+        let (status, refused) = json_of(post_encoded(&app, encoding, body).await).await;
+
+        assert_eq!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{encoding}: {refused}"
+        );
+        assert_eq!(refused["code"], "PAYLOAD_TOO_LARGE");
+        assert_eq!(spooled_files(&app), Vec::<String>::new());
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_content_encoding_is_415_naming_the_ones_accepted() {
+    let app = spawn_feed_app().await;
+
+    let response = post_encoded(&app, "br", b"[]".to_vec()).await;
+
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(response.headers()["accept-encoding"], "gzip, zstd");
+    let (_, body) = json_of(response).await;
+    assert_eq!(body["code"], "UNSUPPORTED_MEDIA_TYPE");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_what_its_encoding_says_is_400_and_claims_nothing() {
+    let app = spawn_feed_app().await;
+    let plain = feed_of(&unique("liar"), 2);
+    let mut cut = gzip(plain.as_bytes());
+    cut.truncate(cut.len() / 2);
+
+    let (not_gzip, said) =
+        json_of(post_encoded(&app, "gzip", plain.clone().into_bytes()).await).await;
+    let (truncated, _) = json_of(post_encoded(&app, "gzip", cut).await).await;
+
+    assert_eq!(
+        (not_gzip, truncated),
+        (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST)
+    );
+    assert!(
+        said["msg"].as_str().expect("msg").contains("gzip"),
+        "{said}"
+    );
+    assert_eq!(app.post_feed(plain).await.status(), StatusCode::OK);
+}

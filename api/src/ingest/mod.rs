@@ -12,7 +12,8 @@
 //!    to the catalog in batches, resuming after a crash from the last
 //!    committed batch.
 //!
-//! Beside the steps: [`router`], the thin HTTP handlers; [`dedupe`], the
+//! Beside the steps: [`router`], the thin HTTP handlers; [`encoding`],
+//! decoding a compressed body as it streams in; [`dedupe`], the
 //! window a body claims (Redis or in memory); [`jobs`], recording,
 //! claiming and ending the rows of `ingest_jobs` ([`entity`]); `spool`, where large
 //! bodies are kept; [`metrics`], the ingestion series.
@@ -24,6 +25,7 @@
 pub mod accept;
 pub mod apply;
 pub mod dedupe;
+pub mod encoding;
 pub mod entity;
 pub mod jobs;
 pub mod metrics;

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
 use feed::{BodyHash, BodyHasher, FeedError, Inspected, Inspection, Scanner};
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use platform::Error;
 
 use super::spool::{Spool, SpoolFile};
@@ -52,18 +52,31 @@ pub struct Limits {
     pub min_free_bytes: u64,
 }
 
-/// Reads `body` to its end. Fails with 400 for a malformed feed (naming
-/// the first problem and its byte offset) or an upload cut off, 413 past
-/// the size limit, and 507 when the spool's disk is nearly full; a spool
-/// file is deleted on every failure. `spool_to` names the file a body too
-/// large to keep in memory goes to; it is called only for such a body.
+/// A request body as [`receive`] reads it: failing to read it (the client
+/// went, or stalled past the idle timeout) is a 400 naming how many bytes
+/// had arrived.
+pub fn plain(body: Body) -> impl Stream<Item = Result<Bytes, Error>> + Unpin {
+    let mut received = 0;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| cut_off(received, &e))?;
+        received += chunk.len() as u64;
+        Ok(chunk)
+    })
+}
+
+/// Reads `body` (the feed's bytes, decoded if it was sent compressed: see
+/// [`plain`] and `encoding`) to its end. Fails with 400 for a malformed
+/// feed (naming the first problem and its byte offset) or a body that
+/// cannot be read, 413 past the size limit, and 507 when the spool's disk
+/// is nearly full; a spool file is deleted on every failure. `spool_to`
+/// names the file a body too large to keep in memory goes to; it is
+/// called only for such a body.
 pub async fn receive(
-    body: Body,
+    mut stream: impl Stream<Item = Result<Bytes, Error>> + Unpin,
     limits: Limits,
     spool_to: impl FnOnce() -> SpoolFile,
 ) -> Result<Received, Error> {
     let max_bytes = limits.max_bytes;
-    let mut stream = body.into_data_stream();
     let mut buffer: Vec<u8> = Vec::new();
     let first_spooled = loop {
         match stream.next().await {
@@ -77,7 +90,7 @@ pub async fn receive(
                 });
             }
             Some(chunk) => {
-                let chunk = chunk.map_err(|e| cut_off(buffer.len() as u64, &e))?;
+                let chunk = chunk?;
                 check_size(buffer.len() as u64 + chunk.len() as u64, max_bytes)?;
                 if buffer.len() + chunk.len() > INLINE_MAX {
                     buffer.extend_from_slice(&chunk);
@@ -234,15 +247,9 @@ impl Pipeline {
     }
 }
 
-/// A chunk read off the connection, added to the `size` so far: 400 if
-/// reading failed (the client went, or stalled past the idle timeout),
-/// 413 past `max_bytes`.
-fn counted(
-    chunk: Result<Bytes, axum::Error>,
-    size: &mut u64,
-    max_bytes: u64,
-) -> Result<Bytes, Error> {
-    let chunk = chunk.map_err(|e| cut_off(*size, &e))?;
+/// A chunk of the body, added to the `size` so far: 413 past `max_bytes`.
+fn counted(chunk: Result<Bytes, Error>, size: &mut u64, max_bytes: u64) -> Result<Bytes, Error> {
+    let chunk = chunk?;
     *size += chunk.len() as u64;
     check_size(*size, max_bytes)?;
     Ok(chunk)

@@ -6,7 +6,10 @@
 //!   on any replica, naming the accepted ingest in `ingest_id`; 400 for a
 //!   malformed or cut-off body, naming the first problem and its byte
 //!   offset; 413 over the limit; 503 when the window cannot be checked;
-//!   507 when the spool's disk is nearly full.
+//!   507 when the spool's disk is nearly full. A body sent with
+//!   `Content-Encoding: gzip` or `zstd` is decoded as it streams
+//!   ([`encoding`]); another coding is 415. A 200 names the ingest in
+//!   `Location`.
 //! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
 //!   applied to the catalog.
 //!
@@ -25,8 +28,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, LOCATION};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
 use sea_orm::EntityTrait;
@@ -36,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::encoding::{self, Compression};
 use super::entity as ingest_job;
 use super::{accept, receive};
 use crate::AppState;
@@ -105,17 +110,21 @@ pub struct Accepted {
     request_body(
         content = String,
         description = "A JSON array of products, each with an `id` (string or number); \
-                       `name` and `description` are applied to the catalog when present",
+                       `name` and `description` are applied to the catalog when present. \
+                       May be sent with `Content-Encoding: gzip` or `zstd`",
         content_type = "application/json",
     ),
     security((), ("basic" = []), ("bearer" = [])),
     responses(
-        (status = 200, body = Accepted),
+        (status = 200, body = Accepted,
+            headers(("Location" = String, description = "The ingest: `/v1/products/ingests/{id}`"))),
         (status = 400, body = ErrorBody, description = "Malformed, cut off or stalled, with the byte offset of the first problem"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "FORBIDDEN: the account may not send feeds; or DUPLICATE: the same body was accepted within the window, see Retry-After; `ingest_id` names the accepted ingest",
             headers(("Retry-After" = u64, description = "Seconds until the body is accepted again"))),
-        (status = 413, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "The feed, decoded, is over INGEST_MAX_BYTES"),
+        (status = 415, body = ErrorBody, description = "A Content-Encoding other than gzip or zstd",
+            headers(("Accept-Encoding" = String, description = "gzip, zstd"))),
         (status = 503, body = ErrorBody, description = "The dedupe window cannot be checked, or too many feeds arrive at once; see Retry-After"),
         (status = 507, body = ErrorBody, description = "The spool's disk would be left with less than INGEST_SPOOL_MIN_FREE_BYTES free"),
     )
@@ -125,7 +134,7 @@ pub async fn ingest_feed(
     sender: FeedSender,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Accepted>> {
+) -> Response {
     let outcome = match state.ingestion.uploads.try_acquire() {
         Ok(_upload) => accept_feed(&state, &sender, &headers, body).await,
         Err(_) => Err(Error::Busy {
@@ -144,6 +153,7 @@ pub async fn ingest_feed(
         Err(Error::Unavailable(_)) => "unavailable",
         Err(Error::Busy { .. }) => "busy",
         Err(Error::InsufficientStorage(_)) => "disk_full",
+        Err(Error::UnsupportedMediaType(_)) => "unsupported",
         Err(_) => "failed",
     };
     state
@@ -152,7 +162,18 @@ pub async fn ingest_feed(
         .feeds
         .with_label_values(&[label])
         .inc();
-    outcome.map(Json)
+    match outcome {
+        Ok(accepted) => (
+            [(LOCATION, format!("/v1/products/ingests/{}", accepted.id))],
+            Json(accepted),
+        )
+            .into_response(),
+        // RFC 7694: a 415 for a content coding names the ones accepted.
+        Err(e @ Error::UnsupportedMediaType(_)) => {
+            ([(ACCEPT_ENCODING, "gzip, zstd")], e).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Receives one feed, then accepts it ([`accept::accept`]) in a task of
@@ -168,9 +189,13 @@ async fn accept_feed(
         max_bytes: state.settings.ingest.max_bytes,
         min_free_bytes: state.settings.ingest.spool_min_free_bytes,
     };
+    let compression = Compression::of(headers)?;
+    // A compressed body's length says nothing of its decoded size: the
+    // limits hold while it streams.
     let declared = headers
         .get(CONTENT_LENGTH)
-        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok())
+        .filter(|_| compression.is_none());
     if let Some(declared) = declared {
         if declared > limits.max_bytes {
             return Err(receive::too_large(limits.max_bytes));
@@ -178,7 +203,13 @@ async fn accept_feed(
         receive::check_room(&state.ingestion.spool, declared, limits.min_free_bytes)?;
     }
     let id = Uuid::now_v7();
-    let received = receive::receive(body, limits, || state.ingestion.spool.file_for(id)).await?;
+    let spool_to = || state.ingestion.spool.file_for(id);
+    let received = match compression {
+        None => receive::receive(receive::plain(body), limits, spool_to).await?,
+        Some(compression) => {
+            receive::receive(encoding::decoded(body, compression), limits, spool_to).await?
+        }
+    };
     state
         .ingestion
         .metrics

@@ -319,7 +319,7 @@ mod tests {
         ];
         let mut plan = plan(&[part(Uuid::nil(), items)]);
         let applied = |sku: &str, name: &str| {
-            let upsert = upsert_of(&item(0, text(sku), text(name), None)).unwrap();
+            let upsert = upsert_of(&item(0, text(sku), text(name), None)).expect("a valid item");
             (sku.to_owned(), Some(upsert.fingerprint()))
         };
         let known = HashMap::from([
@@ -339,17 +339,17 @@ mod tests {
 
     #[test]
     fn a_left_out_field_and_an_empty_one_are_told_apart() {
-        let left_out = upsert_of(&item(0, text("a"), None, None)).unwrap();
-        let empty = upsert_of(&item(0, text("a"), None, text(""))).unwrap();
-        let swapped = upsert_of(&item(0, text("a"), text("x"), None)).unwrap();
-        let other_field = upsert_of(&item(0, text("a"), None, text("x"))).unwrap();
+        let left_out = upsert_of(&item(0, text("a"), None, None)).expect("a valid item");
+        let empty = upsert_of(&item(0, text("a"), None, text(""))).expect("a valid item");
+        let swapped = upsert_of(&item(0, text("a"), text("x"), None)).expect("a valid item");
+        let other_field = upsert_of(&item(0, text("a"), None, text("x"))).expect("a valid item");
 
         assert_ne!(left_out.fingerprint(), empty.fingerprint());
         assert_ne!(swapped.fingerprint(), other_field.fingerprint());
         assert_eq!(
             left_out.fingerprint(),
             upsert_of(&item(9, text("a"), None, None))
-                .unwrap()
+                .expect("a valid item")
                 .fingerprint()
         );
     }
