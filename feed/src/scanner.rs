@@ -91,6 +91,9 @@ pub enum Field {
 pub struct RawItem {
     /// Position in the feed's array, from 0.
     pub index: u64,
+    /// Bytes of the body up to and including the item's closing brace:
+    /// how far a reader has got once it has this item.
+    pub end: u64,
     /// Always present: an item without one is a malformed feed.
     pub id: Option<Field>,
     pub name: Option<Field>,
@@ -789,6 +792,7 @@ impl Scanner {
                 if !self.has_id {
                     return Err(self.error_at(at, format!("items[{}] has no `id`", self.items)));
                 }
+                self.item.end = at + 1;
                 on_item(&self.item);
                 self.items += 1;
             }
@@ -947,12 +951,14 @@ mod tests {
             [
                 RawItem {
                     index: 0,
+                    end: 53,
                     id: Some(Field::String("aé".into())),
                     name: Some(Field::String("Mesa \"grande\"".into())),
                     description: None,
                 },
                 RawItem {
                     index: 1,
+                    end: 137,
                     id: Some(Field::Number("-3.5e2".into())),
                     name: Some(Field::Other),
                     description: Some(Field::String("d".into())),

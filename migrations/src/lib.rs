@@ -38,6 +38,7 @@ mod m20261202_000011_products_registration_failures;
 mod m20261202_000012_accounts_disabled_at;
 mod m20261202_000013_ingest_jobs_unfinished;
 mod m20261202_000014_feed_fingerprints;
+mod m20261202_000015_ingest_jobs_progress;
 
 use platform::Services;
 use sea_orm::DatabaseConnection;
@@ -84,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_accounts_disabled_at::AddDisabledAt),
             Box::new(m20261202_000013_ingest_jobs_unfinished::AddUnfinishedIndex),
             Box::new(m20261202_000014_feed_fingerprints::AddFeedFingerprints),
+            Box::new(m20261202_000015_ingest_jobs_progress::AddProgress),
         ]
     }
 }

@@ -730,3 +730,114 @@ async fn a_body_that_is_not_what_its_encoding_says_is_400_and_claims_nothing() {
     );
     assert_eq!(app.post_feed(plain).await.status(), StatusCode::OK);
 }
+
+/// `POST /v1/products` of `body` as `authorization`; the accepted id.
+async fn send_feed_as(app: &TestApp, authorization: &str, body: String) -> String {
+    let sent = app
+        .client
+        .post(format!("{}/v1/products", app.address))
+        .header("authorization", authorization)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let (status, accepted) = json_of(sent).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    accepted["id"].as_str().expect("an id").to_owned()
+}
+
+/// `GET /v1/products/ingests{query}` as `authorization`.
+async fn list_ingests_as(
+    app: &TestApp,
+    authorization: &str,
+    query: &str,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .client
+        .get(format!("{}/v1/products/ingests{query}", app.address))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .expect("sent");
+    json_of(response).await
+}
+
+fn ids_of(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|job| job["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_ingest_list_shows_a_feeder_its_own_ingests_and_an_admin_everyones() {
+    let app = tests::spawn_app().await;
+    let (one, two) = (unique("one"), unique("two"));
+    let feeder = app.bearer_of(&one, Role::Feeder).await;
+    let other = app.bearer_of(&two, Role::Feeder).await;
+    let admin = app.bearer_of(&unique("root"), Role::Admin).await;
+    let older = send_feed_as(&app, &feeder, feed_of(&unique("a"), 1)).await;
+    let theirs = send_feed_as(&app, &other, feed_of(&unique("b"), 1)).await;
+    let newer = send_feed_as(&app, &feeder, feed_of(&unique("c"), 2_000)).await;
+    for id in [&older, &newer] {
+        tests::ingest::wait_for_ingest_as(&app.client, &app.address, id, Some(&feeder)).await;
+    }
+
+    let (status, mine) = list_ingests_as(&app, &feeder, "").await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(
+        ids_of(&mine),
+        vec![newer.clone(), older.clone()],
+        "newest first"
+    );
+    assert_eq!(mine[0]["sender"], one.as_str());
+    assert_eq!(mine[0]["status"], "done");
+    assert_eq!(mine[0]["processed"], 2_000);
+    assert_eq!(mine[0]["applied_bytes"], mine[0]["size"], "{mine}");
+    let (_, second_page) = list_ingests_as(&app, &feeder, "?page=2&page_size=1").await;
+    assert_eq!(ids_of(&second_page), vec![older.clone()]);
+    let (_, theirs_only) = list_ingests_as(&app, &other, "").await;
+    assert_eq!(ids_of(&theirs_only), vec![theirs.clone()]);
+    let (forbidden, _) = list_ingests_as(&app, &feeder, &format!("?sender={two}")).await;
+    assert_eq!(forbidden, StatusCode::FORBIDDEN);
+
+    let (_, all) = list_ingests_as(&app, &admin, "?page_size=100").await;
+    let all = ids_of(&all);
+    for id in [&older, &theirs, &newer] {
+        assert!(all.contains(id), "{id} in {all:?}");
+    }
+    let (_, by_sender) = list_ingests_as(&app, &admin, &format!("?sender={one}")).await;
+    assert_eq!(ids_of(&by_sender), vec![newer.clone(), older.clone()]);
+    let (_, queued) = list_ingests_as(&app, &admin, &format!("?sender={one}&status=queued")).await;
+    assert_eq!(ids_of(&queued), Vec::<String>::new());
+    let (bad, _) = list_ingests_as(&app, &admin, "?status=lost").await;
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_feed_item_is_found_in_the_catalog_by_its_sku() {
+    let app = spawn_feed_app().await;
+    let sku = unique("find-me");
+    let accepted = json_of(
+        app.post_feed(json!([{"id": sku, "name": "Found"}]).to_string())
+            .await,
+    )
+    .await
+    .1;
+    app.wait_for_ingest(accepted["id"].as_str().expect("id"))
+        .await;
+
+    let (status, found) = json_of(app.get(&format!("/products?sku={sku}")).await).await;
+    let (_, missing) = json_of(app.get("/products?sku=nobody-has-this").await).await;
+    let (bad, _) = json_of(app.get("/products?sku=not%20a%20sku").await).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(
+        (found[0]["sku"].as_str(), found[0]["name"].as_str()),
+        (Some(sku.as_str()), Some("Found"))
+    );
+    assert_eq!(missing, json!([]));
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
+}

@@ -27,7 +27,7 @@ use platform::{Error, Result};
 use rpc::messages::OfferRequest;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -221,20 +221,36 @@ pub async fn create_product(
 /// to that RPC, before offer-poller's retry pass may take it.
 const REGISTRATION_MARGIN: Duration = Duration::from_secs(2);
 
-/// A page of products, newest first.
+/// Which products to list, besides the page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductFilter {
+    /// Only the product with this sku (a feed item's `id`): a list of
+    /// one, or empty.
+    sku: Option<String>,
+}
+
+/// A page of products, newest first; with `sku`, the product a feed item
+/// became.
 #[utoipa::path(
     get,
     path = "/products",
     tag = "products",
-    params(PageQuery),
+    params(PageQuery, ProductFilter),
     responses((status = 200, body = [Product]), (status = 400, body = ErrorBody))
 )]
 pub async fn list_products(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
+    Query(filter): Query<ProductFilter>,
 ) -> Result<Json<Vec<Product>>> {
     let page = query.page()?;
-    let rows = product::Entity::find()
+    let mut select = product::Entity::find();
+    if let Some(sku) = filter.sku {
+        let sku = Sku::parse(&sku).map_err(Error::BadRequest)?;
+        select = select.filter(product::Column::Sku.eq(sku.into_inner()));
+    }
+    let rows = select
         .order_by_desc(product::Column::Id)
         .limit(u64::from(page.size()))
         .offset(page.offset())

@@ -41,6 +41,8 @@ pub struct Model {
     pub sender: Option<i64>,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// For a spooled body: bytes up to the end of its last applied item.
+    pub applied_bytes: i64,
     /// Times applying the job failed for a reason that may pass; past a
     /// bound, the job fails for good.
     pub attempts: i64,

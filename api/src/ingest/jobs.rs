@@ -52,6 +52,7 @@ pub fn queued_row(
         started_at: ActiveValue::Set(None),
         finished_at: ActiveValue::Set(None),
         attempts: ActiveValue::Set(0),
+        applied_bytes: ActiveValue::Set(0),
     }
 }
 
@@ -77,7 +78,7 @@ struct Pending {
 }
 
 impl Recorder {
-    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (19 columns each).
+    /// Rows per `INSERT`: bounded by SQLite's 32,766 bound parameters (20 columns each).
     pub const MAX_ROWS: usize = 500;
 
     /// Starts the inserting task; it ends when the last `Recorder` clone is dropped.

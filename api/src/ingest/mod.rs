@@ -12,7 +12,8 @@
 //!    to the catalog in batches, resuming after a crash from the last
 //!    committed batch.
 //!
-//! Beside the steps: [`router`], the thin HTTP handlers; [`encoding`],
+//! Beside the steps: [`router`], the thin HTTP handlers of feeds, and
+//! [`report`], of the jobs they became; [`encoding`],
 //! decoding a compressed body as it streams in; [`dedupe`], the
 //! window a body claims (Redis or in memory); [`jobs`], recording,
 //! claiming and ending the rows of `ingest_jobs` ([`entity`]); `spool`, where large
@@ -30,6 +31,7 @@ pub mod entity;
 pub mod jobs;
 pub mod metrics;
 pub mod receive;
+pub mod report;
 pub mod router;
 mod spool;
 

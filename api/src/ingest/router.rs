@@ -10,6 +10,8 @@
 //!   `Content-Encoding: gzip` or `zstd` is decoded as it streams
 //!   ([`encoding`]); another coding is 415. A 200 names the ingest in
 //!   `Location`.
+//! - `GET /v1/products/ingests`: the caller's ingests (an admin's:
+//!   everyone's, or one sender's), newest first, by status, a page at a time.
 //! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
 //!   applied to the catalog.
 //!
@@ -32,8 +34,7 @@ use axum::http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, LOCATIO
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use platform::error::ErrorBody;
-use platform::{Error, Result, Timestamp};
-use sea_orm::EntityTrait;
+use platform::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,22 +43,22 @@ use uuid::Uuid;
 
 use super::encoding::{self, Compression};
 use super::entity as ingest_job;
-use super::{accept, receive};
+use super::{accept, receive, report};
 use crate::AppState;
 use crate::accounts::Caller;
 use crate::accounts::Role;
-use crate::web::extract::Path;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ingest_feed))
-        .routes(routes!(ingest_status))
+        .routes(routes!(report::list_ingests))
+        .routes(routes!(report::ingest_status))
 }
 
 /// Who sends a feed, or asks after one: an account whose role may send
 /// feeds (`admin` or `feeder`), or nobody when anonymous feeds are on.
 /// Credentials that are present are always checked.
-pub struct FeedSender(Option<Caller>);
+pub struct FeedSender(pub(super) Option<Caller>);
 
 impl FeedSender {
     /// The account id a job records, `None` for an anonymous feed.
@@ -66,7 +67,7 @@ impl FeedSender {
     }
 
     /// Whether this sender may see `job`: its own, or any for an admin.
-    fn may_see(&self, job: &ingest_job::Model) -> bool {
+    pub(super) fn may_see(&self, job: &ingest_job::Model) -> bool {
         match &self.0 {
             Some(caller) => caller.role == Role::Admin || job.sender == Some(caller.id),
             None => job.sender.is_none(),
@@ -225,83 +226,4 @@ async fn accept_feed(
     .await
     .map_err(|e| Error::Internal(anyhow::anyhow!("accepting the feed stopped: {e}")))??;
     Ok(Accepted { id, items })
-}
-
-/// An ingest job: where an accepted feed is.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct IngestJob {
-    pub id: Uuid,
-    pub status: super::jobs::Status,
-    /// Products in the feed.
-    pub items: i64,
-    /// Items applied so far (created + updated + unchanged + skipped).
-    pub processed: i64,
-    /// Products the feed added to the catalog.
-    pub created: i64,
-    /// Items that changed a product already in the catalog.
-    pub updated: i64,
-    /// Items that brought a product the same fields the last feed applied
-    /// to it: not written again (its `updated_at` stays).
-    pub unchanged: i64,
-    /// Items the catalog cannot take (a sku, name or description out of bounds).
-    pub skipped: i64,
-    /// Why the first item was skipped, or why the job failed.
-    pub problem: Option<String>,
-    /// Bytes in the body.
-    pub size: i64,
-    /// The body's BLAKE3 hash, in hex.
-    pub hash: String,
-    /// RFC 3339 UTC.
-    pub received_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-}
-
-impl From<ingest_job::Model> for IngestJob {
-    fn from(row: ingest_job::Model) -> Self {
-        Self {
-            id: row.id,
-            status: row.status,
-            items: row.items,
-            processed: row.processed,
-            created: row.created,
-            updated: row.updated,
-            unchanged: row.unchanged,
-            skipped: row.skipped,
-            problem: row.problem,
-            size: row.size,
-            hash: row.hash,
-            received_at: row.received_at.to_rfc3339(),
-            started_at: row.started_at.map(Timestamp::to_rfc3339),
-            finished_at: row.finished_at.map(Timestamp::to_rfc3339),
-        }
-    }
-}
-
-/// How far an accepted feed has been applied.
-#[utoipa::path(
-    get,
-    path = "/v1/products/ingests/{id}",
-    tag = "ingestion",
-    params(("id" = Uuid, Path, description = "The id `POST /v1/products` answered")),
-    security((), ("basic" = []), ("bearer" = [])),
-    responses(
-        (status = 200, body = IngestJob),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "The account may not send feeds"),
-        (status = 404, body = ErrorBody, description = "No such ingest, or not one this caller sent"),
-    )
-)]
-pub async fn ingest_status(
-    State(state): State<AppState>,
-    sender: FeedSender,
-    Path(id): Path<Uuid>,
-) -> Result<Json<IngestJob>> {
-    let job = ingest_job::Entity::find_by_id(id)
-        .one(&state.db)
-        .await?
-        .filter(|job| sender.may_see(job))
-        .ok_or_else(|| Error::NotFound(format!("ingest {id} not found")))?;
-    Ok(Json(job.into()))
 }

@@ -190,6 +190,7 @@ async fn apply_group(applier: &Applier, group: Vec<ingest_job::Model>) -> anyhow
                     items,
                     last: true,
                     refused: None,
+                    spooled: false,
                 });
                 jobs_in_hand.push(job);
             }
@@ -271,6 +272,7 @@ async fn apply_spooled(
             items,
             last: false,
             refused: None,
+            spooled: true,
         };
         match write_narrowing(applier, part).await {
             Ok(Written::Done) => {}

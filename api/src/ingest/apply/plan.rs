@@ -54,6 +54,9 @@ pub struct Part {
     /// Set when the database refused these items: they are only counted
     /// as skipped, with this problem.
     pub refused: Option<String>,
+    /// Whether the body is spooled: its job then records how far into it
+    /// the items reach.
+    pub spooled: bool,
 }
 
 impl Part {
@@ -67,6 +70,7 @@ impl Part {
             items: second_items,
             last: self.last,
             refused: None,
+            spooled: self.spooled,
         };
         let first = Self {
             last: false,
@@ -185,13 +189,14 @@ impl Plan {
 }
 
 /// How one job's row moves: from `processed` on by `count` items, with
-/// `tally` added, and done if `last`.
+/// `tally` added, to `applied_bytes` of a spooled body, and done if `last`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Move {
     pub processed: i64,
     pub count: i64,
     pub last: bool,
     pub tally: Tally,
+    pub applied_bytes: Option<i64>,
 }
 
 /// The jobs of `parts` by how their rows move: jobs that move alike share
@@ -200,11 +205,17 @@ pub struct Move {
 pub fn moves(parts: &[Part], tallies: Vec<Tally>) -> HashMap<Move, Vec<Uuid>> {
     let mut alike: HashMap<Move, Vec<Uuid>> = HashMap::new();
     for (part, tally) in parts.iter().zip(tallies) {
+        let applied_bytes = part
+            .items
+            .last()
+            .filter(|_| part.spooled)
+            .map(|item| i64::try_from(item.end).unwrap_or(i64::MAX));
         let key = Move {
             processed: part.processed,
             count: part.items.len() as i64,
             last: part.last,
             tally,
+            applied_bytes,
         };
         alike.entry(key).or_default().push(part.job);
     }
@@ -227,6 +238,7 @@ mod tests {
     ) -> RawItem {
         RawItem {
             index,
+            end: 0,
             id,
             name,
             description,
@@ -240,6 +252,7 @@ mod tests {
             items,
             last: true,
             refused: None,
+            spooled: false,
         }
     }
 

@@ -41,6 +41,7 @@ pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> R
             count,
             last,
             tally,
+            applied_bytes,
         },
         ids,
     ) in plan::moves(parts, tallies)
@@ -74,6 +75,9 @@ pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> R
                 ])
                 .into(),
             );
+        if let Some(bytes) = applied_bytes {
+            update = update.col_expr(ingest_job::Column::AppliedBytes, Expr::value(bytes));
+        }
         update = if last {
             jobs::ended(update, Status::Done, now)
         } else {
