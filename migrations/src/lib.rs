@@ -39,6 +39,7 @@ mod m20261202_000012_accounts_disabled_at;
 mod m20261202_000013_ingest_jobs_unfinished;
 mod m20261202_000014_feed_fingerprints;
 mod m20261202_000015_ingest_jobs_progress;
+mod m20261202_000016_create_uploads;
 
 use platform::Services;
 use sea_orm::DatabaseConnection;
@@ -86,6 +87,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_ingest_jobs_unfinished::AddUnfinishedIndex),
             Box::new(m20261202_000014_feed_fingerprints::AddFeedFingerprints),
             Box::new(m20261202_000015_ingest_jobs_progress::AddProgress),
+            Box::new(m20261202_000016_create_uploads::CreateUploads),
         ]
     }
 }

@@ -40,6 +40,15 @@ impl Timestamp {
         self.format(chrono::SecondsFormat::Secs)
     }
 
+    /// An HTTP date (RFC 9110, `Wed, 02 Dec 2026 04:23:18 GMT`), to the
+    /// second, as headers such as `Upload-Expires` carry it.
+    pub fn to_http_date(self) -> String {
+        chrono::DateTime::from_timestamp_micros(self.0)
+            .unwrap_or_default()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+    }
+
     /// Reads an RFC 3339 time with any offset, to the microsecond.
     pub fn parse_rfc3339(raw: &str) -> Result<Self, String> {
         chrono::DateTime::parse_from_rfc3339(raw)

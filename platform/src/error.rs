@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Duplicate,
     PayloadTooLarge,
     UnsupportedMediaType,
+    PreconditionFailed,
+    Locked,
     UpstreamError,
     UpstreamTimeout,
     Unavailable,
@@ -48,6 +50,8 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::Locked => StatusCode::LOCKED,
             Self::UpstreamError => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -106,6 +110,13 @@ pub enum Error {
     /// a type) this endpoint cannot read; the message names what it can.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 412 `PRECONDITION_FAILED`: the request speaks a protocol version
+    /// this endpoint does not (a tus client's `Tus-Resumable`).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 423 `LOCKED`: another request is writing the resource; retry.
+    #[error("{0}")]
+    Locked(String),
     /// 405 `METHOD_NOT_ALLOWED`: the path exists, the method does not. The
     /// layer that makes it adds the route's `Allow` header.
     #[error("{0}")]
@@ -150,6 +161,8 @@ impl Error {
             Self::Duplicate { .. } => ErrorCode::Duplicate,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
+            Self::Locked(_) => ErrorCode::Locked,
             Self::InsufficientStorage(_) => ErrorCode::InsufficientStorage,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
@@ -176,6 +189,8 @@ impl Error {
             ErrorCode::InsufficientStorage => Self::InsufficientStorage(msg),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(msg),
             ErrorCode::UnsupportedMediaType => Self::UnsupportedMediaType(msg),
+            ErrorCode::PreconditionFailed => Self::PreconditionFailed(msg),
+            ErrorCode::Locked => Self::Locked(msg),
             ErrorCode::UpstreamError => Self::UpstreamError(msg),
             ErrorCode::UpstreamTimeout => Self::UpstreamTimeout(msg),
             ErrorCode::Unavailable => Self::Unavailable(msg),

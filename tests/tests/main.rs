@@ -22,3 +22,4 @@ mod public_api;
 mod quotes;
 mod settings;
 mod trends;
+mod uploads;

@@ -45,6 +45,7 @@ use utoipa_axum::router::OpenApiRouter;
 use platform::trace::{self, TraceContext};
 
 use crate::AppState;
+use crate::ingest::uploads::headers as tus;
 use crate::web::compress::CompressWhenAskedLayer;
 use crate::web::metrics;
 
@@ -70,6 +71,7 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .merge(crate::quotes::router::router())
         .merge(crate::catalog::router::router())
         .merge(crate::ingest::router::router())
+        .merge(crate::ingest::uploads::router::router())
         .merge(crate::catalog::trends::router())
 }
 
@@ -93,6 +95,7 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
             .allow_origin(allow_origin)
             .allow_methods([
                 Method::GET,
+                Method::HEAD,
                 Method::POST,
                 Method::PUT,
                 Method::PATCH,
@@ -103,8 +106,26 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 header::CONTENT_ENCODING,
                 REQUEST_ID,
+                // Resumable uploads (tus), for browser clients such as Uppy.
+                tus::TUS_RESUMABLE,
+                tus::UPLOAD_LENGTH,
+                tus::UPLOAD_OFFSET,
+                tus::UPLOAD_METADATA,
             ])
-            .expose_headers([header::RETRY_AFTER, header::LOCATION, REQUEST_ID])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::LOCATION,
+                REQUEST_ID,
+                tus::TUS_RESUMABLE,
+                tus::TUS_VERSION,
+                tus::TUS_EXTENSION,
+                tus::TUS_MAX_SIZE,
+                tus::UPLOAD_LENGTH,
+                tus::UPLOAD_OFFSET,
+                tus::UPLOAD_METADATA,
+                tus::UPLOAD_EXPIRES,
+                tus::INGEST_ID,
+            ])
             .max_age(Duration::from_secs(3600)),
     )
 }

@@ -17,7 +17,8 @@
 //! decoding a compressed body as it streams in; [`dedupe`], the
 //! window a body claims (Redis or in memory); [`jobs`], recording,
 //! claiming and ending the rows of `ingest_jobs` ([`entity`]); `spool`, where large
-//! bodies are kept; [`metrics`], the ingestion series.
+//! bodies are kept; [`metrics`], the ingestion series; [`uploads`],
+//! resumable uploads (tus) whose last byte ends in the same acceptance.
 //!
 //! A spooled body is applied by any process using the same spool
 //! directory ([`Spool`]; one volume shared by every replica). Small bodies
@@ -34,6 +35,7 @@ pub mod receive;
 pub mod report;
 pub mod router;
 mod spool;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -60,6 +62,8 @@ pub struct Ingestion {
     pub uploads: Semaphore,
     /// Holders of the dedupe window lately found accepted.
     pub holders: accept::Holders,
+    /// Where each resumable upload's checker and hash stand between requests.
+    pub intakes: uploads::Intakes,
     pub metrics: Arc<IngestSeries>,
 }
 
@@ -81,6 +85,7 @@ impl Ingestion {
             large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),
             holders: accept::Holders::default(),
+            intakes: uploads::Intakes::default(),
             metrics: metrics.series(),
         })
     }

@@ -62,7 +62,7 @@ pub struct FeedSender(pub(super) Option<Caller>);
 
 impl FeedSender {
     /// The account id a job records, `None` for an anonymous feed.
-    fn account_id(&self) -> Option<i64> {
+    pub(crate) fn account_id(&self) -> Option<i64> {
         self.0.as_ref().map(|caller| caller.id)
     }
 

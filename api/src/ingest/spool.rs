@@ -97,6 +97,12 @@ impl Spool {
         self.dir.join(format!("{job}.json{RECEIVING}"))
     }
 
+    /// Where the bytes of resumable upload `upload` are kept until it is
+    /// complete: a name the orphan sweep leaves alone (uploads expire).
+    pub fn upload_path_of(&self, upload: Uuid) -> PathBuf {
+        self.dir.join(format!("{upload}.upload"))
+    }
+
     /// A file for the body of `job`, not accepted yet.
     pub fn file_for(&self, job: Uuid) -> SpoolFile {
         SpoolFile {

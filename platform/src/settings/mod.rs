@@ -151,6 +151,9 @@ pub struct Ingest {
     pub lease: Duration,
     /// `DEDUPE_WINDOW_SECS`: how long an accepted feed body blocks its twins.
     pub dedupe_window: Duration,
+    /// `UPLOAD_EXPIRY_SECS`: how long a resumable upload may go without a
+    /// byte before it expires and its bytes are deleted.
+    pub upload_expiry: Duration,
     /// `REDIS_URL`; `None` selects the in-memory dedupe window.
     pub redis_url: Option<SecretUrl>,
 }
@@ -271,6 +274,7 @@ pub const VARIABLES: &[Variable] = &[
     var("INGEST_LEASE_SECS", Value("30")),
     var("INGEST_ALLOW_ANONYMOUS", Value("false")),
     var("INGEST_MAX_CONCURRENT", Value("64")),
+    var("UPLOAD_EXPIRY_SECS", Value("86400")),
     var("HTTP_BODY_MAX_BYTES", Value("65536")),
     var("HTTP_HEADER_TIMEOUT_SECS", Value("10")),
     var("HTTP_BODY_IDLE_TIMEOUT_SECS", Value("30")),

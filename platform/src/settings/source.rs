@@ -73,6 +73,7 @@ impl Source {
                 spool_min_free_bytes: self.parse_or("INGEST_SPOOL_MIN_FREE_BYTES")?,
                 lease: Duration::from_secs(self.positive("INGEST_LEASE_SECS")?),
                 dedupe_window: Duration::from_secs(self.positive("DEDUPE_WINDOW_SECS")?),
+                upload_expiry: Duration::from_secs(self.positive("UPLOAD_EXPIRY_SECS")?),
                 redis_url: self
                     .url("REDIS_URL", &["redis", "rediss"])?
                     .map(SecretUrl::new),

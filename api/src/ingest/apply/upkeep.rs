@@ -1,5 +1,6 @@
 //! What the apply task keeps up besides applying: the stuck-job gauge,
-//! and the spool directory swept of files nothing needs.
+//! the spool directory swept of files nothing needs, and expired
+//! resumable uploads deleted.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -18,12 +19,16 @@ use crate::ingest::{Spool, jobs};
 /// `HTTP_BODY_IDLE_TIMEOUT_SECS`, or is cut off.
 const ORPHAN_AGE: Duration = Duration::from_secs(600);
 
-/// Every [`POLL_EVERY`]: the stuck-job gauge; every [`ORPHAN_AGE`]: the
-/// spool sweep.
+/// How often expired uploads are looked for.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+
+/// Every [`POLL_EVERY`]: the stuck-job gauge; every [`EXPIRE_EVERY`]:
+/// expired uploads; every [`ORPHAN_AGE`]: the spool sweep.
 pub async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sweep: Option<tokio::time::Instant> = None;
+    let mut last_expiry: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -38,6 +43,13 @@ pub async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
                     .set(age.as_secs_f64());
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the oldest pending feed"),
+        }
+        if last_expiry.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
+            last_expiry = Some(tokio::time::Instant::now());
+            let now = applier.clock.now();
+            if let Err(e) = crate::ingest::uploads::expire(&applier.ingestion, now).await {
+                tracing::warn!(error = %e, "deleting expired uploads failed");
+            }
         }
         if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_AGE) {
             last_sweep = Some(tokio::time::Instant::now());
