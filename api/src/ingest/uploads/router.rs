@@ -137,12 +137,12 @@ pub async fn upload_options(State(state): State<AppState>) -> Response {
     responses(
         (status = 201, description = "Created; `Location` names it, `Upload-Offset` says how many bytes it has"),
         (status = 400, body = ErrorBody, description = "No or bad Upload-Length, bad metadata, or the first bytes are no feed"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No or wrong credentials"),
         (status = 403, body = ErrorBody, description = "FORBIDDEN, or DUPLICATE when the first bytes complete a body accepted within the window"),
         (status = 412, body = ErrorBody, description = "Not tus 1.0.0"),
         (status = 413, body = ErrorBody, description = "Upload-Length over INGEST_MAX_BYTES"),
-        (status = 503, body = ErrorBody),
-        (status = 507, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "Too many uploads at once, or the dedupe window cannot be checked; see Retry-After"),
+        (status = 507, body = ErrorBody, description = "The spool's disk is nearly full"),
     )
 )]
 pub async fn create_upload(
@@ -214,11 +214,11 @@ async fn create(
     security((), ("basic" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Upload-Offset, Upload-Length, Upload-Metadata; Mercato-Ingest-Id once complete, else Upload-Expires"),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody, description = "Bad request"),
+        (status = 401, body = ErrorBody, description = "No or wrong credentials"),
+        (status = 403, body = ErrorBody, description = "The account may not send feeds"),
         (status = 404, body = ErrorBody, description = "No such upload, expired, or not this caller's"),
-        (status = 412, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "Not tus 1.0.0 (Tus-Version says what is)"),
     )
 )]
 pub async fn upload_status(
@@ -258,16 +258,16 @@ pub async fn upload_status(
     responses(
         (status = 204, description = "Upload-Offset; Mercato-Ingest-Id once the feed is accepted"),
         (status = 400, body = ErrorBody, description = "No or bad Upload-Offset, the bytes are no feed (the upload ends), or the body was cut off (the bytes that arrived count)"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No or wrong credentials"),
         (status = 403, body = ErrorBody, description = "FORBIDDEN, or DUPLICATE: the completed body was accepted within the window (the upload ends); `ingest_id` names that ingest"),
-        (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such upload, expired, or not this caller's"),
         (status = 409, body = ErrorBody, description = "Upload-Offset is not the upload's offset"),
-        (status = 412, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "Not tus 1.0.0 (Tus-Version says what is)"),
         (status = 413, body = ErrorBody, description = "More bytes than Upload-Length"),
         (status = 415, body = ErrorBody, description = "Not application/offset+octet-stream"),
         (status = 423, body = ErrorBody, description = "Another request is writing this upload"),
-        (status = 503, body = ErrorBody),
-        (status = 507, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "Too many uploads at once, or the dedupe window cannot be checked; see Retry-After"),
+        (status = 507, body = ErrorBody, description = "The spool's disk is nearly full"),
     )
 )]
 pub async fn append_upload(
@@ -309,11 +309,11 @@ pub async fn append_upload(
     security((), ("basic" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Ended"),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody),
+        (status = 400, body = ErrorBody, description = "Bad request"),
+        (status = 401, body = ErrorBody, description = "No or wrong credentials"),
+        (status = 403, body = ErrorBody, description = "The account may not send feeds"),
+        (status = 404, body = ErrorBody, description = "No such upload, expired, or not this caller's"),
+        (status = 412, body = ErrorBody, description = "Not tus 1.0.0 (Tus-Version says what is)"),
         (status = 423, body = ErrorBody, description = "A PATCH is writing it"),
     )
 )]
