@@ -71,6 +71,7 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .merge(crate::quotes::router::router())
         .merge(crate::catalog::router::router())
         .merge(crate::ingest::router::router())
+        .merge(crate::ingest::report::router())
         .merge(crate::ingest::uploads::router::router())
         .merge(crate::catalog::trends::router())
 }

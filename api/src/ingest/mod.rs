@@ -13,7 +13,8 @@
 //!    committed batch.
 //!
 //! Beside the steps: [`router`], the thin HTTP handlers of feeds, and
-//! [`report`], of the jobs they became; [`encoding`],
+//! [`report`], of the jobs they became, both behind [`sender`]'s
+//! extractor; [`encoding`],
 //! decoding a compressed body as it streams in; [`dedupe`], the
 //! window a body claims (Redis or in memory); [`jobs`], recording,
 //! claiming and ending the rows of `ingest_jobs` ([`entity`]); `spool`, where large
@@ -34,6 +35,7 @@ pub mod metrics;
 pub mod receive;
 pub mod report;
 pub mod router;
+pub mod sender;
 mod spool;
 pub mod uploads;
 

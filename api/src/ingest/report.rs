@@ -1,6 +1,10 @@
 //! What `GET /v1/products/ingests` and `GET /v1/products/ingests/{id}`
 //! report of accepted feeds: each job's status, counts, progress through
-//! its body and timings, shown to its sender and to admins.
+//! its body and timings.
+//!
+//! An ingest is shown to the account that sent it and to admins; an
+//! anonymous one also to anonymous callers when anonymous feeds are on.
+//! Anyone else gets 404, as if it did not exist, so ids cannot be probed.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,16 +15,24 @@ use platform::{Error, Result, Timestamp};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::entity as ingest_job;
 use super::jobs::Status;
-use super::router::FeedSender;
+use super::sender::FeedSender;
 use crate::AppState;
 use crate::accounts::Role;
 use crate::accounts::entity as account;
 use crate::web::extract::{Path, Query};
 use crate::web::paging::PageRequest;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_ingests))
+        .routes(routes!(ingest_status))
+}
 
 /// An ingest job: where an accepted feed is.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -207,7 +219,7 @@ pub async fn ingest_status(
     let job = ingest_job::Entity::find_by_id(id)
         .one(&state.db)
         .await?
-        .filter(|job| sender.may_see(job))
+        .filter(|job| sender.may_see(job.sender))
         .ok_or_else(|| Error::NotFound(format!("ingest {id} not found")))?;
     let mut shown = IngestJob::all_of(&state.db, vec![job]).await?;
     Ok(Json(shown.remove(0)))

@@ -10,16 +10,12 @@
 //!   `Content-Encoding: gzip` or `zstd` is decoded as it streams
 //!   ([`encoding`]); another coding is 415. A 200 names the ingest in
 //!   `Location`.
-//! - `GET /v1/products/ingests`: the caller's ingests (an admin's:
-//!   everyone's, or one sender's), newest first, by status, a page at a time.
-//! - `GET /v1/products/ingests/{id}`: how far an accepted feed has been
-//!   applied to the catalog.
 //!
-//! Accounts with the role `admin` or `feeder` may send feeds (a `user`
-//! gets 403: a feed writes the catalog); without credentials only when
-//! `INGEST_ALLOW_ANONYMOUS` is on. An ingest is shown to the account that
-//! sent it and to admins; an anonymous one also to anonymous callers when
-//! anonymous feeds are on. Anyone else gets 404, as if it did not exist.
+//! What became of accepted feeds is answered by [`report`](super::report),
+//! resumable uploads by [`uploads`](super::uploads). Accounts with the role
+//! `admin` or `feeder` may send feeds (a `user` gets 403: a feed writes the
+//! catalog); without credentials only when `INGEST_ALLOW_ANONYMOUS` is on
+//! ([`FeedSender`]).
 //!
 //! At most `INGEST_MAX_CONCURRENT` feeds are received at once per
 //! process; beyond, 503 with `Retry-After`, before any of the body is read.
@@ -28,10 +24,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, LOCATION};
-use axum::http::request::Parts;
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_LENGTH, LOCATION};
 use axum::response::{IntoResponse, Response};
 use platform::error::ErrorBody;
 use platform::{Error, Result};
@@ -42,55 +37,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::encoding::{self, Compression};
-use super::entity as ingest_job;
-use super::{accept, receive, report};
+use super::sender::FeedSender;
+use super::{accept, receive};
 use crate::AppState;
-use crate::accounts::Caller;
-use crate::accounts::Role;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(ingest_feed))
-        .routes(routes!(report::list_ingests))
-        .routes(routes!(report::ingest_status))
-}
-
-/// Who sends a feed, or asks after one: an account whose role may send
-/// feeds (`admin` or `feeder`), or nobody when anonymous feeds are on.
-/// Credentials that are present are always checked.
-pub struct FeedSender(pub(super) Option<Caller>);
-
-impl FeedSender {
-    /// The account id a job records, `None` for an anonymous feed.
-    pub(crate) fn account_id(&self) -> Option<i64> {
-        self.0.as_ref().map(|caller| caller.id)
-    }
-
-    /// Whether this sender may see `job`: its own, or any for an admin.
-    pub(super) fn may_see(&self, job: &ingest_job::Model) -> bool {
-        match &self.0 {
-            Some(caller) => caller.role == Role::Admin || job.sender == Some(caller.id),
-            None => job.sender.is_none(),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for FeedSender {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if !parts.headers.contains_key(AUTHORIZATION) && state.settings.ingest.allow_anonymous {
-            return Ok(Self(None));
-        }
-        let caller = Caller::from_request_parts(parts, state).await?;
-        match caller.role {
-            Role::Admin | Role::Feeder => Ok(Self(Some(caller))),
-            Role::User => Err(Error::Forbidden(format!(
-                "account {} may not send feeds: that needs the role `feeder` or `admin`",
-                caller.username
-            ))),
-        }
-    }
+    OpenApiRouter::new().routes(routes!(ingest_feed))
 }
 
 /// An accepted feed.

@@ -7,9 +7,9 @@
 //! offset, metadata, sender and expiry) and a file `<id>.upload` in the
 //! spool directory; so it survives a restart and, with a shared spool,
 //! continues on any replica. A `PATCH` locks the file, checks and hashes
-//! its bytes as they arrive ([`intake`]) and commits the new offset. The
+//! its bytes as they arrive (`intake`) and commits the new offset. The
 //! `PATCH` that brings the last byte runs exactly the acceptance of
-//! `POST /v1/products` ([`accept`](super::accept)): the window, the job
+//! `POST /v1/products` ([`accept`]): the window, the job
 //! (whose id is the upload's), the same answers. Unfinished uploads
 //! expire after `UPLOAD_EXPIRY_SECS` without a byte ([`expire`]).
 //!
@@ -105,7 +105,7 @@ pub async fn find(state: &AppState, id: Uuid) -> Result<Option<entity::Model>, E
 /// 409 unless that is the committed offset, 423 while another request
 /// writes the upload. The bytes that arrive are committed even if the
 /// body is cut off. The last byte completes the upload: it is accepted as
-/// a feed (see [`complete`]). A body that is no feed ends the upload (400).
+/// a feed (see `complete`). A body that is no feed ends the upload (400).
 ///
 /// Run it in a task of its own: once started, it must reach its commit
 /// even if the client goes away.

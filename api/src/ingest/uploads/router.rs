@@ -31,9 +31,8 @@ use uuid::Uuid;
 use super::headers::{self as tus, INGEST_ID, TUS_RESUMABLE, UPLOAD_EXPIRES, UPLOAD_OFFSET};
 use super::{Progress, entity};
 use crate::AppState;
-use crate::accounts::Role;
 use crate::ingest::receive;
-use crate::ingest::router::FeedSender;
+use crate::ingest::sender::FeedSender;
 use crate::web::extract::Path;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -79,10 +78,7 @@ fn progress_headers(progress: &Progress) -> HeaderMap {
 async fn visible(state: &AppState, sender: &FeedSender, id: Uuid) -> Result<entity::Model, Error> {
     super::find(state, id)
         .await?
-        .filter(|upload| match &sender.0 {
-            Some(caller) => caller.role == Role::Admin || upload.sender == Some(caller.id),
-            None => upload.sender.is_none(),
-        })
+        .filter(|upload| sender.may_see(upload.sender))
         .ok_or_else(|| Error::NotFound(format!("upload {id} not found")))
 }
 
