@@ -161,7 +161,6 @@ pub async fn append(
         state.settings.ingest.spool_min_free_bytes,
     )
     .await;
-    ingestion.metrics.bytes.inc_by(taken.written);
     if let Some(Stop::Malformed(e)) = taken.stopped {
         discard(&ingestion, id).await;
         return Err(e);
@@ -285,6 +284,7 @@ async fn complete(
         .exec(&ingestion.db)
         .await?;
     ingestion.intakes.forget(id);
+    ingestion.metrics.bytes.inc_by(inspected_size(upload));
     remove_file(&locked.path);
     drop(locked);
     Ok(Progress {
@@ -292,6 +292,10 @@ async fn complete(
         expires_at,
         ingest: Some(id),
     })
+}
+
+fn inspected_size(upload: &entity::Model) -> u64 {
+    u64::try_from(upload.upload_length).unwrap_or(0)
 }
 
 /// Ends `upload` (tus termination): its bytes and row are deleted, 423
