@@ -15,17 +15,33 @@
 #      of it into a file beside the spool, the writing limit; and the same
 #      curl upload into a static nginx that only writes the body to a file
 #      (WebDAV `PUT`), the limit of receiving a body over loopback and
-#      spooling it on this machine, with curl on the same cores.
-# Knobs: DURATION (10s), CONNECTIONS (50), FEED_MIB (1024).
-# Needs wrk and b3sum (Debian packages `wrk`, `b3sum`). Figures go in
-# docs/benchmarks.md with the machine and the date.
+#      spooling it on this machine, with curl on the same cores;
+#   5. a feed of 1,000,000 items applied from scratch, then the same items
+#      in reverse order with 1 % of them renamed: items/s from each job's
+#      own timings, and the rows PostgreSQL wrote for each
+#      (pg_stat_user_tables), with the job's created/updated/unchanged;
+#   6. the 1 GiB feed of part 3 sent gzip- and zstd-compressed (level 1):
+#      MB/s of decoded bytes, against the plain upload of part 3. Both are
+#      refused as duplicates of part 3's feed once their last byte is
+#      checked, which is the full work of an upload (and shows a
+#      compressed feed is the same feed);
+#   7. the same 1 GiB as a resumable upload (tus) in 16 MiB PATCHes with
+#      curl, against the one POST of part 3 (refused at the end as well).
+# Knobs: DURATION (10s), CONNECTIONS (50), FEED_MIB (1024),
+# REAPPLY_ITEMS (1000000), PARTS ("1 2 3 4 5 6 7": which parts to run;
+# 6 and 7 compare with 3).
+# Needs wrk, b3sum, gzip and zstd (Debian packages `wrk`, `b3sum`, `gzip`,
+# `zstd`). Figures go in docs/benchmarks.md with the machine and the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-50}
 feed_mib=${FEED_MIB:-1024}
-for tool in wrk b3sum curl psql; do
+reapply_items=${REAPPLY_ITEMS:-1000000}
+parts=" ${PARTS:-1 2 3 4 5 6 7} "
+wants() { [[ $parts == *" $1 "* ]]; }
+for tool in wrk b3sum curl psql gzip zstd; do
   command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install $tool)" >&2; exit 1; }
 done
 
@@ -65,7 +81,7 @@ load() {
   python3 -c "print(f'  = {100 * $rps / $reference:.1f} % of a static nginx loaded just before ({$reference:,.0f} req/s)')"
 }
 
-load "1. distinct bodies of about 200 B, $connections connections" -s "$root/bench/wrk/distinct-feeds.lua" "$url"
+wants 1 && load "1. distinct bodies of about 200 B, $connections connections" -s "$root/bench/wrk/distinct-feeds.lua" "$url"
 
 # Waits until every accepted feed is applied, and says how long that took.
 drain() {
@@ -83,8 +99,9 @@ print(f' ({$jobs / seconds:.0f} feeds/s)' if $jobs > 1 and seconds > 0.5 else ''
 }
 drain
 
-load "2. one body repeated (all 403 after the first), $connections connections" -s "$root/bench/wrk/same-feed.lua" "$url"
+wants 2 && load "2. one body repeated (all 403 after the first), $connections connections" -s "$root/bench/wrk/same-feed.lua" "$url"
 
+if wants 3 || wants 6 || wants 7; then
 echo
 echo "== 3. one feed of $feed_mib MiB"
 python3 - "$tmp/feed.json" "$feed_mib" <<'PY'
@@ -190,3 +207,91 @@ put = $size / $put_seconds / 1e6
 print(f'dd into the spool\'s file system: {disk:.0f} MB/s; the upload ran at {ours / disk:.0%} of it')
 print('the feed checker alone: $checker')
 print(f'the same curl upload into nginx writing it to a file: {put:.0f} MB/s = {put / b3:.0%} of b3sum; the upload ran at {ours / put:.0%} of it')"
+fi
+
+# The rows PostgreSQL has written into `products` so far (inserted +
+# updated). A backend reports its counts at most once a second, or after
+# 10 s idle: read them once every backend has been idle that long.
+rows_written() {
+  sleep 11
+  psql -At "$DATABASE_URL" -c "select n_tup_ins + n_tup_upd from pg_stat_user_tables where relname = 'products'"
+}
+
+# Sends the feed in file $1 and prints the job once applied:
+# "seconds created updated unchanged", seconds from the job's own timings.
+applied() {
+  local id
+  id=$(curl -sS --data-binary "@$1" "$url" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  drain >/dev/null
+  psql -At -F ' ' "$DATABASE_URL" -c "select (finished_at - started_at) / 1e6, created, updated, unchanged from ingest_jobs where id = '$id'"
+}
+
+if wants 5; then
+  echo
+  echo "== 5. $reapply_items items applied from scratch, then again with 1 % renamed, in reverse order"
+  python3 - "$tmp/items.json" "$tmp/items-1pc.json" "$reapply_items" <<'PY'
+import sys
+first, again, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+description = "Cadeira de escritorio com apoio lombar e rodizios de nylon."
+def item(i, renamed):
+    name = f"Produto {i}" + (" (novo)" if renamed else "")
+    return '{"id": "re-%d", "name": "%s", "description": "%s"}' % (i, name, description)
+with open(first, "w") as out:
+    out.write("[" + ",".join(item(i, False) for i in range(count)) + "]")
+with open(again, "w") as out:
+    out.write("[" + ",".join(item(i, i % 100 == 7) for i in reversed(range(count))) + "]")
+PY
+  drain >/dev/null
+  before=$(rows_written)
+  read -r full_seconds created _ _ < <(applied "$tmp/items.json")
+  middle=$(rows_written)
+  read -r again_seconds _ updated unchanged < <(applied "$tmp/items-1pc.json")
+  after=$(rows_written)
+  python3 -c "
+n = $reapply_items
+print(f'from scratch: {n / $full_seconds:,.0f} items/s ({$full_seconds:.1f} s), {$created:,} created, {$middle - $before:,} rows written')
+print(f'1 % changed:  {n / $again_seconds:,.0f} items/s ({$again_seconds:.1f} s), {$updated:,} updated, {$unchanged:,} unchanged, {$after - $middle:,} rows written')
+print(f'= the 1 %-changed re-apply ran {$full_seconds / $again_seconds:.1f}x faster (target: 10x)')"
+fi
+
+if wants 6; then
+  echo
+  echo "== 6. the $feed_mib MiB feed compressed (level 1), MB/s of decoded bytes"
+  for coding in gzip zstd; do
+    "$coding" -1 -c "$tmp/feed.json" >"$tmp/feed.json.$coding"
+    cat "$tmp/feed.json.$coding" >/dev/null
+    curl -sS -o "$tmp/answer.json" -w '%{http_code} %{time_total}\n' --data-binary "@$tmp/feed.json.$coding" \
+      -H "content-encoding: $coding" "$url" >"$tmp/curl.txt"
+    read -r coded_code coded_seconds <"$tmp/curl.txt"
+    python3 -c "
+decoded = $size / $coded_seconds / 1e6
+plain = $size / $seconds / 1e6
+print(f'$coding ({$(stat -c %s "$tmp/feed.json.$coding") / 1e6:.0f} MB sent): status $coded_code in {$coded_seconds:.2f} s = {decoded:.0f} MB/s decoded, {decoded / plain:.0%} of the plain upload ({plain:.0f} MB/s; target 50 %)')"
+    grep -q DUPLICATE "$tmp/answer.json" || { echo "   not refused as the plain feed's duplicate: $(cat "$tmp/answer.json")"; }
+    rm -f "$tmp/feed.json.$coding"
+  done
+fi
+
+if wants 7; then
+  echo
+  echo "== 7. the $feed_mib MiB feed as a resumable upload (tus), 16 MiB per PATCH"
+  chunk=$((16 * 1024 * 1024))
+  tus_start=$(date +%s.%N)
+  location=$(curl -sS -D - -o /dev/null -X POST -H 'tus-resumable: 1.0.0' -H "upload-length: $size" \
+    "http://$api/v1/uploads" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+  offset=0
+  status=
+  while [ "$offset" -lt "$size" ]; do
+    status=$(dd if="$tmp/feed.json" bs="$chunk" skip=$((offset / chunk)) count=1 status=none |
+      curl -sS -o "$tmp/answer.json" -w '%{http_code}' -X PATCH --data-binary @- \
+        -H 'tus-resumable: 1.0.0' -H "upload-offset: $offset" \
+        -H 'content-type: application/offset+octet-stream' "http://$api$location")
+    offset=$((offset + chunk < size ? offset + chunk : size))
+    [ "$status" = 204 ] || break
+  done
+  tus_end=$(date +%s.%N)
+  python3 -c "
+tus = $size / ($tus_end - $tus_start) / 1e6
+post = $size / $seconds / 1e6
+print(f'{($size + $chunk - 1) // $chunk} PATCHes, last status $status, in {$tus_end - $tus_start:.2f} s = {tus:.0f} MB/s, {tus / post:.0%} of the one POST ({post:.0f} MB/s)')"
+fi
