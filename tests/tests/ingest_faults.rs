@@ -487,14 +487,27 @@ async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_o
         ))
         .await
         .expect("move the body to the spool");
+    // A resumable upload idle for a while (it has a row), and an upload's
+    // file whose row a crash kept from being inserted.
+    let resting = api::ingest::uploads::create(&app.state, None, 100, None)
+        .await
+        .expect("an upload");
+    let rowless = uuid::Uuid::now_v7();
     let files = [
         (spool.receiving_path_of(arriving), None),
         (spool.receiving_path_of(cut_off), Some(idle)),
         (spool.path_of(abandoned), Some(idle)),
         (spool.path_of(pending), Some(idle)),
+        (spool.upload_path_of(resting.id), Some(idle)),
+        (spool.upload_path_of(rowless), Some(idle)),
     ];
     for (path, modified) in &files {
-        let file = std::fs::File::create(path).expect("create");
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .expect("create");
         if let Some(modified) = modified {
             file.set_modified(*modified).expect("age it");
         }
@@ -514,7 +527,7 @@ async fn the_spool_sweep_deletes_abandoned_files_and_never_an_upload_in_flight_o
     let left: Vec<bool> = files.iter().map(|(path, _)| path.exists()).collect();
     assert_eq!(
         left,
-        [true, false, false, true],
-        "kept: the upload in flight and the pending body; deleted: the cut-off upload and the body no job names"
+        [true, false, false, true, true, false],
+        "kept: the upload in flight, the pending body and the resting upload; deleted: the cut-off upload, the body no job names and the upload file no upload names"
     );
 }

@@ -124,6 +124,12 @@ impl Spool {
         Some((id, receiving))
     }
 
+    /// The resumable upload a spool file's name stands for, if it is one.
+    pub fn upload_of(path: &Path) -> Option<Uuid> {
+        let name = path.file_name()?.to_str()?;
+        Uuid::parse_str(name.strip_suffix(".upload")?).ok()
+    }
+
     /// Free bytes on the spool's filesystem.
     pub fn free_bytes(&self) -> io::Result<u64> {
         fs4::available_space(&self.dir)
@@ -240,6 +246,9 @@ mod tests {
             Some((job, true))
         );
         assert_eq!(Spool::job_of(&dir.join(ID_FILE)), None);
+        assert_eq!(Spool::job_of(&spool.upload_path_of(job)), None);
+        assert_eq!(Spool::upload_of(&spool.upload_path_of(job)), Some(job));
+        assert_eq!(Spool::upload_of(&spool.path_of(job)), None);
     }
 
     #[test]

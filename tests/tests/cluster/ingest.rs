@@ -2,7 +2,8 @@
 //! `api` processes behind nginx, Redis outages and stalls, a 2 GiB body
 //! streamed in bounded memory, a replica killed in the middle of applying
 //! a feed (and one gone for good, its feed finished by another sharing its
-//! spool), and text PostgreSQL refuses.
+//! spool), text PostgreSQL refuses, and a resumable upload continued on
+//! another replica.
 //!
 //! Length: one file per feature's system tests (one integration binary, a
 //! module per feature); each test stands alone, arranged, acted and asserted,
@@ -422,4 +423,116 @@ async fn a_nul_that_reached_the_applier_fails_its_feed_alone_and_the_feeds_after
         .await
         .expect("count");
     assert_eq!(applied, 0, "a failed feed writes nothing");
+}
+
+/// The `Upload-Offset` a `HEAD` of the upload at `url` answers.
+async fn upload_offset(client: &reqwest::Client, url: &str) -> usize {
+    let head = tus(client, reqwest::Method::HEAD, url)
+        .send()
+        .await
+        .expect("sent");
+    head.headers()["upload-offset"]
+        .to_str()
+        .expect("an offset")
+        .parse()
+        .expect("a number")
+}
+
+/// A tus request with `Tus-Resumable`.
+fn tus(client: &reqwest::Client, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+    client.request(method, url).header("tus-resumable", "1.0.0")
+}
+
+#[tokio::test]
+async fn a_resumable_upload_continues_on_another_replica_sharing_the_spool_one_writer_at_a_time() {
+    tests::require_cluster!();
+    let cluster = Replicas::start_sharing_spool(2).await;
+    let (a, b) = (&cluster.replicas[0].address, &cluster.replicas[1].address);
+    let prefix = unique("tus-shared");
+    let body = feed_of(&prefix, 5_000).into_bytes();
+    let half = body.len() / 2;
+    let created = tus(
+        &cluster.client,
+        reqwest::Method::POST,
+        &format!("{a}/v1/uploads"),
+    )
+    .header("upload-length", body.len().to_string())
+    .send()
+    .await
+    .expect("sent");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let path = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let patch = |base: &str, offset: usize| {
+        tus(
+            &cluster.client,
+            reqwest::Method::PATCH,
+            &format!("{base}{path}"),
+        )
+        .header("upload-offset", offset.to_string())
+        .header("content-type", "application/offset+octet-stream")
+    };
+    let first = patch(a, 0)
+        .body(body[..half].to_vec())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(first.status(), StatusCode::NO_CONTENT);
+
+    // A PATCH on A whose body stalls holds the upload: B must wait its turn.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let trickle = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let stalled = tokio::spawn(
+        patch(a, half)
+            .body(reqwest::Body::wrap_stream(trickle))
+            .send(),
+    );
+    tx.send(Ok(body[half..half + 10].to_vec()))
+        .await
+        .expect("send a little");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // B names the offset A's PATCH will reach, so B can never write
+        // here: 409 until A's PATCH holds the upload, then 423.
+        let tried = patch(b, half + 10)
+            .body(body[half + 10..].to_vec())
+            .send()
+            .await
+            .expect("sent");
+        if tried.status() == StatusCode::LOCKED {
+            break;
+        }
+        assert_eq!(tried.status(), StatusCode::CONFLICT);
+        assert!(Instant::now() < deadline, "A's PATCH never held the upload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A's body ends after its 10 bytes: they are committed, and B goes on.
+    drop(tx);
+    let ended = stalled.await.expect("joined").expect("sent");
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+
+    let url = format!("{b}{path}");
+    assert_eq!(upload_offset(&cluster.client, &url).await, half + 10);
+    let offset = half + 10;
+    let last = patch(b, offset)
+        .body(body[offset..].to_vec())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(last.status(), StatusCode::NO_CONTENT);
+    let ingest = last.headers()["mercato-ingest-id"]
+        .to_str()
+        .expect("ingest")
+        .to_owned();
+    let job = wait_for_ingest(&cluster.client, b, &ingest).await;
+    assert_eq!(
+        (job["status"].as_str(), job["created"].as_u64()),
+        (Some("done"), Some(5_000)),
+        "{job}"
+    );
+    assert_eq!(job["hash"], feed::BodyHash::of(&body).to_string());
 }

@@ -5,12 +5,14 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::job::{Applier, POLL_EVERY};
 use super::read::BATCH;
 use crate::ingest::spool::remove_file;
+use crate::ingest::uploads::entity as upload;
 use crate::ingest::{Spool, jobs};
 
 /// A spool file no unfinished job needs is deleted once nothing has
@@ -64,42 +66,90 @@ pub async fn upkeep(applier: &Applier, shutdown: &CancellationToken) {
 }
 
 /// Deletes spool files that nothing has written to for `ORPHAN_AGE` and
-/// that no unfinished job needs: uploads a crash cut off, and accepted
-/// names whose job a crash kept from being recorded.
+/// that no unfinished job or upload needs: uploads a crash cut off,
+/// accepted names whose job a crash kept from being recorded, and
+/// resumable uploads' files whose row a crash kept from being inserted.
 pub async fn sweep_orphans(applier: &Applier) -> anyhow::Result<()> {
     let dir = applier.ingestion.spool.dir().to_owned();
     let candidates = tokio::task::spawn_blocking(
-        move || -> std::io::Result<Vec<(Uuid, bool, std::path::PathBuf)>> {
+        move || -> std::io::Result<Vec<(Orphan, std::path::PathBuf)>> {
             let mut old = Vec::new();
             for entry in std::fs::read_dir(&dir)? {
                 let path = entry?.path();
-                let Some((job, receiving)) = Spool::job_of(&path) else {
-                    continue;
+                let orphan = match (Spool::job_of(&path), Spool::upload_of(&path)) {
+                    (Some((job, receiving)), _) => Orphan::Job { job, receiving },
+                    (None, Some(upload)) => Orphan::Upload(upload),
+                    (None, None) => continue,
                 };
                 let age = std::fs::metadata(&path)
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|modified| SystemTime::now().duration_since(modified).ok());
                 if age.is_some_and(|age| age >= ORPHAN_AGE) {
-                    old.push((job, receiving, path));
+                    old.push((orphan, path));
                 }
             }
             Ok(old)
         },
     )
     .await??;
-    for chunk in candidates.chunks(BATCH) {
-        let ids = chunk.iter().map(|(job, _, _)| *job).collect();
+    let (jobs_files, upload_files): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .partition(|(orphan, _)| matches!(orphan, Orphan::Job { .. }));
+    for chunk in jobs_files.chunks(BATCH) {
+        let ids = chunk.iter().map(|(orphan, _)| orphan.id()).collect();
         let pending: HashSet<Uuid> = jobs::pending_among(&applier.ingestion.db, ids)
             .await?
             .into_iter()
             .collect();
-        for (job, receiving, path) in chunk {
-            if *receiving || !pending.contains(job) {
+        for (orphan, path) in chunk {
+            let receiving = matches!(
+                orphan,
+                Orphan::Job {
+                    receiving: true,
+                    ..
+                }
+            );
+            if receiving || !pending.contains(&orphan.id()) {
                 tracing::info!(path = %path.display(), "deleting an abandoned spool file");
                 remove_file(path);
             }
         }
     }
+    for chunk in upload_files.chunks(BATCH) {
+        let ids: Vec<Uuid> = chunk.iter().map(|(orphan, _)| orphan.id()).collect();
+        let known: HashSet<Uuid> = upload::Entity::find()
+            .select_only()
+            .column(upload::Column::Id)
+            .filter(upload::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(&applier.ingestion.db)
+            .await?
+            .into_iter()
+            .collect();
+        for (orphan, path) in chunk {
+            if !known.contains(&orphan.id()) {
+                tracing::info!(path = %path.display(), "deleting an upload's file that has no upload");
+                remove_file(path);
+            }
+        }
+    }
     Ok(())
+}
+
+/// A spool file the sweep may delete.
+enum Orphan {
+    /// A feed's body: still arriving (`receiving`), or accepted.
+    Job { job: Uuid, receiving: bool },
+    /// A resumable upload's bytes.
+    Upload(Uuid),
+}
+
+impl Orphan {
+    fn id(&self) -> Uuid {
+        match self {
+            Self::Job { job, .. } => *job,
+            Self::Upload(upload) => *upload,
+        }
+    }
 }

@@ -92,11 +92,13 @@ pub async fn create(
     }
 }
 
-/// The upload `id`, unless it has expired.
+/// The upload `id`, unless it has expired. Read through the readers'
+/// pool: they see every committed write, and leave the one writer to
+/// writes.
 pub async fn find(state: &AppState, id: Uuid) -> Result<Option<entity::Model>, Error> {
     let now = state.clock.now();
     Ok(entity::Entity::find_by_id(id)
-        .one(&state.ingestion.db)
+        .one(&state.db)
         .await?
         .filter(|upload| upload.ingest.is_some() || upload.expires_at > now))
 }
