@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use feed::{Field, RawItem};
 use uuid::Uuid;
 
-use crate::catalog::store::{Fingerprint, Upsert};
+use crate::catalog::store::Upsert;
 use crate::catalog::{Description, ProductName, Sku};
 
 /// An item's fields as the catalog takes them, or why it cannot.
@@ -157,33 +157,28 @@ pub fn plan(parts: &[Part]) -> Plan {
 
 impl Plan {
     /// Counts each sku a part brought in first against what the catalog
-    /// has (`known`: each sku there, with the fingerprint of what a feed
-    /// last applied to it): created if it is new, unchanged if its
-    /// fingerprint is the one kept, else updated. The unchanged ones are
-    /// taken out of `upserts`: they are not written. Called once.
-    pub fn settle(&mut self, known: &HashMap<String, Option<Fingerprint>>) {
-        let unchanged: Vec<bool> = self
+    /// said it must write (`to_write`: each such sku, with whether the
+    /// catalog has it): created if it is new, updated if it changed,
+    /// unchanged if it is not there (its fingerprint is the one kept).
+    /// The unchanged ones are taken out of `upserts`: they are not
+    /// written. Called once.
+    pub fn settle(&mut self, to_write: &HashMap<String, bool>) {
+        let written: Vec<Option<bool>> = self
             .upserts
             .iter()
-            .map(|upsert| match known.get(upsert.sku.as_str()) {
-                Some(Some(kept)) => *kept == upsert.fingerprint(),
-                _ => false,
-            })
+            .map(|upsert| to_write.get(upsert.sku.as_str()).copied())
             .collect();
         for (tally, first_seen) in self.tallies.iter_mut().zip(&self.introduced) {
             for &at in first_seen {
-                if unchanged[at] {
-                    tally.unchanged += 1;
-                } else if known.contains_key(self.upserts[at].sku.as_str()) {
-                    tally.updated += 1;
-                } else {
-                    tally.created += 1;
+                match written[at] {
+                    None => tally.unchanged += 1,
+                    Some(true) => tally.updated += 1,
+                    Some(false) => tally.created += 1,
                 }
             }
         }
-        let mut unchanged = unchanged.into_iter();
-        self.upserts
-            .retain(|_| !unchanged.next().unwrap_or_default());
+        let mut written = written.into_iter();
+        self.upserts.retain(|_| written.next().flatten().is_some());
         self.introduced.clear();
     }
 }
@@ -311,7 +306,12 @@ mod tests {
         ];
         let mut plan = plan(&parts);
 
-        plan.settle(&HashMap::from([("a".to_owned(), None)]));
+        // `a` is known and changed; `b` and `c` are new.
+        plan.settle(&HashMap::from([
+            ("a".to_owned(), true),
+            ("b".to_owned(), false),
+            ("c".to_owned(), false),
+        ]));
 
         let counts: Vec<(i64, i64, i64)> = plan
             .tallies
@@ -323,31 +323,23 @@ mod tests {
     }
 
     #[test]
-    fn items_that_bring_what_a_feed_last_applied_are_unchanged_and_not_written() {
+    fn items_the_catalog_need_not_write_are_unchanged_and_taken_out() {
         let items = vec![
             item(0, text("same"), text("Mower"), None),
             item(1, text("renamed"), text("New name"), None),
             item(2, text("fresh"), None, None),
-            item(3, text("edited"), text("Mower"), None),
         ];
         let mut plan = plan(&[part(Uuid::nil(), items)]);
-        let applied = |sku: &str, name: &str| {
-            let upsert = upsert_of(&item(0, text(sku), text(name), None)).expect("a valid item");
-            (sku.to_owned(), Some(upsert.fingerprint()))
-        };
-        let known = HashMap::from([
-            applied("same", "Mower"),
-            applied("renamed", "Old name"),
-            // Changed through the API since: no fingerprint kept.
-            ("edited".to_owned(), None),
-        ]);
 
-        plan.settle(&known);
+        plan.settle(&HashMap::from([
+            ("renamed".to_owned(), true),
+            ("fresh".to_owned(), false),
+        ]));
 
         let tally = &plan.tallies[0];
-        assert_eq!((tally.created, tally.updated, tally.unchanged), (1, 2, 1));
+        assert_eq!((tally.created, tally.updated, tally.unchanged), (1, 1, 1));
         let written: Vec<&str> = plan.upserts.iter().map(|u| u.sku.as_str()).collect();
-        assert_eq!(written, vec!["renamed", "fresh", "edited"]);
+        assert_eq!(written, vec!["renamed", "fresh"]);
     }
 
     #[test]

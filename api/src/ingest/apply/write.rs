@@ -29,8 +29,8 @@ pub async fn write_parts(applier: &Applier, parts: &[Part], now: Timestamp) -> R
         .filter(ingest_job::Column::Id.is_in(parts.iter().map(|part| part.job)))
         .exec(&txn)
         .await?;
-    let known = store::known_skus(&txn, &plan.upserts).await?;
-    plan.settle(&known);
+    let to_write = store::to_write(&txn, &plan.upserts).await?;
+    plan.settle(&to_write);
     let Plan {
         upserts, tallies, ..
     } = plan;
