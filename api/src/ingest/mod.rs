@@ -40,10 +40,12 @@ mod spool;
 pub mod uploads;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use platform::Error;
 use platform::metrics::Metrics;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 use self::jobs::Recorder;
 use self::metrics::IngestSeries;
@@ -60,8 +62,10 @@ pub struct Ingestion {
     /// Wake the apply lanes when a job is recorded here.
     small_recorded: Notify,
     large_recorded: Notify,
-    /// One permit per feed being received (`INGEST_MAX_CONCURRENT`).
-    pub uploads: Semaphore,
+    /// One permit per feed being received (`INGEST_MAX_CONCURRENT`): see
+    /// [`Ingestion::receiving`].
+    uploads: Semaphore,
+    max_uploads: usize,
     /// Holders of the dedupe window lately found accepted.
     pub holders: accept::Holders,
     /// Where each resumable upload's checker and hash stand between requests.
@@ -86,9 +90,24 @@ impl Ingestion {
             small_recorded: Notify::new(),
             large_recorded: Notify::new(),
             uploads: Semaphore::new(max_uploads),
+            max_uploads,
             holders: accept::Holders::default(),
             intakes: uploads::Intakes::default(),
             metrics: metrics.series(),
+        })
+    }
+
+    /// A permit to receive one body (a feed, or a resumable upload's
+    /// bytes), held while it is received: 503 with `Retry-After` while
+    /// `INGEST_MAX_CONCURRENT` are being received already, before any of
+    /// the body is read.
+    pub fn receiving(&self) -> Result<SemaphorePermit<'_>, Error> {
+        self.uploads.try_acquire().map_err(|_| Error::Busy {
+            msg: format!(
+                "{} feeds are being received already; retry shortly",
+                self.max_uploads
+            ),
+            retry_after: Duration::from_secs(1),
         })
     }
 

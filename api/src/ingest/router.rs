@@ -20,8 +20,6 @@
 //! At most `INGEST_MAX_CONCURRENT` feeds are received at once per
 //! process; beyond, 503 with `Retry-After`, before any of the body is read.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -88,15 +86,9 @@ pub async fn ingest_feed(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let outcome = match state.ingestion.uploads.try_acquire() {
+    let outcome = match state.ingestion.receiving() {
         Ok(_upload) => accept_feed(&state, &sender, &headers, body).await,
-        Err(_) => Err(Error::Busy {
-            msg: format!(
-                "{} feeds are being received already; retry shortly",
-                state.settings.ingest.max_concurrent
-            ),
-            retry_after: Duration::from_secs(1),
-        }),
+        Err(busy) => Err(busy),
     };
     let label = match &outcome {
         Ok(_) => "accepted",

@@ -15,8 +15,6 @@
 //! feeds are on); an upload answers only its creator and admins (anyone
 //! else gets 404). Every answer carries `Tus-Resumable: 1.0.0`.
 
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, LOCATION};
@@ -80,21 +78,6 @@ async fn visible(state: &AppState, sender: &FeedSender, id: Uuid) -> Result<enti
         .await?
         .filter(|upload| sender.may_see(upload.sender))
         .ok_or_else(|| Error::NotFound(format!("upload {id} not found")))
-}
-
-/// 503 while `INGEST_MAX_CONCURRENT` bodies are being received.
-fn upload_permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
-    state
-        .ingestion
-        .uploads
-        .try_acquire()
-        .map_err(|_| Error::Busy {
-            msg: format!(
-                "{} feeds are being received already; retry shortly",
-                state.settings.ingest.max_concurrent
-            ),
-            retry_after: Duration::from_secs(1),
-        })
 }
 
 /// What the server speaks: tus 1.0.0 with creation, creation-with-upload,
@@ -177,7 +160,7 @@ async fn create(
     let metadata = tus::metadata(&headers)?;
     let with_bytes = tus::carries_bytes(&headers);
     let _permit = if with_bytes {
-        Some(upload_permit(&state)?)
+        Some(state.ingestion.receiving()?)
     } else {
         None
     };
@@ -284,7 +267,7 @@ pub async fn append_upload(
         let offset = tus::number(&headers, &UPLOAD_OFFSET)?
             .ok_or_else(|| Error::BadRequest("a PATCH needs Upload-Offset".to_owned()))?;
         let upload = visible(&state, &sender, id).await?;
-        let _permit = upload_permit(&state)?;
+        let _permit = state.ingestion.receiving()?;
         let progress = tokio::spawn(super::append(state.clone(), upload, offset, body))
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("the upload stopped: {e}")))??;
