@@ -321,6 +321,9 @@ async fn an_upload_answers_only_its_creator_and_admins() {
             StatusCode::UNAUTHORIZED
         )
     );
+    // Refused before any handler runs, and still a tus answer.
+    let refused = tus(&app, Method::HEAD, &path).send().await.expect("sent");
+    assert_eq!(header(&refused, "tus-resumable"), "1.0.0");
 }
 
 #[tokio::test]

@@ -37,13 +37,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_upload, upload_options))
         .routes(routes!(upload_status, append_upload, terminate_upload))
+        // On every answer, a refusal by an extractor (401, 400) too.
+        .layer(axum::middleware::map_response(with_tus_resumable))
 }
 
-/// `response` with `Tus-Resumable` (and, on a 412, the versions served).
+async fn with_tus_resumable(mut response: Response) -> Response {
+    response.headers_mut().insert(TUS_RESUMABLE, tus::VERSION);
+    response
+}
+
+/// `response`, with the versions served on a 412.
 fn tus_answer(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
-    let headers = response.headers_mut();
-    headers.insert(TUS_RESUMABLE, tus::VERSION);
     if response.status() == StatusCode::PRECONDITION_FAILED {
         response
             .headers_mut()
