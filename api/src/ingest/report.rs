@@ -12,7 +12,11 @@ use axum::Json;
 use axum::extract::State;
 use platform::error::ErrorBody;
 use platform::{Error, Result, Timestamp};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    Select,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -126,6 +130,17 @@ impl IngestJob {
     }
 }
 
+/// Reads jobs without their small bodies (up to 64 KiB each, kept in
+/// the row until applied): a report never shows them.
+fn without_bodies(select: Select<ingest_job::Entity>) -> Select<ingest_job::Entity> {
+    select
+        .select_only()
+        .columns(
+            ingest_job::Column::iter().filter(|column| !matches!(column, ingest_job::Column::Body)),
+        )
+        .expr_as(Expr::cust("NULL"), "body")
+}
+
 /// Which ingests to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -162,7 +177,7 @@ pub async fn list_ingests(
 ) -> Result<Json<Vec<IngestJob>>> {
     let page = PageRequest::checked(query.page.unwrap_or(1), query.page_size.unwrap_or(10))
         .map_err(Error::BadRequest)?;
-    let mut select = ingest_job::Entity::find();
+    let mut select = without_bodies(ingest_job::Entity::find());
     match (&sender.0, &query.sender) {
         (Some(caller), Some(name)) if caller.role == Role::Admin => {
             let id = account::Entity::find()
@@ -216,7 +231,7 @@ pub async fn ingest_status(
     sender: FeedSender,
     Path(id): Path<Uuid>,
 ) -> Result<Json<IngestJob>> {
-    let job = ingest_job::Entity::find_by_id(id)
+    let job = without_bodies(ingest_job::Entity::find_by_id(id))
         .one(&state.db)
         .await?
         .filter(|job| sender.may_see(job.sender))
