@@ -482,19 +482,23 @@ async fn a_resumable_upload_continues_on_another_replica_sharing_the_spool_one_w
     assert_eq!(first.status(), StatusCode::NO_CONTENT);
 
     // A PATCH on A whose body stalls holds the upload: B must wait its turn.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
-    let trickle = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    let stalled = tokio::spawn(
-        patch(a, half)
-            .body(reqwest::Body::wrap_stream(trickle))
-            .send(),
-    );
+    let stall = || {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+        let trickle = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        let sent = tokio::spawn(
+            patch(a, half)
+                .body(reqwest::Body::wrap_stream(trickle))
+                .send(),
+        );
+        (tx, sent)
+    };
+    let (mut tx, mut stalled) = stall();
     tx.send(Ok(body[half..half + 10].to_vec()))
         .await
         .expect("send a little");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // B names the offset A's PATCH will reach, so B can never write
         // here: 409 until A's PATCH holds the upload, then 423.
@@ -507,6 +511,16 @@ async fn a_resumable_upload_continues_on_another_replica_sharing_the_spool_one_w
             break;
         }
         assert_eq!(tried.status(), StatusCode::CONFLICT);
+        if stalled.is_finished() {
+            // A's PATCH came while B's held the upload for its 409: A got
+            // the 423. It goes again.
+            let lost = stalled.await.expect("joined").expect("sent");
+            assert_eq!(lost.status(), StatusCode::LOCKED);
+            (tx, stalled) = stall();
+            tx.send(Ok(body[half..half + 10].to_vec()))
+                .await
+                .expect("send a little");
+        }
         assert!(Instant::now() < deadline, "A's PATCH never held the upload");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
