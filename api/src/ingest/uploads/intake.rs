@@ -175,14 +175,15 @@ pub enum Stop {
 /// about [`BATCH_BYTES`] each checked, hashed and written on a blocking
 /// thread: a batch is whatever has arrived once the one before it is
 /// done, and no thread waits for the client. Chunks that arrived before
-/// the body was cut off are written too.
+/// the body was cut off are written too. Fails only if a blocking task
+/// stopped (the runtime shutting down): nothing of this body is kept.
 pub async fn take(
     mut body: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin,
     mut locked: Locked,
     mut intake: Intake,
     room: u64,
     min_free_bytes: u64,
-) -> Taken {
+) -> Result<Taken, Error> {
     let mut written = 0;
     let mut received = 0;
     loop {
@@ -213,12 +214,12 @@ pub async fn take(
             let stop = Stop::Refused(Error::PayloadTooLarge(format!(
                 "the PATCH carries more than the {room} bytes left of the upload's Upload-Length"
             )));
-            return Taken {
+            return Ok(Taken {
                 locked,
                 intake,
                 written,
                 stopped: Some(stop),
-            };
+            });
         }
         if !batch.is_empty() {
             let worked = tokio::task::spawn_blocking(move || {
@@ -229,27 +230,31 @@ pub async fn take(
             let outcome;
             (locked, intake, outcome) = match worked {
                 Ok(worked) => worked,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "writing an upload's bytes stopped: {e}"
+                    )));
+                }
             };
             match outcome {
                 Ok(bytes) => written += bytes,
                 Err(stop) => {
-                    return Taken {
+                    return Ok(Taken {
                         locked,
                         intake,
                         written,
                         stopped: Some(stop),
-                    };
+                    });
                 }
             }
         }
         if let Some(stopped) = end {
-            return Taken {
+            return Ok(Taken {
                 locked,
                 intake,
                 written,
                 stopped,
-            };
+            });
         }
     }
 }

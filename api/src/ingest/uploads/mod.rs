@@ -162,7 +162,7 @@ pub async fn append(
         length - offset,
         state.settings.ingest.spool_min_free_bytes,
     )
-    .await;
+    .await?;
     if let Some(Stop::Malformed(e)) = taken.stopped {
         discard(&ingestion, id).await;
         return Err(e);
