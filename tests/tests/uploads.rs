@@ -135,6 +135,14 @@ async fn a_feed_uploaded_in_chunks_is_accepted_once_its_last_byte_arrives() {
     let head = offset_of(&app, &path).await;
     assert_eq!(header(&head, "mercato-ingest-id"), ingest);
     assert_eq!(header(&head, "upload-offset"), offset.to_string());
+    // A client whose last answer was lost may send its end again.
+    let again = patch(&app, &path, offset, b"").await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&again, "mercato-ingest-id"), ingest);
+    assert_eq!(
+        patch(&app, &path, 0, b"[").await.status(),
+        StatusCode::CONFLICT
+    );
 }
 
 #[tokio::test]
@@ -217,6 +225,27 @@ fn upload_files(app: &TestApp) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_upload_whose_bytes_were_lost_is_404_and_gone() {
+    let app = spawn_app_with(&[ANONYMOUS]).await;
+    let path = create(&app, 1_000).await;
+    for file in upload_files(&app) {
+        std::fs::remove_file(app.state.ingestion.spool.dir().join(file)).expect("remove");
+    }
+
+    let (status, said) = json_of(patch(&app, &path, 0, b"[").await).await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND, "{said}");
+    assert!(
+        said["msg"]
+            .as_str()
+            .expect("msg")
+            .contains("start it again"),
+        "{said}"
+    );
+    assert_eq!(offset_of(&app, &path).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -210,10 +210,7 @@ impl Pipeline {
                 };
                 let bytes: u64 = to_write.iter().map(|chunk| chunk.len() as u64).sum();
                 let dir = writer.path.parent().unwrap_or(std::path::Path::new("."));
-                let free = fs4::available_space(dir).map_err(|e| spool_failed(&e))?;
-                if free < writer.min_free_bytes.saturating_add(bytes) {
-                    return Err(disk_full(writer.min_free_bytes));
-                }
+                ensure_room(dir, bytes, writer.min_free_bytes)?;
                 for chunk in &to_write {
                     writer.hasher.update(chunk);
                     file.write_all(chunk).map_err(|e| spool_failed(&e))?;
@@ -281,23 +278,33 @@ pub fn check_room(spool: &Spool, declared: u64, min_free_bytes: u64) -> Result<(
     if declared <= INLINE_MAX as u64 {
         return Ok(());
     }
-    let free = spool.free_bytes().map_err(|e| spool_failed(&e))?;
-    if free < min_free_bytes.saturating_add(declared) {
+    ensure_room(spool.dir(), declared, min_free_bytes)
+}
+
+/// The 507 unless writing `bytes` more into `dir` leaves `min_free_bytes`
+/// free on its filesystem: before each batch a feed or an upload spools.
+pub fn ensure_room(dir: &std::path::Path, bytes: u64, min_free_bytes: u64) -> Result<(), Error> {
+    let free = fs4::available_space(dir).map_err(|e| spool_failed(&e))?;
+    if free < min_free_bytes.saturating_add(bytes) {
         return Err(disk_full(min_free_bytes));
     }
     Ok(())
 }
 
-fn malformed(e: FeedError) -> Error {
+/// The 400 for a body that is no feed, naming the problem and its offset.
+pub fn malformed(e: FeedError) -> Error {
     Error::BadRequest(format!("malformed feed: {e}"))
 }
 
-fn cut_off(received: u64, e: &axum::Error) -> Error {
+/// The 400 for a body whose reading failed (the client went, or stalled
+/// past the idle timeout) after `received` bytes.
+pub fn cut_off(received: u64, e: &axum::Error) -> Error {
     Error::BadRequest(format!(
         "the upload was cut off after {received} bytes: {e}"
     ))
 }
 
-fn spool_failed(e: &std::io::Error) -> Error {
+/// The 500 for a spool file that cannot be written (the cause is logged).
+pub fn spool_failed(e: &std::io::Error) -> Error {
     Error::Internal(anyhow::anyhow!("cannot write the spool file: {e}"))
 }

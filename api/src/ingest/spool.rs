@@ -98,7 +98,8 @@ impl Spool {
     }
 
     /// Where the bytes of resumable upload `upload` are kept until it is
-    /// complete: a name the orphan sweep leaves alone (uploads expire).
+    /// complete: uploads expire, so the orphan sweep deletes such a file
+    /// only when no upload names it.
     pub fn upload_path_of(&self, upload: Uuid) -> PathBuf {
         self.dir.join(format!("{upload}.upload"))
     }
@@ -128,11 +129,6 @@ impl Spool {
     pub fn upload_of(path: &Path) -> Option<Uuid> {
         let name = path.file_name()?.to_str()?;
         Uuid::parse_str(name.strip_suffix(".upload")?).ok()
-    }
-
-    /// Free bytes on the spool's filesystem.
-    pub fn free_bytes(&self) -> io::Result<u64> {
-        fs4::available_space(&self.dir)
     }
 }
 

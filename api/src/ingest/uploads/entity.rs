@@ -27,6 +27,18 @@ pub struct Model {
     pub ingest: Option<Uuid>,
 }
 
+impl Model {
+    /// `Upload-Length`, in bytes.
+    pub fn length(&self) -> u64 {
+        u64::try_from(self.upload_length).unwrap_or(0)
+    }
+
+    /// The bytes committed.
+    pub fn offset(&self) -> u64 {
+        u64::try_from(self.upload_offset).unwrap_or(0)
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

@@ -21,7 +21,7 @@ use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use platform::Error;
 use uuid::Uuid;
 
-use crate::ingest::receive::{BATCH_BYTES, disk_full};
+use crate::ingest::receive::{BATCH_BYTES, cut_off, ensure_room, malformed, spool_failed};
 
 /// The checker's and the hash's state after `offset` bytes of an upload.
 pub struct Intake {
@@ -269,15 +269,12 @@ fn write_batch(
 ) -> Result<u64, Stop> {
     let bytes: u64 = chunks.iter().map(|chunk| chunk.len() as u64).sum();
     let dir = locked.path.parent().unwrap_or(Path::new("."));
-    let free = fs4::available_space(dir).map_err(|e| Stop::Refused(spool_failed(&e)))?;
-    if free < min_free_bytes.saturating_add(bytes) {
-        return Err(Stop::Refused(disk_full(min_free_bytes)));
-    }
+    ensure_room(dir, bytes, min_free_bytes).map_err(Stop::Refused)?;
     for chunk in chunks {
         intake
             .scanner
             .feed(chunk, &mut |_| {})
-            .map_err(|e| Stop::Malformed(Error::BadRequest(format!("malformed feed: {e}"))))?;
+            .map_err(|e| Stop::Malformed(malformed(e)))?;
         intake.hasher.update(chunk);
         locked
             .file
@@ -286,12 +283,4 @@ fn write_batch(
         intake.offset += chunk.len() as u64;
     }
     Ok(bytes)
-}
-
-fn cut_off(received: u64, e: &axum::Error) -> Error {
-    Error::BadRequest(format!("the PATCH was cut off after {received} bytes: {e}"))
-}
-
-pub fn spool_failed(e: &std::io::Error) -> Error {
-    Error::Internal(anyhow::anyhow!("cannot use an upload's spool file: {e}"))
 }

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 pub use self::intake::Intakes;
 use self::intake::{Stop, Taken};
-use super::receive::{Content, Received};
+use super::receive::{self, Content, Received};
 use super::spool::remove_file;
 use super::{Ingestion, accept};
 use crate::AppState;
@@ -49,7 +49,7 @@ pub struct Progress {
 impl Progress {
     fn of(upload: &entity::Model) -> Self {
         Self {
-            offset: u64::try_from(upload.upload_offset).unwrap_or(0),
+            offset: upload.offset(),
             expires_at: upload.expires_at,
             ingest: upload.ingest,
         }
@@ -71,7 +71,7 @@ pub async fn create(
     tokio::task::spawn_blocking(move || std::fs::File::create_new(path))
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("creating an upload stopped: {e}")))?
-        .map_err(|e| intake::spool_failed(&e))?;
+        .map_err(|e| receive::spool_failed(&e))?;
     let row = entity::ActiveModel {
         id: ActiveValue::Set(id),
         spool: ActiveValue::Set(ingestion.spool.id().to_owned()),
@@ -119,6 +119,9 @@ pub async fn append(
 ) -> Result<Progress, Error> {
     let ingestion = state.ingestion.clone();
     let id = upload.id;
+    if let Some(answer) = settled(&upload, offset) {
+        return answer;
+    }
     if upload.spool != ingestion.spool.id() {
         return Err(Error::Busy {
             msg: "this upload is kept by a replica with another spool directory; retry".to_owned(),
@@ -126,17 +129,27 @@ pub async fn append(
         });
     }
     let path = ingestion.spool.upload_path_of(id);
-    let mut locked = blocking(move || intake::lock(&path)).await?;
+    let locked = blocking(move || intake::lock(&path)).await;
     // Read again under the lock: another request may have moved it on.
     let upload = find(&state, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("upload {id} not found")))?;
-    let length = u64::try_from(upload.upload_length).unwrap_or(0);
-    let committed = u64::try_from(upload.upload_offset).unwrap_or(0);
-    if upload.ingest.is_some() && offset == length {
-        return Ok(Progress::of(&upload));
+    if let Some(answer) = settled(&upload, offset) {
+        return answer;
     }
-    if upload.ingest.is_some() || offset != committed {
+    let mut locked = match locked {
+        Ok(locked) => locked,
+        Err(Error::NotFound(_)) => {
+            // Unfinished, and its bytes are gone: it can never complete.
+            discard(&ingestion, id).await;
+            return Err(Error::NotFound(format!(
+                "upload {id} lost its bytes; start it again"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let (length, committed) = (upload.length(), upload.offset());
+    if offset != committed {
         return Err(Error::Conflict(format!(
             "Upload-Offset {offset} is not the upload's offset, {committed}; ask with HEAD"
         )));
@@ -200,13 +213,31 @@ pub async fn append(
     }
     drop(locked);
     match stopped {
-        Some(Stop::CutOff(e) | Stop::Refused(e) | Stop::Malformed(e)) => Err(e),
+        Some(Stop::CutOff(e) | Stop::Refused(e)) => Err(e),
+        // Ended the upload above.
+        Some(Stop::Malformed(e)) => Err(e),
         None => Ok(Progress {
             offset: reached,
             expires_at,
             ingest: None,
         }),
     }
+}
+
+/// The answer for a `PATCH` at `offset` to an upload already complete:
+/// where it stands, once more, if the client names its end (a retry whose
+/// answer was lost); 409 otherwise. `None` while it is unfinished.
+fn settled(upload: &entity::Model, offset: u64) -> Option<Result<Progress, Error>> {
+    upload.ingest?;
+    Some(if offset == upload.length() {
+        Ok(Progress::of(upload))
+    } else {
+        Err(Error::Conflict(format!(
+            "upload {} is complete at {} bytes; ask with HEAD",
+            upload.id,
+            upload.length()
+        )))
+    })
 }
 
 /// The upload's last byte has arrived: the feed is accepted as a `POST
@@ -226,12 +257,12 @@ async fn complete(
         Ok(items) => items,
         Err(e) => {
             discard(ingestion, id).await;
-            return Err(Error::BadRequest(format!("malformed feed: {e}")));
+            return Err(receive::malformed(e));
         }
     };
     let inspected = Inspected {
         hash: intake.hasher.finish(),
-        size: u64::try_from(upload.upload_length).unwrap_or(0),
+        size: upload.length(),
         items,
     };
     // The accepted body is a second name for the upload's file: if
@@ -241,7 +272,7 @@ async fn complete(
         remove_file(&to);
         std::fs::hard_link(&from, &to)
             .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
-            .map_err(|e| intake::spool_failed(&e))
+            .map_err(|e| receive::spool_failed(&e))
     })
     .await?;
     let received = Received {
@@ -286,18 +317,14 @@ async fn complete(
         .exec(&ingestion.db)
         .await?;
     ingestion.intakes.forget(id);
-    ingestion.metrics.bytes.inc_by(inspected_size(upload));
+    ingestion.metrics.bytes.inc_by(upload.length());
     remove_file(&locked.path);
     drop(locked);
     Ok(Progress {
-        offset: u64::try_from(upload.upload_length).unwrap_or(0),
+        offset: upload.length(),
         expires_at,
         ingest: Some(id),
     })
-}
-
-fn inspected_size(upload: &entity::Model) -> u64 {
-    u64::try_from(upload.upload_length).unwrap_or(0)
 }
 
 /// Ends `upload` (tus termination): its bytes and row are deleted, 423
